@@ -1,0 +1,63 @@
+"""`privacy-checks` command line: train a reference SER model, list a checkpoint's layers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import PrivacyInputError
+
+USAGE_ERROR = 4  # pytest's usage exit code, so scripts see the same codes as the plugin
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="privacy-checks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a zoo SER model for emotion and write a checkpoint")
+    train.add_argument("--arch", default="small_vgg", help="zoo architecture (default small_vgg)")
+    train.add_argument("--data", default="synthetic:seed=1000", help="training corpus spec (default synthetic:seed=1000)")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (the paper: 1e-4)")
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--format", choices=("checkpoint", "pt2", "state_dict"), default="checkpoint")
+    train.add_argument("--out", type=Path, required=True)
+
+    layers = commands.add_parser("layers", help="list the interceptable layers of a checkpoint with output shapes")
+    layers.add_argument("checkpoint", type=Path)
+    layers.add_argument("--config", type=Path, default=None, help="thresholds.yaml (for state_dict checkpoints)")
+    layers.add_argument("--trust-checkpoint", action="store_true")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            from .training import train_command
+
+            return train_command(args)
+        return _layers(args)
+    except PrivacyInputError as exc:
+        print(f"privacy-checks: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def _layers(args) -> int:
+    from .config import load_config
+    from .target import load_target
+
+    config = load_config(args.config, required=args.config is not None) if args.config else load_config(None)
+    target = load_target(args.checkpoint, config.model, args.trust_checkpoint)
+    shapes = target.layer_shapes()
+    candidates = set(target.candidate_layers())
+    print(f"{target.path.name}: {target.architecture} ({target.format}), input {target.input_spec.kind} {target.input_spec.shape}")
+    width = max(len(n) for n in shapes)
+    for name, shape in shapes.items():
+        mark = "*" if name in candidates else " "
+        print(f"  {mark} {name.ljust(width)}  {tuple(shape)}")
+    print("  (* = audited by default)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

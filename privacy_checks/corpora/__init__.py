@@ -1,0 +1,43 @@
+"""Corpora: parse a data spec (``synthetic``, ``synthetic:k=v,...``, a manifest CSV) into a Corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import PrivacyInputError
+from .records import GENDERS, Corpus, Utterance
+
+__all__ = ["Corpus", "Utterance", "GENDERS", "load_corpus", "parse_options"]
+
+SPEC_HELP = "use `synthetic`, `synthetic:key=value,...` or the path to a manifest .csv"
+
+
+def parse_options(text: str, where: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise PrivacyInputError(f"{where}: expected key=value, got {part!r}")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def load_corpus(spec: str, base_dir: Path, option: str = "--privacy-data") -> Corpus:
+    """Resolve a data spec; relative manifest paths are taken from `base_dir` (the rootdir)."""
+    spec = spec.strip()
+    kind, _, rest = spec.partition(":")
+    if kind == "synthetic":
+        from .synthetic import SyntheticParams, make_synthetic_corpus
+
+        return make_synthetic_corpus(SyntheticParams.from_options(parse_options(rest, f"{option} synthetic")))
+    if kind in ("iemocap", "ravdess"):
+        raise PrivacyInputError(
+            f"{option} {spec}: the {kind} loader is not available in this version; "
+            f"write a manifest CSV (path,speaker,gender,emotion) for your copy instead."
+        )
+    if spec.lower().endswith(".csv"):
+        from .manifest import load_manifest
+
+        path = Path(spec)
+        return load_manifest(path if path.is_absolute() else base_dir / path)
+    raise PrivacyInputError(f"{option} {spec!r}: unknown corpus spec; {SPEC_HELP}.")

@@ -1,0 +1,76 @@
+"""Command-line options parsed into one typed object at configure time (no torch here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    checkpoint: Path
+    data: str | None  # None: thresholds.yaml audit.data, else the built-in synthetic corpus
+    config_path: Path
+    config_required: bool  # an explicit --privacy-config must exist; the default may be absent
+    report_dir: Path | None
+    seed: int | None
+    trust_checkpoint: bool
+    device: str
+
+    @classmethod
+    def from_pytest(cls, config) -> "AuditOptions | None":
+        """None when the audit is off; pytest.UsageError for a malformed option."""
+        import pytest
+
+        opt = config.option
+        if not opt.privacy_audit:
+            for name in ("privacy_data", "privacy_report", "privacy_seed"):
+                if getattr(opt, name) is not None:
+                    flag = "--" + name.replace("_", "-")
+                    raise pytest.UsageError(f"{flag} needs --privacy-audit CHECKPOINT to say which model to audit.")
+            return None
+        here = Path(config.invocation_params.dir)
+        explicit_config = opt.privacy_config is not None
+        config_path = here / opt.privacy_config if explicit_config else Path(config.rootpath) / "thresholds.yaml"
+        if opt.privacy_device not in DEVICES:
+            raise pytest.UsageError(f"--privacy-device must be one of {', '.join(DEVICES)}, got {opt.privacy_device!r}.")
+        report_dir = (here / opt.privacy_report) if opt.privacy_report else None
+        if report_dir is not None:
+            _check_report_dir(report_dir)
+        return cls(
+            checkpoint=(here / opt.privacy_audit).resolve(),
+            data=opt.privacy_data,
+            config_path=config_path,
+            config_required=explicit_config,
+            report_dir=report_dir,
+            seed=opt.privacy_seed,
+            trust_checkpoint=bool(opt.privacy_trust_checkpoint),
+            device=opt.privacy_device,
+        )
+
+
+def _check_report_dir(folder: Path) -> None:
+    """Fail before the audit runs, not after minutes of training."""
+    import os
+
+    import pytest
+
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if folder.exists() and not folder.is_dir():
+        raise pytest.UsageError(f"--privacy-report {folder}: exists and is not a folder; pass a folder path.")
+    if existing is None or not os.access(existing, os.W_OK):
+        raise pytest.UsageError(f"--privacy-report {folder}: {existing} is not writable; pass a folder you can write to.")
+
+
+def non_negative_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value

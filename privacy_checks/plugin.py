@@ -1,0 +1,101 @@
+"""pytest hooks and options for ``pytest --privacy-audit CHECKPOINT``.
+
+Only hooks and option parsing live here, and nothing heavy is imported at module level: a project
+that has the plugin installed but doesn't pass ``--privacy-audit`` never imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .options import DEVICES, AuditOptions, non_negative_int
+from .stash import SESSION_KEY
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("privacy", "privacy-checks: gender-leakage audit of speech models")
+    group.addoption("--privacy-audit", metavar="CHECKPOINT", default=None,
+                    help="audit this SER checkpoint for gender leakage (one item per scenario x attacker x layer)")
+    group.addoption("--privacy-data", metavar="SPEC", default=None,
+                    help="audit corpus: synthetic, synthetic:key=value,..., or a manifest .csv "
+                         "(default: audit.data in thresholds.yaml, else synthetic)")
+    group.addoption("--privacy-config", metavar="FILE", default=None,
+                    help="limits and settings (default: thresholds.yaml in the rootdir, if present)")
+    group.addoption("--privacy-report", metavar="DIR", default=None, help="write report.json into DIR")
+    group.addoption("--privacy-seed", metavar="N", type=non_negative_int, default=None,
+                    help="seed for folds, attackers and resampling (default: audit.seed, 0)")
+    group.addoption("--privacy-trust-checkpoint", action="store_true", default=False,
+                    help="allow loading a pickled nn.Module (this runs code from the file)")
+    group.addoption("--privacy-device", metavar="DEVICE", default="cpu", choices=DEVICES,
+                    help="where forward passes and attacker training run: auto, cpu or cuda (default cpu)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    options = AuditOptions.from_pytest(config)
+    if options is None:
+        return
+    from .session import AuditSession  # imports torch: only when the audit is on
+
+    config.stash[SESSION_KEY] = AuditSession.start(options, config)
+    checkpoint = str(options.checkpoint)
+    # `pytest --privacy-audit m.pt` audits only; `pytest --privacy-audit m.pt tests/` runs both.
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        if checkpoint not in config.args:
+            config.args.append(checkpoint)
+    else:
+        config.args[:] = [checkpoint]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        return None
+    audit = session.audit
+    return [f"privacy-checks: auditing {audit.target.path.name} on {audit.corpus.name} "
+            f"({len(audit.cases)} cases, limits from {session.config.source or 'built-in defaults'})"]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    session = parent.config.stash.get(SESSION_KEY, None)
+    if session is not None and file_path == session.options.checkpoint:
+        from .items import CheckpointFile
+
+        return CheckpointFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session):
+    audit_session = session.config.stash.get(SESSION_KEY, None)
+    if audit_session is not None and not session.config.option.collectonly:
+        from .items import LeakageItem
+
+        selected = [item.case for item in session.items if isinstance(item, LeakageItem)]
+        audit_session.select(selected)
+        if selected:
+            # One forward pass for every layer before any item runs; unreadable audio is a usage error.
+            audit_session.prepare()
+    return (yield)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or not session.audit.results():
+        return
+    terminalreporter.write_sep("=", "privacy audit: gender leakage")
+    for line in session.report().lines():
+        terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    audit_session = session.config.stash.get(SESSION_KEY, None)
+    if audit_session is None or audit_session.options.report_dir is None or not audit_session.audit.results():
+        return
+    folder = audit_session.options.report_dir
+    try:
+        audit_session.report().write(folder)
+    except OSError as exc:  # checked at start-up; this is the disk filling up or a race
+        session.config.get_terminal_writer().line(f"ERROR: --privacy-report {folder}: cannot write report.json: {exc}", red=True)
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR

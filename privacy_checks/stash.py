@@ -1,0 +1,12 @@
+"""Keys for state kept on pytest's config (no torch here)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from .session import AuditSession
+
+SESSION_KEY = pytest.StashKey["AuditSession"]()

@@ -1,0 +1,94 @@
+"""--privacy-audit: collection, node ids, verdicts, failure text and checkpoint errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from privacy_checks.target import load_target
+
+LAYERS = ["features.2", "features.3", "features.6", "features.7", "features.10", "features.11",
+          "pool", "classifier.1", "classifier.2", "classifier.4"]
+
+
+def test_collects_one_item_per_layer_with_readable_ids(audit_project):
+    result = audit_project("--collect-only", "-q")
+    assert result.ret == 0
+    ids = [line for line in result.outlines if "::" in line]
+    assert len(ids) == len(LAYERS)
+    assert ids[0].endswith("demo_ser.pt::worst_case[generic-tail_clone-features.2]")
+    assert ids[-1].endswith("demo_ser.pt::worst_case[generic-linear_probe-classifier.4]")
+
+
+def test_k_selects_one_layer(audit_project):
+    result = audit_project("--collect-only", "-q", "-k", "features.3")
+    ids = [line for line in result.outlines if "::" in line]
+    assert [i.rsplit("-", 1)[-1] for i in ids] == ["features.3]"]
+
+
+def test_leaky_layer_fails_with_domain_message(audit_project):
+    result = audit_project("-k", "features.3 or classifier.4", "--privacy-report", "out")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    text = result.stdout.str()
+    assert "gender leakage above the limit at layer features.3" in text
+    assert "thresholds.yaml: limits.max_excess" in text
+    assert "95% CI" in text and "chance = 0.500" in text
+    assert "move the split point to classifier.4" in text
+    assert "Traceback" not in text and "def runtest" not in text
+    # the summary table lists both layers with their verdicts
+    assert "privacy audit: gender leakage" in text
+    table = [line for line in result.outlines if line.startswith(("features.3 ", "classifier.4 "))]
+    assert [line.split()[-1] for line in table] == ["FAIL", "pass"]
+
+
+def test_inactive_plugin_imports_no_torch(pytester: pytest.Pytester):
+    pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
+    probe = (
+        "import sys, pytest\n"
+        "code = pytest.main(['-q', '-p', 'no:cacheprovider'])\n"
+        "assert 'privacy_checks.plugin' in sys.modules, 'plugin not loaded'\n"
+        "print('TORCH_IMPORTED' if 'torch' in sys.modules else 'NO_TORCH')\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=pytester.path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "NO_TORCH" in result.stdout
+
+
+def test_audit_runs_beside_users_tests(audit_project, pytester: pytest.Pytester):
+    pytester.makepyfile(test_user="def test_user():\n    assert True\n")
+    result = audit_project("--collect-only", "-q", "test_user.py")
+    ids = [line for line in result.outlines if "::" in line]
+    assert any(i.startswith("test_user.py::test_user") for i in ids)
+    assert sum("demo_ser.pt::" in i for i in ids) == len(LAYERS)
+
+
+@pytest.mark.parametrize(
+    "make_file, expected",
+    [
+        (lambda p: None, "does not exist"),
+        (lambda p: p.write_bytes(b"not a checkpoint at all"), "cannot read checkpoint"),
+        (lambda p: torch.save({"format": "something-else"}, p), "not a checkpoint this tool understands"),
+    ],
+    ids=["missing", "corrupt", "unknown-dict"],
+)
+def test_bad_checkpoint_is_a_usage_error(audit_project, pytester, make_file, expected):
+    path = pytester.path / "model.pt"
+    make_file(path)
+    result = audit_project(checkpoint=path)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert expected in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_pickled_module_is_refused_without_trust(audit_project, pytester, demo_checkpoint):
+    path = pytester.path / "pickled.pt"
+    torch.save(load_target(demo_checkpoint).module, path)
+    result = audit_project(checkpoint=path)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "pickled nn.Module" in err and "--privacy-trust-checkpoint" in err and "state_dict" in err
