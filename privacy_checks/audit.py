@@ -87,7 +87,10 @@ class Audit:
         self.progress = progress
         self.labels = corpus.gender_labels
         # Fold validity (both genders, enough speakers) is a usage error, so check it up front.
-        self.folds = stats.speaker_folds(corpus.speakers, self.labels, config.audit.folds, config.audit.seed)
+        try:
+            self.folds = stats.speaker_folds(corpus.speakers, self.labels, config.audit.folds, config.audit.seed)
+        except PrivacyInputError as exc:
+            raise PrivacyInputError(f"{corpus.name}: {exc}") from None
         self.layers = self._select_layers()
         has_tail = {layer: target.tail_from(layer) is not None for layer in self.layers}
         self.cases = plan_cases(self.layers, has_tail)

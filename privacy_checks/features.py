@@ -68,25 +68,56 @@ class FeatureSpec:
         return spec
 
     def validate(self, where: str = "input spec") -> None:
+        # Types first: a checkpoint's input_spec reaches here unchecked, and the range checks
+        # below would raise TypeError on strings.
+        wrong = [f"{name} must be an integer" for name in ("sample_rate", "n_mels", "n_fft")
+                 if not _is_int(getattr(self, name))]
+        wrong += [
+            f"{name} must be a number"
+            for name in ("win_ms", "hop_ms", "f_min", "f_max", "duration_s", "log_offset")
+            if not (name == "f_max" and self.f_max is None) and not _is_number(getattr(self, name))
+        ]
+        if wrong:
+            raise PrivacyInputError(f"{where}: " + "; ".join(wrong))
         problems = []
         if self.kind not in FEATURE_KINDS:
             problems.append(f"kind {self.kind!r} is not one of {', '.join(FEATURE_KINDS)}")
-        if not isinstance(self.sample_rate, int) or self.sample_rate < 1000:
+        if self.sample_rate < 1000:
             problems.append("sample_rate must be an integer >= 1000 (Hz)")
-        if not isinstance(self.n_mels, int) or self.n_mels < 1:
+        if self.n_mels < 1:
             problems.append("n_mels must be a positive integer")
-        if not 0 < self.win_ms <= 1000 or not 0 < self.hop_ms <= 1000:
+        if self.n_fft < 1:
+            problems.append("n_fft must be a positive integer")
+        elif not 0 < self.win_ms <= 1000 or not 0 < self.hop_ms <= 1000:
             problems.append("win_ms and hop_ms must be in (0, 1000]")
+        elif min(self.win_length, self.hop_length) < 1:
+            problems.append("win_ms and hop_ms must each span at least one sample")
         elif self.win_length > self.n_fft:
             problems.append(f"win_ms={self.win_ms} gives {self.win_length} samples > n_fft={self.n_fft}")
         if self.duration_s <= 0:
             problems.append("duration_s must be > 0")
+        elif self.n_fft >= 1 and self.n_samples <= self.n_fft // 2:
+            # torch.stft(center=True) reflect-pads n_fft // 2 samples, which needs a longer clip.
+            problems.append(
+                f"duration_s={self.duration_s} gives {self.n_samples} samples; need more than "
+                f"n_fft // 2 = {self.n_fft // 2} (lengthen duration_s or lower n_fft)"
+            )
+        if self.log_offset <= 0:
+            problems.append("log_offset must be > 0 (log of silent frames)")
         nyquist = self.sample_rate / 2
         f_max = nyquist if self.f_max is None else self.f_max
         if not 0 <= self.f_min < f_max <= nyquist:
             problems.append(f"need 0 <= f_min < f_max <= {nyquist:g} (Nyquist)")
         if problems:
             raise PrivacyInputError(f"{where}: " + "; ".join(problems))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def hz_to_mel(freq: np.ndarray | float) -> np.ndarray:

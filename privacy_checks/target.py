@@ -247,7 +247,8 @@ def _is_torchscript(path: Path) -> bool:
 
 
 def _is_pickled_code(exc: Exception) -> bool:
-    return "weights_only" in str(exc) or "Weights only load failed" in str(exc)
+    """The weights-only unpickler met a class or function reference: pickled code, not bytes gone bad."""
+    return "Unsupported global" in str(exc)
 
 
 def _first_line(exc: Exception) -> str:

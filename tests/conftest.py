@@ -6,12 +6,6 @@ from pathlib import Path
 
 import pytest
 
-# pytester's in-process runs forget modules first imported inside them, and numpy/scipy/torch
-# extension modules cannot be loaded twice in one process: import the whole engine up front.
-import privacy_checks.corpora.manifest  # noqa: F401,E402
-import privacy_checks.corpora.synthetic  # noqa: F401,E402
-import privacy_checks.items  # noqa: F401,E402
-import privacy_checks.session  # noqa: F401,E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo_ser.pt"
@@ -22,9 +16,11 @@ audit:
   bootstrap: 200
   permutations: 200
 attacker:
-  epochs: 3
+  epochs: 10
+  batch_size: 8
 """
-TINY_DATA = "synthetic:speakers=10,utterances=4,duration=1.0"
+# 20 speakers x 4 short clips: speaker diversity is what lets a gender attacker generalise.
+TINY_DATA = "synthetic:speakers=20,utterances=4,duration=1.0"
 
 
 @pytest.fixture
@@ -36,12 +32,17 @@ def demo_checkpoint() -> Path:
 def audit_project(pytester: pytest.Pytester):
     """A pytester project with fast thresholds.yaml; returns a runner for audit runs."""
     pytester.makefile(".yaml", thresholds=FAST_CONFIG)
+    # A copy inside the project: pytest picks its rootdir from path-like arguments, and the repo's
+    # own pyproject.toml must not become the rootdir of the project under test.
+    local_demo = pytester.path / DEMO.name
+    local_demo.write_bytes(DEMO.read_bytes())
 
-    def run(*args: str, checkpoint: Path | str = DEMO, data: str | None = TINY_DATA, subprocess: bool = False):
+    def run(*args: str, checkpoint: Path | str = local_demo, data: str | None = TINY_DATA):
+        # A subprocess per run, as a user's pytest: torch does not survive pytester's in-process
+        # module snapshots (lazily registered operator libraries cannot be registered twice).
         argv = ["-p", "no:cacheprovider", "--privacy-audit", str(checkpoint), *args]
         if data is not None:
             argv += ["--privacy-data", data]
-        runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest_inprocess
-        return runner(*argv)
+        return pytester.runpytest_subprocess(*argv)
 
     return run

@@ -1,0 +1,89 @@
+"""--privacy-data SPEC: the synthetic corpus and manifest corpora, and their usage errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+
+from privacy_checks.corpora.synthetic import SyntheticParams, synthesize_utterance
+
+
+def test_null_corpus_passes_every_layer(audit_project):
+    result = audit_project(data="synthetic:speakers=20,utterances=4,duration=1.0,gender_effect=0")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=10)
+
+
+def write_manifest(folder, speakers, *, genders=None, header="path,speaker,gender,emotion", utterances=2,
+                   extra_rows=()):
+    """Real WAVs rendered by the synthesiser, listed in a manifest CSV."""
+    params = SyntheticParams(speakers=len(speakers), utterances=utterances, duration=1.0)
+    rows = [header]
+    (folder / "wav").mkdir(exist_ok=True)
+    for s, speaker in enumerate(speakers):
+        gender = (genders or ["female", "male"] * len(speakers))[s]
+        for u in range(utterances):
+            name = f"wav/{speaker}_{u}.wav"
+            soundfile.write(folder / name, synthesize_utterance(params, s * utterances + u), 16000)
+            rows.append(f"{name},{speaker},{gender},neutral")
+    rows.extend(extra_rows)
+    (folder / "corpus.csv").write_text("\n".join(rows) + "\n")
+    return folder / "corpus.csv"
+
+
+def test_manifest_corpus_is_audited(audit_project, pytester):
+    write_manifest(pytester.path, [f"spk{i}" for i in range(10)])
+    result = audit_project("-k", "classifier.4", "--privacy-report", "out", data="corpus.csv")
+    assert result.ret == pytest.ExitCode.OK
+    assert "corpus.csv: 20 utterances, 10 speakers (5 female / 5 male)" in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"header": "path,speaker"}, "missing column(s) gender"),
+        ({"extra_rows": ["wav/nowhere.wav,spk9,male,neutral"]}, "audio file wav/nowhere.wav not found"),
+        ({"genders": ["female"] * 10}, "corpus.csv: the corpus has only female speakers"),
+    ],
+    ids=["missing-column", "missing-audio", "one-gender"],
+)
+def test_bad_manifest_is_a_usage_error(audit_project, pytester, kwargs, message):
+    write_manifest(pytester.path, [f"spk{i}" for i in range(10)], **kwargs)
+    result = audit_project(data="corpus.csv")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert message in err, err
+    assert "Traceback" not in err + result.stdout.str()
+
+
+def test_fewer_speakers_than_folds(audit_project, pytester):
+    write_manifest(pytester.path, ["a", "b", "c", "d"])
+    result = audit_project(data="corpus.csv")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "4 speakers but folds=5" in result.stderr.str()
+
+
+@pytest.mark.parametrize("audio, message", [(np.zeros(0), "is empty"), (np.zeros(16000), "is silent")],
+                         ids=["empty", "silent"])
+def test_unusable_audio_is_a_usage_error_naming_the_file(audit_project, pytester, audio, message):
+    manifest = write_manifest(pytester.path, [f"spk{i}" for i in range(10)])
+    soundfile.write(pytester.path / "wav" / "spk3_1.wav", audio.astype(np.float32), 16000)
+    before = manifest.read_bytes()
+    result = audit_project("-k", "classifier.4", data="corpus.csv")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "spk3_1.wav" in err and message in err
+    assert manifest.read_bytes() == before  # nothing the user owns is modified
+
+
+def test_unknown_synthetic_key_lists_valid_ones(audit_project):
+    result = audit_project(data="synthetic:speekers=10")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown key 'speekers'" in result.stderr.str() and "speakers" in result.stderr.str()
+
+
+def test_data_option_needs_audit(pytester):
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--privacy-data", "synthetic")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "needs --privacy-audit" in result.stderr.str()
