@@ -82,14 +82,14 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, prog
     folder.mkdir(parents=True, exist_ok=True)
     module = target.module.to(device)
     wanted = set(layers)
+    unknown = wanted - {n for n, _ in module.named_modules()} - {INPUT_LAYER}
+    if unknown:  # checked before any hook is registered: none may stay on the module
+        raise KeyError(f"layers not in the model: {sorted(unknown)}")
     captured: dict[str, torch.Tensor] = {}
     handles = []
     for name, child in module.named_modules():
         if name in wanted:
             handles.append(child.register_forward_hook(_capture_into(captured, name)))
-    unknown = wanted - {n for n, _ in module.named_modules()} - {INPUT_LAYER}
-    if unknown:
-        raise KeyError(f"layers not in the model: {sorted(unknown)}")
     writers: dict[str, _StreamedArray] = {}
     total = len(corpus)
     try:
@@ -118,7 +118,9 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, prog
 
 def _capture_into(store: dict, name: str):
     def hook(_module, _inputs, output):
-        store[name] = representation(output)
+        tensor = representation(output)
+        # A copy: a later in-place op (e.g. ReLU(inplace=True)) would otherwise overwrite this output.
+        store[name] = None if tensor is None else tensor.detach().clone()
 
     return hook
 

@@ -39,6 +39,9 @@ class Target:
     fingerprint: str  # sha256 of the checkpoint bytes
     path: Path
     format: str
+    # The zoo architecture T is an instance of, when its module can't say so itself (a .pt2
+    # program names it in its metadata): source of candidate layers and of the tail to clone.
+    reference: nn.Module | None = field(default=None, repr=False)
     _layer_shapes: dict[str, tuple[int, ...]] | None = field(default=None, repr=False)
 
     def layer_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -47,15 +50,18 @@ class Target:
             self._layer_shapes = _trace_layer_shapes(self.module, self.input_spec)
         return self._layer_shapes
 
+    def _architecture(self) -> nn.Module:
+        return self.reference if self.reference is not None else self.module
+
     def candidate_layers(self) -> list[str]:
-        declared = getattr(self.module, "candidate_layers", None)
+        declared = getattr(self._architecture(), "candidate_layers", None)
         names = declared() if callable(declared) else list(self.layer_shapes())
         return list(names)
 
     def tail_from(self, layer: str) -> nn.Module | None:
         """T's architecture after `layer`, freshly initialised, ending in 2 gender logits; None when
         the model cannot rebuild its tail (the caller falls back to a probe)."""
-        make_tail = getattr(self.module, "tail_from", None)
+        make_tail = getattr(self._architecture(), "tail_from", None)
         return make_tail(layer, num_classes=2) if callable(make_tail) else None
 
     def describe(self) -> dict[str, Any]:
@@ -121,6 +127,8 @@ def _from_project_checkpoint(path: Path, fingerprint: str, payload: Mapping) -> 
         raise PrivacyInputError(
             f"{path}: unknown architecture {name!r}; known: {', '.join(zoo.names())}."
         ) from None
+    except TypeError as exc:  # arch_kwargs the architecture does not take
+        raise PrivacyInputError(f"{path}: arch_kwargs do not fit architecture {name!r}: {_first_line(exc)}") from None
     _load_weights(module, payload["state_dict"], path)
     spec = FeatureSpec.from_mapping(payload["input_spec"], where=f"{path} input_spec")
     return Target(module.eval(), name, spec, tuple(payload.get("labels", ())), fingerprint, path, "privacy-checks")
@@ -129,7 +137,7 @@ def _from_project_checkpoint(path: Path, fingerprint: str, payload: Mapping) -> 
 def _from_state_dict(path: Path, fingerprint: str, state: Mapping, model_config) -> Target:
     if model_config is None or not model_config.factory:
         raise PrivacyInputError(
-            f"{path} is a plain state_dict: name the code that builds the model in thresholds.yaml, "
+            f"{path} is a plain state_dict: name the code that builds the model as model.factory in thresholds.yaml, "
             "e.g. `model: {factory: 'mypkg.models:build', input: {kind: logmel, sample_rate: 16000}}`."
         )
     module = _call_factory(model_config)
@@ -153,7 +161,11 @@ def _load_export(path: Path, fingerprint: str, model_config) -> Target:
         labels = tuple(model_config.labels) if model_config else ()
     # unflatten restores the original module hierarchy, so forward hooks see named layers.
     module = torch.export.unflatten(program)
-    return Target(module, meta.get("architecture", "torch.export"), spec, labels, fingerprint, path, "torch.export")
+    architecture = meta.get("architecture", "torch.export")
+    reference = None
+    if architecture in zoo.names():
+        reference = zoo.build(architecture, **dict(meta.get("arch_kwargs", {})))
+    return Target(module, architecture, spec, labels, fingerprint, path, "torch.export", reference)
 
 
 def _load_pickled_module(path: Path, fingerprint: str, model_config, trusted: bool) -> Target:
@@ -178,7 +190,7 @@ def _config_input_spec(model_config, path: Path) -> FeatureSpec:
     if model_config is None or model_config.input is None:
         raise PrivacyInputError(
             f"{path} does not say how its input is computed: add `model: {{input: {{kind: logmel, "
-            "sample_rate: 16000, n_mels: 40}}}}` to thresholds.yaml."
+            "sample_rate: 16000, n_mels: 40}}` to thresholds.yaml."
         )
     return FeatureSpec.from_mapping(dict(model_config.input), where="thresholds.yaml model.input")
 
@@ -242,8 +254,12 @@ def representation(output: Any) -> torch.Tensor | None:
 def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
-    with zipfile.ZipFile(path) as archive:
-        return any(n.split("/", 1)[-1].startswith(("code/", "constants.pkl")) for n in archive.namelist())
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:  # damaged archive: torch.load reports it with the file's name
+        return False
+    return any(n.split("/", 1)[-1].startswith(("code/", "constants.pkl")) for n in names)
 
 
 def _is_pickled_code(exc: Exception) -> bool:

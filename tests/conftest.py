@@ -6,6 +6,11 @@ from pathlib import Path
 
 import pytest
 
+# The pytester fixture forgets modules first imported during a test; a class imported twice no
+# longer pickles ("not the same object"), so the engine is imported once, here.
+import privacy_checks.session  # noqa: F401,E402
+import privacy_checks.zoo.vgg  # noqa: F401,E402
+
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo_ser.pt"

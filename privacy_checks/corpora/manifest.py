@@ -46,7 +46,10 @@ def load_manifest(path: Path) -> Corpus:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            raise PrivacyInputError(f"{path}:{line_no}: expected {len(header)} fields, found {len(row)}.")
+            raise PrivacyInputError(
+                f"{path}:{line_no}: expected {len(header)} fields (one per header column), found {len(row)}; "
+                'give every row the header\'s columns and quote a value that contains a comma ("a, b").'
+            )
         fields = {name: cell.strip() for name, cell in zip(header, row)}
         utterances.append(_utterance(fields, base, path, line_no))
         audio = Path(utterances[-1].path)

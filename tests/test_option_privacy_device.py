@@ -1,0 +1,24 @@
+"""--privacy-device: cpu by default; cuda only where torch sees a GPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_usage_error(audit_project):
+    result = audit_project("--privacy-device", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "no CUDA device" in result.stderr.str()
+
+
+def test_unknown_device_is_a_usage_error(audit_project):
+    result = audit_project("--privacy-device", "tpu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--privacy-device" in result.stderr.str()
+
+
+def test_auto_runs_on_what_is_there(audit_project):
+    result = audit_project("-k", "classifier.4", "--privacy-device", "auto")
+    assert result.ret == pytest.ExitCode.OK
