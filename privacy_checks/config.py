@@ -704,8 +704,8 @@ limits:
 {e("layers", dict(lim.layers))}
 
 audit:
-  # Corpus to audit on, as --privacy-data: synthetic, synthetic:key=value,..., a manifest CSV,
-  # iemocap:DIR or ravdess:DIR.
+  # Corpus to audit on, as --privacy-data: synthetic, synthetic:key=value,... or a manifest CSV
+  # (relative to this file).
 {e("data", aud.data)}
   # Auxiliary corpus for the scenarios that need one, as --privacy-aux-data (null: skip them).
 {e("aux_data", aud.aux_data)}

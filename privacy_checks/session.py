@@ -77,6 +77,11 @@ def _corpus(options: AuditOptions, config: PrivacyConfig, pytest_config):
 
 def _effective_config(options: AuditOptions) -> PrivacyConfig:
     config = load_config(options.config_path, required=options.config_required)
+    if config.audit.aux_data is not None:
+        raise PrivacyInputError(
+            f"{config.source}: audit.aux_data: the scenarios that use an auxiliary corpus (scenario_1, 3, 4) "
+            "are not available in this version; remove the key to run the worst-case audit."
+        )
     if options.seed is not None:
         config = dataclasses.replace(config, audit=dataclasses.replace(config.audit, seed=options.seed))
     return config

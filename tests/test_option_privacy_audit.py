@@ -92,3 +92,13 @@ def test_pickled_module_is_refused_without_trust(audit_project, pytester, demo_c
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     err = result.stderr.str()
     assert "pickled nn.Module" in err and "--privacy-trust-checkpoint" in err and "state_dict" in err
+
+
+def test_junit_xml_carries_the_figures(audit_project, pytester):
+    import xml.etree.ElementTree as ET
+
+    audit_project("-k", "classifier.4", "--junitxml", "junit.xml")
+    case = ET.parse(pytester.path / "junit.xml").getroot().find(".//testcase")
+    properties = {p.get("name"): float(p.get("value")) for p in case.iter("property")}
+    assert {"leakage", "ci_low", "ci_high", "chance", "max_excess", "p_value"} <= set(properties)
+    assert properties["ci_low"] <= properties["leakage"] <= properties["ci_high"]

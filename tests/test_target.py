@@ -198,6 +198,7 @@ def test_pickled_module_accepted_with_trust(tmp_path, vgg, batch):
     torch.testing.assert_close(outputs(target.module, batch), outputs(vgg, batch), rtol=0, atol=0)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still in use
 def test_torchscript_is_a_clear_error(tmp_path, vgg):
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(vgg), str(path))
@@ -395,3 +396,14 @@ def test_generic_module_lists_leaves_in_execution_order():
     }
     assert target.candidate_layers() == ["body.0", "body.1", "pool", "head"]
     assert target.tail_from("pool") is None  # cannot rebuild its tail: the caller uses a probe
+
+
+def test_export_program_layers_and_tail_follow_its_zoo_architecture(exported, project_checkpoint):
+    program = load_target(exported)
+    checkpoint = load_target(project_checkpoint)
+    assert program.candidate_layers() == checkpoint.candidate_layers()
+    shapes = program.layer_shapes()
+    assert all(shapes[layer] == checkpoint.layer_shapes()[layer] for layer in program.candidate_layers())
+    tail = program.tail_from("features.7").eval()
+    assert outputs(tail, torch.randn(2, *shapes["features.7"])).shape == (2, 2)
+    assert program.tail_from("classifier.4") is None

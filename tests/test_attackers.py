@@ -1,0 +1,185 @@
+"""Attacker heads and their cross-validated training: speaker-independent, every utterance predicted
+once, deterministic, able to find a planted gender signal and not to invent one, any input rank."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from privacy_checks import stats, zoo
+from privacy_checks.attackers import LINEAR_PROBE, TAIL_CLONE, build_head, cross_validated_predictions
+from privacy_checks.attackers import training
+from privacy_checks.attackers.heads import Standardize, TimeSummary, linear_probe, summary_size
+from privacy_checks.attackers.training import TrainingSettings
+
+FAST = TrainingSettings(epochs=8, learning_rate=1e-2, batch_size=32)
+TRAINED = TrainingSettings(epochs=30, learning_rate=1e-2, batch_size=32)  # a probe trained to converge
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Hundreds of tiny optimiser steps: with 2 OpenMP threads on a busy 2-core machine each step
+    waits on a spinning peer (~30 ms instead of ~0.1 ms). One thread keeps this file fast."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_data(shape, *, speakers=20, utterances=6, signal=1.0, seed=0):
+    """Representations with a gender shift of `signal` (in noise sd) on part of the features.
+
+    Returns x (N, *shape) float32, gender labels (N,), speaker ids (N,), speaker-independent folds.
+    """
+    rng = np.random.default_rng(seed)
+    genders = np.repeat([0, 1], speakers // 2)
+    speaker_of = np.repeat(np.arange(speakers), utterances)
+    y = genders[speaker_of]
+    x = rng.normal(size=(len(y), *shape))
+    x += 0.3 * rng.normal(size=(speakers, *shape))[speaker_of]  # speaker identity, not gender
+    shift = np.zeros(shape)
+    if len(shape) == 3:  # (C, F, T): channel 0, every frequency and frame
+        shift[0] = 1.0
+    elif len(shape) == 2:  # (T, D): the first half of the feature dimensions, every frame
+        shift[:, : shape[1] // 2] = 1.0
+    else:  # (D,)
+        shift[: shape[0] // 2] = 1.0
+    x += signal * (2 * y - 1)[(slice(None),) + (None,) * len(shape)] * shift / 2
+    names = np.array([f"spk{s:02d}" for s in speaker_of])
+    folds = stats.speaker_folds(names, y, 5, seed)
+    return x.astype(np.float32), y.astype(np.int64), names, folds
+
+
+def probe_factory(shape):
+    return lambda: build_head(LINEAR_PROBE, shape, lambda: None)
+
+
+def accuracy(predictions, labels) -> float:
+    return float((predictions == labels).mean())
+
+
+@pytest.fixture
+def record(monkeypatch):
+    """Per fold: the rows the standardiser and the fit saw, and the rows predicted."""
+    seen = {"standardize": [], "fit": [], "predict": []}
+    standardizer, fit, predict = training._standardizer, training._fit, training._predict
+
+    def spy_standardizer(x, train):
+        seen["standardize"].append(np.array(train))
+        return standardizer(x, train)
+
+    def spy_fit(model, x, y, train, settings, seed):
+        seen["fit"].append(np.array(train))
+        return fit(model, x, y, train, settings, seed)
+
+    def spy_predict(model, x, rows, settings):
+        seen["predict"].append(np.array(rows))
+        return predict(model, x, rows, settings)
+
+    monkeypatch.setattr(training, "_standardizer", spy_standardizer)
+    monkeypatch.setattr(training, "_fit", spy_fit)
+    monkeypatch.setattr(training, "_predict", spy_predict)
+    return seen
+
+
+def test_never_trains_on_a_test_speaker(record):
+    shape = (6,)
+    x, y, speakers, folds = make_data(shape)
+    predictions = cross_validated_predictions(probe_factory(shape), x, y, folds, FAST, seed=0)
+    assert len(record["fit"]) == len(record["predict"]) == len(np.unique(folds)) == 5
+    for fitted, standardized, tested in zip(record["fit"], record["standardize"], record["predict"]):
+        assert set(speakers[fitted]).isdisjoint(speakers[tested])
+        np.testing.assert_array_equal(standardized, fitted)  # statistics from the training rows only
+        assert len(np.unique(folds[tested])) == 1  # one fold at a time
+        assert sorted(np.concatenate([fitted, tested])) == list(range(len(y)))
+    assert set(np.unique(predictions)) <= {0, 1}
+
+
+def test_every_utterance_predicted_exactly_once(record):
+    shape = (4, 3)
+    x, y, _, folds = make_data(shape)
+    predictions = cross_validated_predictions(probe_factory(shape), x, y, folds, FAST, seed=0)
+    predicted = np.concatenate(record["predict"])
+    assert sorted(predicted) == list(range(len(y)))
+    assert predictions.shape == y.shape and (predictions >= 0).all()
+
+
+def test_same_seed_same_predictions_other_seed_differs():
+    shape = (5, 8)
+    x, y, _, folds = make_data(shape, signal=0.0, seed=3)  # pure noise: predictions are arbitrary
+    run = lambda seed: cross_validated_predictions(probe_factory(shape), x, y, folds, FAST, seed=seed)
+    first = run(7)
+    np.testing.assert_array_equal(first, run(7))
+    assert any(not np.array_equal(first, run(seed)) for seed in (8, 9, 10))
+
+
+def test_deterministic_with_a_tail_clone():
+    """BatchNorm, shuffling and initialisation of T's tail are seeded too."""
+    model = zoo.build("small_vgg")
+    shape = (32, 10, 6)  # features.7 for a 0.5 s clip
+    x, y, _, folds = make_data(shape, speakers=10, utterances=3, seed=1)
+    make = lambda: build_head(TAIL_CLONE, shape, lambda: model.tail_from("features.7"))
+    settings = TrainingSettings(epochs=2, batch_size=8)
+    first = cross_validated_predictions(make, x, y, folds, settings, seed=0)
+    np.testing.assert_array_equal(first, cross_validated_predictions(make, x, y, folds, settings, seed=0))
+    assert first.shape == y.shape and set(np.unique(first)) <= {0, 1}
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 6), (6, 5), (10,)], ids=["B,C,F,T", "B,T,D", "B,D"])
+def test_linear_probe_finds_a_planted_signal(shape):
+    x, y, _, folds = make_data(shape, signal=2.0, seed=2)  # Bayes accuracy >= 0.98 for every shape
+    predictions = cross_validated_predictions(probe_factory(shape), x, y, folds, TRAINED, seed=0)
+    assert accuracy(predictions, y) >= 0.9
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 6), (6, 5), (10,)], ids=["B,C,F,T", "B,T,D", "B,D"])
+def test_linear_probe_stays_near_chance_on_noise(shape):
+    x, y, _, folds = make_data(shape, speakers=40, utterances=8, signal=0.0, seed=4)
+    predictions = cross_validated_predictions(probe_factory(shape), x, y, folds, TRAINED, seed=0)
+    assert abs(accuracy(predictions, y) - 0.5) < 0.2
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 6), (6, 5), (10,), (3, 1, 1)])
+def test_heads_accept_every_rank(shape):
+    head = linear_probe(shape)
+    batch = torch.randn(7, *shape)
+    assert TimeSummary()(batch).shape == (7, summary_size(shape))
+    assert head(batch).shape == (7, 2)
+
+
+def test_tail_clone_head_needs_a_tail():
+    with pytest.raises(ValueError, match="no tail"):
+        build_head(TAIL_CLONE, (4,), lambda: None)
+    with pytest.raises(ValueError, match="unknown attacker head"):
+        build_head("crystal_ball", (4,), lambda: None)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (5, 3), (4,)], ids=["B,C,F,T", "B,T,D", "B,D"])
+def test_standardize_uses_training_rows_only(shape):
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, size=(40, *shape)).astype(np.float32)
+    train, test = np.arange(0, 30), np.arange(30, 40)
+    reference = training._standardizer(x, train)
+    spoiled = x.copy()
+    spoiled[test[0]] = 1e6  # a huge value in a test row
+    again = training._standardizer(spoiled, train)
+    torch.testing.assert_close(again.mean, reference.mean, rtol=0, atol=0)
+    torch.testing.assert_close(again.std, reference.std, rtol=0, atol=0)
+    # ... and the statistics are the training rows' per channel / feature dimension.
+    axes = {3: (0, 2, 3), 2: (0, 1), 1: (0,)}[len(shape)]
+    expected_mean = x[train].astype(np.float64).mean(axes, keepdims=True)[0]
+    expected_std = x[train].astype(np.float64).std(axes, keepdims=True)[0]
+    np.testing.assert_allclose(reference.mean.numpy(), expected_mean, rtol=1e-5)
+    np.testing.assert_allclose(reference.std.numpy(), expected_std, rtol=1e-4)
+    standardized = reference(torch.from_numpy(x[train])).numpy().astype(np.float64)
+    np.testing.assert_allclose(standardized.mean(axes), 0, atol=1e-4)
+    np.testing.assert_allclose(standardized.std(axes), 1, atol=1e-4)
+
+
+def test_standardize_leaves_constant_features_finite():
+    x = np.zeros((10, 3, 2), dtype=np.float32)
+    x[:, :, 1] = np.arange(10)[:, None]
+    layer = training._standardizer(x, np.arange(10))
+    assert isinstance(layer, Standardize)
+    assert torch.isfinite(layer(torch.from_numpy(x))).all()
