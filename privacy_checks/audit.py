@@ -16,7 +16,6 @@ import numpy as np
 
 from . import stats
 from .attackers import build_head, cross_validated_predictions
-from .attackers.training import TrainingSettings
 from .config import PrivacyConfig
 from .corpora import Corpus
 from .embeddings import EmbeddingStore, layer_outputs
@@ -129,12 +128,10 @@ class Audit:
         assert self._outputs is not None
         representations = self._outputs[case.layer]
         shape = tuple(representations.shape[1:])
-        a = self.config.attacker
-        settings = TrainingSettings(a.epochs, a.learning_rate, a.batch_size, a.weight_decay, self.device)
         seed = derived_seed(self.config.audit.seed, case.name)
         predictions = cross_validated_predictions(
             lambda: build_head(case.architecture, shape, lambda: self.target.tail_from(case.layer)),
-            representations, self.labels, self.folds, settings, seed,
+            representations, self.labels, self.folds, self.config.attacker, seed, self.device,
         )
         audit = self.config.audit
         estimate = stats.estimate_leakage(
@@ -148,14 +145,17 @@ class Audit:
         """Results computed so far, in case order."""
         return [self._results[c] for c in self.cases if c in self._results]
 
-    def safe_split(self, case: AuditCase, among: set[AuditCase] | None = None) -> str | None:
+    def safe_split(self, case: AuditCase, among: set[AuditCase] | None = None, computed_only: bool = False) -> str | None:
         """The earliest layer from which every later layer passes for this scenario and attacker:
         the split point to move to. Only cases in `among` are considered (default: all), so a run
-        narrowed with -k trains no attacker it was not asked for."""
+        narrowed with -k trains no attacker it was not asked for; with `computed_only` nothing new
+        is trained and a layer not yet measured ends the search (its safety is unknown)."""
         siblings = [c for c in self.cases if (c.scenario, c.attacker, c.access) == (case.scenario, case.attacker, case.access)
                     and (among is None or c in among)]
         earliest = None
         for sibling in reversed(siblings):
+            if computed_only and sibling not in self._results:
+                break
             if self.result(sibling).status != "passed":
                 break
             earliest = sibling.layer

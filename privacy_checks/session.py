@@ -30,8 +30,8 @@ class AuditSession:
     def select(self, cases) -> None:
         self.selected = set(cases)
 
-    def safe_split(self, case) -> str | None:
-        return self.audit.safe_split(case, among=self.selected)
+    def safe_split(self, case, computed_only: bool = False) -> str | None:
+        return self.audit.safe_split(case, among=self.selected, computed_only=computed_only)
 
     @classmethod
     def start(cls, options: AuditOptions, pytest_config) -> "AuditSession":
@@ -54,7 +54,8 @@ class AuditSession:
     def report(self) -> AuditReport:
         results = self.audit.results()
         seen = {(r.case.scenario, r.case.attacker): r.case for r in results}
-        safe = {f"{s}/{a}": self.safe_split(case) for (s, a), case in seen.items()}
+        # The report never trains: an interrupted run (-x, Ctrl-C) reports what it measured.
+        safe = {f"{s}/{a}": self.safe_split(case, computed_only=True) for (s, a), case in seen.items()}
         return AuditReport(
             model=self.audit.target.describe(),
             corpus=self.audit.describe_corpus(),

@@ -11,10 +11,10 @@ from privacy_checks import stats, zoo
 from privacy_checks.attackers import LINEAR_PROBE, TAIL_CLONE, build_head, cross_validated_predictions
 from privacy_checks.attackers import training
 from privacy_checks.attackers.heads import Standardize, TimeSummary, linear_probe, summary_size
-from privacy_checks.attackers.training import TrainingSettings
+from privacy_checks.config import AttackerSettings
 
-FAST = TrainingSettings(epochs=8, learning_rate=1e-2, batch_size=32)
-TRAINED = TrainingSettings(epochs=30, learning_rate=1e-2, batch_size=32)  # a probe trained to converge
+FAST = AttackerSettings(epochs=8, learning_rate=1e-2, batch_size=32)
+TRAINED = AttackerSettings(epochs=30, learning_rate=1e-2, batch_size=32)  # a probe trained to converge
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -69,13 +69,13 @@ def record(monkeypatch):
         seen["standardize"].append(np.array(train))
         return standardizer(x, train)
 
-    def spy_fit(model, x, y, train, settings, seed):
+    def spy_fit(model, x, y, train, settings, seed, device):
         seen["fit"].append(np.array(train))
-        return fit(model, x, y, train, settings, seed)
+        return fit(model, x, y, train, settings, seed, device)
 
-    def spy_predict(model, x, rows, settings):
+    def spy_predict(model, x, rows, device):
         seen["predict"].append(np.array(rows))
-        return predict(model, x, rows, settings)
+        return predict(model, x, rows, device)
 
     monkeypatch.setattr(training, "_standardizer", spy_standardizer)
     monkeypatch.setattr(training, "_fit", spy_fit)
@@ -120,7 +120,7 @@ def test_deterministic_with_a_tail_clone():
     shape = (32, 10, 6)  # features.7 for a 0.5 s clip
     x, y, _, folds = make_data(shape, speakers=10, utterances=3, seed=1)
     make = lambda: build_head(TAIL_CLONE, shape, lambda: model.tail_from("features.7"))
-    settings = TrainingSettings(epochs=2, batch_size=8)
+    settings = AttackerSettings(epochs=2, batch_size=8)
     first = cross_validated_predictions(make, x, y, folds, settings, seed=0)
     np.testing.assert_array_equal(first, cross_validated_predictions(make, x, y, folds, settings, seed=0))
     assert first.shape == y.shape and set(np.unique(first)) <= {0, 1}

@@ -6,23 +6,14 @@ is the held-out leakage L. Everything random is seeded per fold, so results repe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..config import AttackerSettings
 from .heads import Standardize, channel_axes
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    epochs: int = 15
-    learning_rate: float = 1e-3
-    batch_size: int = 32
-    weight_decay: float = 0.0
-    device: str = "cpu"
 
 
 def cross_validated_predictions(
@@ -30,8 +21,9 @@ def cross_validated_predictions(
     representations: np.ndarray,
     labels: np.ndarray,
     folds: np.ndarray,
-    settings: TrainingSettings,
+    settings: AttackerSettings,
     seed: int,
+    device: str = "cpu",
 ) -> np.ndarray:
     """Predicted label per utterance, each from the head that never saw its speaker."""
     predictions = np.full(len(labels), -1, dtype=np.int64)
@@ -39,9 +31,9 @@ def cross_validated_predictions(
         train = np.flatnonzero(folds != fold)
         test = np.flatnonzero(folds == fold)
         torch.manual_seed(_fold_seed(seed, int(fold)))
-        model = nn.Sequential(_standardizer(representations, train), make_head()).to(settings.device)
-        _fit(model, representations, labels, train, settings, _fold_seed(seed, int(fold)))
-        predictions[test] = _predict(model, representations, test, settings)
+        model = nn.Sequential(_standardizer(representations, train), make_head()).to(device)
+        _fit(model, representations, labels, train, settings, _fold_seed(seed, int(fold)), device)
+        predictions[test] = _predict(model, representations, test, device)
     return predictions
 
 
@@ -66,7 +58,8 @@ def _standardizer(x: np.ndarray, train: np.ndarray) -> Standardize:
     return Standardize(mean.astype(np.float32), std.astype(np.float32))
 
 
-def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, train: np.ndarray, settings: TrainingSettings, seed: int) -> None:
+def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, train: np.ndarray, settings: AttackerSettings, seed: int,
+         device: str) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
@@ -77,19 +70,19 @@ def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, train: np.ndarray, sett
             batch = np.sort(order[start : start + settings.batch_size])
             if len(batch) < 2:  # BatchNorm cannot train on a single example
                 continue
-            inputs = torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(settings.device)
-            targets = torch.from_numpy(y[batch]).to(settings.device)
+            inputs = torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(device)
+            targets = torch.from_numpy(y[batch]).to(device)
             optimizer.zero_grad()
             loss_fn(model(inputs), targets).backward()
             optimizer.step()
     model.eval()
 
 
-def _predict(model: nn.Module, x: np.ndarray, rows: np.ndarray, settings: TrainingSettings) -> np.ndarray:
+def _predict(model: nn.Module, x: np.ndarray, rows: np.ndarray, device: str) -> np.ndarray:
     out = []
     with torch.inference_mode():
         for start in range(0, len(rows), 256):
             batch = rows[start : start + 256]
-            inputs = torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(settings.device)
+            inputs = torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(device)
             out.append(model(inputs).argmax(1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
