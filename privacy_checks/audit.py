@@ -1,4 +1,4 @@
-"""The audit engine, free of pytest: target x corpus x config -> one result per audit case.
+"""The audit engine, free of pytest: target x corpora x config -> one result per audit case.
 
 The pytest layer (plugin.py, items.py) only asks this object for cases and results, so the same
 engine serves the CLI and users' own scripts.
@@ -6,6 +6,7 @@ engine serves the CLI and users' own scripts.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 from dataclasses import dataclass
@@ -15,56 +16,104 @@ from typing import Any, Callable
 import numpy as np
 
 from . import stats
-from .attackers import build_head, cross_validated_predictions
+from .attackers import build_head, cross_validated_predictions, transfer_predictions
+from .attackers.heads import LINEAR_PROBE, TAIL_CLONE
 from .config import PrivacyConfig
 from .corpora import Corpus
-from .embeddings import EmbeddingStore, layer_outputs
+from .embeddings import INPUT_LAYER, EmbeddingStore, layer_outputs
 from .errors import PrivacyInputError
 from .scenarios import AuditCase, plan_cases
 from .target import Target
+from .threat_model import APPLICATION_AWARE, BUDGETS, SCENARIOS
+
+PASSED, FAILED, SKIPPED, INCONCLUSIVE = "passed", "failed", "skipped", "inconclusive"
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """The attacker of one attack on T's input features: its power (positive control), its gender
+    accuracy with the speaker->gender mapping shuffled (negative control), and its own accuracies."""
+
+    architecture: str
+    positive: stats.LeakageEstimate
+    negative: stats.LeakageEstimate | None
+    emotion_accuracy: float | None  # application-aware attackers on their own corpus's emotions
+    min_excess: float
+
+    @property
+    def has_power(self) -> bool:
+        return self.positive.excess >= self.min_excess
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "architecture": self.architecture,
+            "input_gender_accuracy": self.positive.as_dict(),
+            "shuffled_gender_accuracy": self.negative.as_dict() if self.negative else None,
+            "input_emotion_accuracy": None if self.emotion_accuracy is None else round(self.emotion_accuracy, 6),
+            "min_excess": self.min_excess,
+            "has_power": self.has_power,
+        }
 
 
 @dataclass(frozen=True)
 class CaseResult:
     case: AuditCase
-    estimate: stats.LeakageEstimate
-    decision: stats.Decision
-    limit_key: str
-
-    @property
-    def status(self) -> str:
-        return self.decision.status
+    status: str  # passed | failed | skipped | inconclusive
+    estimate: stats.LeakageEstimate | None = None
+    decision: stats.Decision | None = None
+    limit_key: str = ""
+    reason: str = ""  # why skipped or inconclusive
+    control: ControlResult | None = None
+    breakdowns: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        e = self.estimate
-        return {
-            "id": self.case.name,
-            "scenario": self.case.scenario,
-            "attacker": self.case.attacker,
-            "access": self.case.access,
-            "architecture": self.case.architecture,
-            "layer": self.case.layer,
-            "leakage": round(e.leakage, 6),
-            "chance": round(e.chance, 6),
-            "excess": round(e.excess, 6),
-            "ci_low": round(e.ci_low, 6),
-            "ci_high": round(e.ci_high, 6),
-            "p_value": round(e.p_value, 6),
-            "fold_mean": round(e.fold_mean, 6),
-            "fold_std": round(e.fold_std, 6),
-            "n_utterances": e.n_utterances,
-            "n_speakers": e.n_speakers,
-            "max_excess": self.decision.max_excess,
-            "rule": self.decision.rule,
-            "limit_key": self.limit_key,
-            "status": self.status,
+        c = self.case
+        row: dict[str, Any] = {
+            "id": c.name, "scenario": c.scenario, "attacker": c.attacker, "access": c.access,
+            "architecture": c.architecture, "head": c.attack[3], "layer": c.layer,
         }
+        e = self.estimate
+        if e is not None:
+            row.update({
+                "leakage": round(e.leakage, 6), "chance": round(e.chance, 6), "excess": round(e.excess, 6),
+                "ci_low": round(e.ci_low, 6), "ci_high": round(e.ci_high, 6), "p_value": round(e.p_value, 6),
+                "fold_mean": round(e.fold_mean, 6), "fold_std": round(e.fold_std, 6),
+                "n_utterances": e.n_utterances, "n_speakers": e.n_speakers,
+            })
+        else:
+            row.update({k: None for k in ("leakage", "chance", "excess", "ci_low", "ci_high", "p_value")})
+        if self.decision is not None:
+            row.update({"max_excess": self.decision.max_excess, "rule": self.decision.rule})
+        else:
+            row.update({"max_excess": None, "rule": None})
+        row.update({"limit_key": self.limit_key or None, "status": self.status, "reason": self.reason or None})
+        row["control"] = self.control.as_dict() if self.control else None
+        row["breakdowns"] = self.breakdowns
+        return row
 
 
 def derived_seed(seed: int, label: str) -> int:
     """A per-case seed: independent streams per case, the same whatever runs before it."""
     digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
+
+
+def cap_utterances(corpus: Corpus, per_speaker: int | None) -> Corpus:
+    """The first `per_speaker` utterances of every speaker, in corpus order (the budget's cap)."""
+    if per_speaker is None:
+        return corpus
+    counts: dict[str, int] = {}
+    kept = []
+    for utterance in corpus.utterances:
+        counts[utterance.speaker] = counts.get(utterance.speaker, 0) + 1
+        if counts[utterance.speaker] <= per_speaker:
+            kept.append(utterance)
+    if len(kept) == len(corpus):
+        return corpus
+    return dataclasses.replace(
+        corpus, utterances=tuple(kept), name=f"{corpus.name}[{per_speaker}/speaker]",
+        fingerprint=hashlib.sha256(f"{corpus.fingerprint}|cap={per_speaker}".encode()).hexdigest(),
+    )
 
 
 class Audit:
@@ -75,26 +124,47 @@ class Audit:
         config: PrivacyConfig,
         cache_dir: Path,
         *,
+        aux: Corpus | None = None,
         device: str = "cpu",
         progress: Callable[[str, int, int], None] | None = None,
     ):
         self.target = target
-        self.corpus = corpus
         self.config = config
+        self.budget = BUDGETS[config.audit.budget]
+        cap = self.budget.utterances_per_speaker
+        self.corpus = cap_utterances(corpus, cap)
+        self.aux = cap_utterances(aux, cap) if aux is not None else None
+        self.attacker_settings = config.attacker
+        if config.attacker.epochs is None:
+            self.attacker_settings = dataclasses.replace(config.attacker, epochs=self.budget.epochs)
         self.store = EmbeddingStore(cache_dir)
         self.device = device
         self.progress = progress
-        self.labels = corpus.gender_labels
+        self.labels = self.corpus.gender_labels
         # Fold validity (both genders, enough speakers) is a usage error, so check it up front.
-        try:
-            self.folds = stats.speaker_folds(corpus.speakers, self.labels, config.audit.folds, config.audit.seed)
-        except PrivacyInputError as exc:
-            raise PrivacyInputError(f"{corpus.name}: {exc}") from None
+        self.folds = self._folds(self.corpus)
+        self.aux_folds = self._folds(self.aux) if self.aux is not None else None
+        if self.aux is not None and set(self.aux.speakers) & set(self.corpus.speakers):
+            shared = sorted(set(self.aux.speakers) & set(self.corpus.speakers))
+            raise PrivacyInputError(
+                f"{self.aux.name}: the auxiliary corpus shares speakers with the target corpus "
+                f"({', '.join(shared[:5])}); its attacker must never have heard the audited speakers."
+            )
         self.layers = self._select_layers()
         has_tail = {layer: target.tail_from(layer) is not None for layer in self.layers}
-        self.cases = plan_cases(self.layers, has_tail)
+        scenarios = list(config.audit.scenarios) or list(SCENARIOS)
+        kinds = list(config.audit.attackers) or list(self.budget.kinds)
+        self.cases = plan_cases(self.layers, has_tail, target.family, scenarios, kinds, self.budget)
         self._results: dict[AuditCase, CaseResult] = {}
-        self._outputs: dict[str, np.ndarray] | None = None
+        self._controls: dict[tuple, ControlResult] = {}
+        self._outputs: dict[str, dict[str, np.ndarray]] = {}
+
+    def _folds(self, corpus: Corpus) -> np.ndarray:
+        try:
+            return stats.speaker_folds(corpus.speakers, corpus.gender_labels, self.config.audit.folds,
+                                       self.config.audit.seed)
+        except PrivacyInputError as exc:
+            raise PrivacyInputError(f"{corpus.name}: {exc}") from None
 
     def _select_layers(self) -> list[str]:
         candidates = self.target.candidate_layers()
@@ -109,65 +179,180 @@ class Audit:
                 )
         return [layer for layer in candidates if any(fnmatch.fnmatchcase(layer, p) for p in patterns)]
 
+    # -- representations --------------------------------------------------------------------
+
+    def _needs_aux(self) -> bool:
+        return self.aux is not None and any(SCENARIOS[c.scenario].aux_corpus for c in self.cases)
+
     def prepare(self) -> None:
-        """All layers from one forward pass over the corpus (or the disk cache)."""
-        if self._outputs is None:
-            report = (lambda done, total: self.progress("forward pass", done, total)) if self.progress else None
-            self._outputs = layer_outputs(
-                self.target, self.corpus, self.layers, self.store,
-                batch_size=self.config.audit.batch_size, device=self.device, progress=report,
-            )
+        """Every layer (and the input) from one forward pass per corpus, or from the disk cache."""
+        corpora = [("target", self.corpus)] + ([("aux", self.aux)] if self._needs_aux() else [])
+        for role, corpus in corpora:
+            if role not in self._outputs:
+                report = (lambda done, total, r=role: self.progress(f"forward pass ({r})", done, total)) if self.progress else None
+                self._outputs[role] = layer_outputs(
+                    self.target, corpus, [INPUT_LAYER, *self.layers], self.store,
+                    batch_size=self.config.audit.batch_size, device=self.device, progress=report,
+                )
+
+    # -- results ----------------------------------------------------------------------------
 
     def result(self, case: AuditCase) -> CaseResult:
         if case not in self._results:
             self._results[case] = self._run(case)
         return self._results[case]
 
-    def _run(self, case: AuditCase) -> CaseResult:
-        self.prepare()
-        assert self._outputs is not None
-        representations = self._outputs[case.layer]
-        shape = tuple(representations.shape[1:])
-        seed = derived_seed(self.config.audit.seed, case.name)
-        predictions = cross_validated_predictions(
-            lambda: build_head(case.architecture, shape, lambda: self.target.tail_from(case.layer)),
-            representations, self.labels, self.folds, self.config.attacker, seed, self.device,
-        )
-        audit = self.config.audit
-        estimate = stats.estimate_leakage(
-            self.labels, predictions, self.corpus.speakers, self.folds, seed=seed,
-            n_bootstrap=audit.bootstrap, n_permutations=audit.permutations, confidence=audit.confidence,
-        )
-        max_excess, key = self.config.limits.for_layer(case.layer)
-        return CaseResult(case, estimate, stats.decide(estimate, max_excess, self.config.limits.rule), key)
-
     def results(self) -> list[CaseResult]:
         """Results computed so far, in case order."""
         return [self._results[c] for c in self.cases if c in self._results]
 
+    def skip_reason(self, case: AuditCase) -> str | None:
+        scenario = SCENARIOS[case.scenario]
+        if scenario.aux_corpus and self.aux is None:
+            return (f"{case.scenario} trains the attacker on an auxiliary corpus: pass --privacy-aux-data SPEC "
+                    "(or set audit.aux_data in thresholds.yaml)")
+        training = self.aux if scenario.aux_corpus else self.corpus
+        if case.attacker == APPLICATION_AWARE and not _has_emotions(training):
+            return (f"the application-aware attacker learns the emotions of its training corpus, and "
+                    f"{training.name} has no emotion label for every utterance")
+        return None
+
+    def _run(self, case: AuditCase) -> CaseResult:
+        reason = self.skip_reason(case)
+        if reason:
+            return CaseResult(case, SKIPPED, reason=reason)
+        self.prepare()
+        seed = derived_seed(self.config.audit.seed, case.name)
+        predictions = _gender(self._attack(case, case.layer, seed))
+        estimate = self._estimate(predictions, seed)
+        limits = self.config.limits
+        max_excess, key = limits.lookup(case.scenario, case.attacker, case.layer)
+        decision = stats.decide(estimate, max_excess, limits.rule)
+        control = self.control(case)
+        status, why = decision.status, ""
+        # A significant leak proves the attacker's power; only a pass needs the positive control.
+        if status == PASSED and not control.has_power:
+            status = INCONCLUSIVE
+            why = (f"the same attacker on T's input features reaches only L={control.positive.leakage:.3f} "
+                   f"(chance {control.positive.chance:.3f}; controls.positive_min_excess {control.min_excess}): "
+                   "the audit could not have found leakage here")
+        return CaseResult(case, status, estimate, decision, key, why, control, self._breakdowns(predictions, seed))
+
+    def _estimate(self, predictions: np.ndarray, seed: int) -> stats.LeakageEstimate:
+        audit = self.config.audit
+        return stats.estimate_leakage(
+            self.labels, predictions, self.corpus.speakers, self.folds, seed=seed,
+            n_bootstrap=audit.bootstrap, n_permutations=audit.permutations, confidence=audit.confidence,
+        )
+
+    def _attack(self, case: AuditCase, layer: str, seed: int, shuffle_genders: bool = False,
+                architecture: str | None = None) -> np.ndarray:
+        """Gender prediction per target utterance (an (N, 2) array with the emotion prediction when
+        an application-aware attacker is cross-validated on the target corpus)."""
+        scenario = SCENARIOS[case.scenario]
+        role, corpus = ("aux", self.aux) if scenario.aux_corpus else ("target", self.corpus)
+        train_x = self._outputs[role][layer]
+        genders = corpus.gender_labels
+        if shuffle_genders:
+            genders = _shuffled_speaker_genders(corpus, seed)
+        emotions = _emotion_labels(corpus) if case.attacker == APPLICATION_AWARE else None
+        outputs = (2,) if emotions is None else (2, len(corpus.emotions))
+        make_head = self._head_factory(architecture or case.architecture, tuple(train_x.shape[1:]), layer, outputs)
+        if scenario.aux_corpus:
+            return transfer_predictions(make_head, train_x, genders, self._outputs["target"][layer],
+                                        self.attacker_settings, seed, self.device, train_emotions=emotions)
+        return cross_validated_predictions(make_head, train_x, genders, self.folds, self.attacker_settings,
+                                           seed, self.device, emotions=emotions)
+
+    def _head_factory(self, architecture: str, shape: tuple[int, ...], layer: str, outputs: tuple[int, ...]):
+        return lambda: build_head(architecture, shape, lambda: self.target.tail_from(layer), outputs=outputs)
+
+    def control(self, case: AuditCase) -> ControlResult:
+        """Positive and negative controls of the case's attacker, on T's input features (memoised
+        per attacker: every layer of one attack shares them)."""
+        if case.attack not in self._controls:
+            seed = derived_seed(self.config.audit.seed, "control:" + "/".join(case.attack))
+            architecture = case.attack[3]
+            if architecture == TAIL_CLONE and self.target.tail_from(INPUT_LAYER) is None:
+                architecture = LINEAR_PROBE  # T cannot rebuild itself from the input
+            predicted = self._attack(case, INPUT_LAYER, seed, architecture=architecture)
+            gender = _gender(predicted)
+            emotion_accuracy = None
+            if predicted.ndim == 2:
+                emotion_accuracy = float(np.mean(predicted[:, 1] == _emotion_labels(self.corpus)))
+            negative = None
+            if self.budget.negative_control:
+                shuffled = self._attack(case, INPUT_LAYER, seed, shuffle_genders=True, architecture=architecture)
+                negative = self._estimate(_gender(shuffled), seed)
+            self._controls[case.attack] = ControlResult(
+                architecture, self._estimate(gender, seed), negative, emotion_accuracy,
+                self.config.controls.positive_min_excess,
+            )
+        return self._controls[case.attack]
+
+    def _breakdowns(self, predictions: np.ndarray, seed: int) -> dict[str, Any]:
+        """Leakage per emotion (Table 3) and improvised vs scripted, each with a test of equality."""
+        gender = predictions
+        out: dict[str, Any] = {}
+        for name, values in (("emotion", [u.emotion for u in self.corpus.utterances]),
+                             ("spontaneity", [u.spontaneity for u in self.corpus.utterances])):
+            if sum(v is not None for v in values) == 0:
+                continue
+            groups = stats.leakage_by_group(self.labels, gender, self.corpus.speakers, values, seed=seed,
+                                            n_bootstrap=self.config.audit.bootstrap)
+            comparison = stats.compare_groups(self.labels, gender, self.corpus.speakers, values, seed=seed,
+                                              n_permutations=self.config.audit.permutations)
+            out[name] = {"groups": [g.as_dict() for g in groups], "comparison": comparison.as_dict()}
+        return out
+
+    # -- summaries --------------------------------------------------------------------------
+
     def safe_split(self, case: AuditCase, among: set[AuditCase] | None = None, computed_only: bool = False) -> str | None:
-        """The earliest layer from which every later layer passes for this scenario and attacker:
-        the split point to move to. Only cases in `among` are considered (default: all), so a run
-        narrowed with -k trains no attacker it was not asked for; with `computed_only` nothing new
-        is trained and a layer not yet measured ends the search (its safety is unknown)."""
-        siblings = [c for c in self.cases if (c.scenario, c.attacker, c.access) == (case.scenario, case.attacker, case.access)
-                    and (among is None or c in among)]
+        """The earliest layer from which every later layer passes for this attack: the split point
+        to move to. Only cases in `among` are considered (default: all), so a run narrowed with -k
+        trains no attacker it was not asked for; with `computed_only` nothing new is trained and a
+        layer not yet measured ends the search (its safety is unknown)."""
+        siblings = [c for c in self.cases if c.attack == case.attack and (among is None or c in among)]
         earliest = None
         for sibling in reversed(siblings):
             if computed_only and sibling not in self._results:
                 break
-            if self.result(sibling).status != "passed":
+            if self.result(sibling).status != PASSED:
                 break
             earliest = sibling.layer
         return earliest
 
-    def describe_corpus(self) -> dict[str, Any]:
+    def describe_corpus(self, corpus: Corpus | None = None) -> dict[str, Any]:
+        corpus = corpus or self.corpus
         return {
-            "name": self.corpus.name,
-            "fingerprint": self.corpus.fingerprint,
-            "utterances": len(self.corpus),
-            "speakers": len(set(self.corpus.speakers)),
-            "female_speakers": len({u.speaker for u in self.corpus.utterances if u.gender == "female"}),
-            "male_speakers": len({u.speaker for u in self.corpus.utterances if u.gender == "male"}),
-            "folds": int(self.folds.max()) + 1,
+            "name": corpus.name,
+            "fingerprint": corpus.fingerprint,
+            "utterances": len(corpus),
+            "speakers": len(set(corpus.speakers)),
+            "female_speakers": len({u.speaker for u in corpus.utterances if u.gender == "female"}),
+            "male_speakers": len({u.speaker for u in corpus.utterances if u.gender == "male"}),
+            "emotions": list(corpus.emotions),
+            "folds": self.config.audit.folds,
         }
+
+
+def _gender(predictions: np.ndarray) -> np.ndarray:
+    """The gender column of a multi-task attacker's (gender, emotion) predictions."""
+    return predictions[:, 0] if predictions.ndim == 2 else predictions
+
+
+def _has_emotions(corpus: Corpus) -> bool:
+    return bool(corpus.emotions) and all(u.emotion is not None for u in corpus.utterances)
+
+
+def _emotion_labels(corpus: Corpus) -> np.ndarray:
+    return np.array([corpus.emotions.index(u.emotion) for u in corpus.utterances], dtype=np.int64)
+
+
+def _shuffled_speaker_genders(corpus: Corpus, seed: int) -> np.ndarray:
+    """Gender labels after permuting the speaker->gender mapping (the negative control)."""
+    speakers = sorted(set(corpus.speakers))
+    gender_of = {u.speaker: u.gender for u in corpus.utterances}
+    permuted = np.random.default_rng(seed).permutation([gender_of[s] for s in speakers])
+    mapping = dict(zip(speakers, permuted))
+    return np.array([0 if mapping[u.speaker] == "female" else 1 for u in corpus.utterances], dtype=np.int64)

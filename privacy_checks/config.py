@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 import yaml
 
 from .errors import PrivacyInputError
+from .threat_model import ATTACKER_KINDS, BUDGETS, DEFAULT_BUDGET, SCENARIOS
 
 DEFAULT_CONFIG_NAME = "thresholds.yaml"
 SCHEMA_VERSION = 1
@@ -99,34 +100,62 @@ def literal_length(pattern: str) -> int:
 
 
 @dataclass(frozen=True)
+class LimitOverride:
+    """One entry of ``limits.overrides``: a limit for the items matching every field given."""
+
+    max_excess: float
+    scenario: str | None = None
+    attacker: str | None = None  # attacker kind: generic | application_aware
+    layer: str | None = None  # layer name or glob
+
+
+@dataclass(frozen=True)
 class Limits:
     """How much leakage above chance a layer may show before its item fails."""
 
     max_excess: float = 0.10
     rule: str = "ci_low"  # which estimate is compared with the limit: point | ci_low | ci_high
     layers: tuple[tuple[str, float], ...] = ()  # (glob pattern, max_excess) in the order written
+    overrides: tuple[LimitOverride, ...] = ()
 
     def for_layer(self, layer: str) -> tuple[float, str]:
-        """(max_excess, key that set it), e.g. (0.15, 'limits.layers."features.*"').
+        """(max_excess, key that set it), e.g. (0.15, 'limits.layers."features.*"')."""
+        return self.lookup(None, None, layer)
 
-        An exact name beats any glob; among globs the one with the most literal characters wins;
-        ties go to the one written first (so the file reads top-down).
+    def lookup(self, scenario: str | None, attacker: str | None, layer: str) -> tuple[float, str]:
+        """(max_excess, key that set it) for one item; the most specific matching entry wins.
+
+        Specificity: more of scenario / attacker kind / layer named; then an exact layer name
+        over a glob; then the glob with the most literal characters; ties go to the entry
+        written first (so the file reads top-down). ``limits.layers`` entries name a layer only.
         """
-        best: tuple[int, int, str, float] | None = None
-        for order, (pattern, limit) in enumerate(self.layers):
-            if is_glob(pattern):
-                if not fnmatch.fnmatchcase(layer, pattern):
-                    continue
-                rank = (1, literal_length(pattern))
-            elif pattern == layer:
-                rank = (2, 0)
-            else:
+        candidates = [
+            (LimitOverride(limit, layer=pattern), format_key(("limits", "layers", pattern)))
+            for pattern, limit in self.layers
+        ] + [(o, f"limits.overrides[{i}]") for i, o in enumerate(self.overrides)]
+        best: tuple[tuple, float, str] | None = None
+        for order, (entry, key) in enumerate(candidates):
+            if entry.scenario is not None and entry.scenario != scenario:
                 continue
-            if best is None or rank > best[:2]:
-                best = (*rank, pattern, limit)
+            if entry.attacker is not None and entry.attacker != attacker:
+                continue
+            layer_rank = (0, 0)
+            if entry.layer is not None:
+                if is_glob(entry.layer):
+                    if not fnmatch.fnmatchcase(layer, entry.layer):
+                        continue
+                    layer_rank = (1, literal_length(entry.layer))
+                elif entry.layer == layer:
+                    layer_rank = (2, 0)
+                else:
+                    continue
+            named = sum(f is not None for f in (entry.scenario, entry.attacker, entry.layer))
+            rank = (named, *layer_rank, -order)
+            if best is None or rank > best[0]:
+                best = (rank, entry.max_excess, key)
         if best is None:
             return self.max_excess, "limits.max_excess"
-        return best[3], format_key(("limits", "layers", best[2]))
+        return best[1], best[2]
 
 
 @dataclass(frozen=True)
@@ -142,6 +171,9 @@ class AuditSettings:
     permutations: int = 1000
     confidence: float = 0.95
     aux_data: str | None = None  # auxiliary corpus spec, as --privacy-aux-data; None = none
+    scenarios: tuple[str, ...] = ()  # Table 1 scenarios to run; () = all five
+    attackers: tuple[str, ...] = ()  # attacker kinds; () = the budget's
+    budget: str = DEFAULT_BUDGET  # quick | standard | thorough
 
     def selects(self, layer: str) -> bool:
         """Whether ``layers`` selects this layer (every layer when it is empty)."""
@@ -152,7 +184,7 @@ class AuditSettings:
 class AttackerSettings:
     """Training of the attacker heads."""
 
-    epochs: int = 15
+    epochs: int | None = None  # None: the budget's
     learning_rate: float = 1e-3
     batch_size: int = 32
     weight_decay: float = 0.0
@@ -181,10 +213,21 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class ControlSettings:
+    """The controls that tell a safe layer from an audit that could not have found anything."""
+
+    # The attacker on T's input features must beat chance by this much, else its items are
+    # inconclusive (the audit had no power: the data carry no gender cue it can learn).
+    positive_min_excess: float = 0.10
+    fail_on_inconclusive: bool = False  # inconclusive items fail the run (else they are skipped)
+
+
+@dataclass(frozen=True)
 class PrivacyConfig:
     limits: Limits = field(default_factory=Limits)
     audit: AuditSettings = field(default_factory=AuditSettings)
     attacker: AttackerSettings = field(default_factory=AttackerSettings)
+    controls: ControlSettings = field(default_factory=ControlSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     source: Path | None = None  # the file read; None = defaults, no file
 
@@ -380,6 +423,50 @@ def _layer_limits(value: Any, path: KeyPath) -> tuple[tuple[str, float], ...]:
     return tuple((_text(p, (*path, p)), limit(v, (*path, p))) for p, v in mapping.items())
 
 
+def _names(valid: tuple[str, ...], what: str) -> Checker:
+    """A list of names from `valid` (an empty list = the default)."""
+    choose = _choice(valid)
+
+    def check(value, path):
+        items = _sequence(value, path, what)
+        return tuple(choose(item, (*path, i)) for i, item in enumerate(items))
+
+    return check
+
+
+def _boolean(value: Any, path: KeyPath) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(path, f"{_quoted(path)} must be true or false, got {shown(value)}")
+    return value
+
+
+def _optional_integer(low: int) -> Checker:
+    integer = _integer(low)
+    return lambda value, path: None if value is None else integer(value, path)
+
+
+_OVERRIDE_KEYS = ("scenario", "attacker", "layer", "max_excess")
+
+
+def _overrides(value: Any, path: KeyPath) -> tuple[LimitOverride, ...]:
+    items = _sequence(value, path, "limit overrides ({scenario, attacker, layer, max_excess})")
+    scenario, attacker, limit = _choice(tuple(SCENARIOS)), _choice(ATTACKER_KINDS), _real(0, 1)
+    result = []
+    for i, item in enumerate(items):
+        where = (*path, i)
+        entry = _mapping(item, where, "override fields")
+        _reject_unknown_keys(entry, where, _OVERRIDE_KEYS)
+        if "max_excess" not in entry:
+            raise _Invalid(where, f"{_quoted(where)} needs max_excess (and any of scenario, attacker, layer)")
+        result.append(LimitOverride(
+            max_excess=limit(entry["max_excess"], (*where, "max_excess")),
+            scenario=None if entry.get("scenario") is None else scenario(entry["scenario"], (*where, "scenario")),
+            attacker=None if entry.get("attacker") is None else attacker(entry["attacker"], (*where, "attacker")),
+            layer=None if entry.get("layer") is None else _text(entry["layer"], (*where, "layer")),
+        ))
+    return tuple(result)
+
+
 _FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 
 
@@ -469,7 +556,10 @@ def _unknown_key_message(key: Any, parent: KeyPath, valid) -> str:
 # Sections in the order they are documented; each: (dataclass, {key: checker}) with keys in the
 # order the error messages list them.
 _SECTIONS: dict[str, tuple[type, dict[str, Checker]]] = {
-    "limits": (Limits, {"max_excess": _real(0, 1), "rule": _choice(RULES), "layers": _layer_limits}),
+    "limits": (
+        Limits,
+        {"max_excess": _real(0, 1), "rule": _choice(RULES), "layers": _layer_limits, "overrides": _overrides},
+    ),
     "audit": (
         AuditSettings,
         {
@@ -482,16 +572,23 @@ _SECTIONS: dict[str, tuple[type, dict[str, Checker]]] = {
             "permutations": _integer(100),
             "confidence": _real(0.5, 1, low_open=True, high_open=True),
             "aux_data": _optional_text,
+            "scenarios": _names(tuple(SCENARIOS), "scenario names"),
+            "attackers": _names(ATTACKER_KINDS, "attacker kinds"),
+            "budget": _choice(tuple(BUDGETS)),
         },
     ),
     "attacker": (
         AttackerSettings,
         {
-            "epochs": _integer(1),
+            "epochs": _optional_integer(1),
             "learning_rate": _real(0, low_open=True),
             "batch_size": _integer(1),
             "weight_decay": _real(0),
         },
+    ),
+    "controls": (
+        ControlSettings,
+        {"positive_min_excess": _real(0, 1), "fail_on_inconclusive": _boolean},
     ),
     "model": (
         ModelSettings,
@@ -677,12 +774,12 @@ def _yaml_value(value: Any) -> str:
 
 def _entry(key: str, value: Any, comment: str = "") -> str:
     line = f"  {key}: {_yaml_value(value)}"
-    return f"{line:<24}# {comment}" if comment else line
+    return f"{line:<22}  # {comment}" if comment else line
 
 
 def default_config_text() -> str:
     """A commented thresholds.yaml with every key at its default (for docs and `privacy-checks init`)."""
-    lim, aud, att, mod = Limits(), AuditSettings(), AttackerSettings(), ModelSettings()
+    lim, aud, att, ctl, mod = Limits(), AuditSettings(), AttackerSettings(), ControlSettings(), ModelSettings()
     e = _entry
     return f"""\
 # privacy-checks: limits for gender leakage, and how the audit measures it.
@@ -702,6 +799,11 @@ limits:
   #     "features.*": 0.15
   #     "classifier.4": 0.05
 {e("layers", dict(lim.layers))}
+  # Limits for some scenarios, attacker kinds or layers; the entry naming the most of them wins.
+  #   overrides:
+  #     - {{scenario: scenario_4, max_excess: 0.2}}
+  #     - {{scenario: worst_case, attacker: application_aware, layer: "classifier.*", max_excess: 0.05}}
+{e("overrides", lim.overrides)}
 
 audit:
   # Corpus to audit on, as --privacy-data: synthetic, synthetic:key=value,... or a manifest CSV
@@ -709,6 +811,10 @@ audit:
 {e("data", aud.data)}
   # Auxiliary corpus for the scenarios that need one, as --privacy-aux-data (null: skip them).
 {e("aux_data", aud.aux_data)}
+  # Table 1 scenarios to run (worst_case, scenario_1 ... scenario_4); [] = all, as --privacy-scenarios.
+{e("scenarios", aud.scenarios)}
+{e("attackers", aud.attackers, "generic, application_aware; [] = the budget's")}
+{e("budget", aud.budget, "quick | standard | thorough, as --privacy-budget")}
 {e("folds", aud.folds, "speaker-independent folds, >= 2")}
 {e("seed", aud.seed, "makes folds, training, bootstrap and permutations repeatable")}
 {e("layers", aud.layers, "globs selecting the layers to audit; [] = every candidate layer")}
@@ -718,10 +824,16 @@ audit:
 {e("confidence", aud.confidence, "confidence level of the interval, between 0.5 and 1")}
 
 attacker:
-{e("epochs", att.epochs)}
+{e("epochs", att.epochs, "null: the budget's (quick 6, standard 10, thorough 20)")}
 {e("learning_rate", att.learning_rate)}
 {e("batch_size", att.batch_size)}
 {e("weight_decay", att.weight_decay)}
+
+controls:
+  # The same attacker on T's input features must beat chance by this much; otherwise the audit
+  # had no power and its items are inconclusive rather than passed.
+{e("positive_min_excess", ctl.positive_min_excess)}
+{e("fail_on_inconclusive", ctl.fail_on_inconclusive, "inconclusive items fail the run")}
 
 # Only needed for checkpoints that hold a plain state_dict.
 model:
@@ -738,6 +850,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "AttackerSettings",
     "AuditSettings",
+    "ControlSettings",
+    "LimitOverride",
     "FrozenMapping",
     "Limits",
     "ModelSettings",

@@ -32,10 +32,17 @@ class LeakageItem(pytest.Item):
     def runtest(self) -> None:
         session = self.config.stash[SESSION_KEY]
         result = session.result(self.case)
+        if result.status == "skipped":
+            pytest.skip(result.reason)
+        row = result.as_dict()
         for key in ("leakage", "ci_low", "ci_high", "chance", "max_excess", "p_value"):
-            self.user_properties.append((key, result.as_dict()[key]))
+            self.user_properties.append((key, row[key]))
         if result.status == "failed":
             raise LeakageExceeded(result, session.safe_split(self.case))
+        if result.status == "inconclusive":
+            if session.config.controls.fail_on_inconclusive:
+                pytest.fail(f"inconclusive: {result.reason} (controls.fail_on_inconclusive is true)", pytrace=False)
+            pytest.skip(f"inconclusive: {result.reason}")
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, LeakageExceeded):

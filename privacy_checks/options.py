@@ -12,6 +12,9 @@ DEVICES = ("auto", "cpu", "cuda")
 class AuditOptions:
     checkpoint: Path
     data: str | None  # None: thresholds.yaml audit.data, else the built-in synthetic corpus
+    aux_data: str | None  # None: thresholds.yaml audit.aux_data; none at all skips scenarios 1, 3, 4
+    scenarios: tuple[str, ...] | None  # None: thresholds.yaml audit.scenarios (all five by default)
+    budget: str | None  # None: thresholds.yaml audit.budget
     config_path: Path
     config_required: bool  # an explicit --privacy-config must exist; the default may be absent
     report_dir: Path | None
@@ -26,7 +29,8 @@ class AuditOptions:
 
         opt = config.option
         if not opt.privacy_audit:
-            for name in ("privacy_data", "privacy_report", "privacy_seed"):
+            for name in ("privacy_data", "privacy_aux_data", "privacy_report", "privacy_seed", "privacy_scenarios",
+                         "privacy_budget"):
                 if getattr(opt, name) is not None:
                     flag = "--" + name.replace("_", "-")
                     raise pytest.UsageError(f"{flag} needs --privacy-audit CHECKPOINT to say which model to audit.")
@@ -42,6 +46,9 @@ class AuditOptions:
         return cls(
             checkpoint=(here / opt.privacy_audit).resolve(),
             data=opt.privacy_data,
+            aux_data=opt.privacy_aux_data,
+            scenarios=_scenario_list(opt.privacy_scenarios),
+            budget=opt.privacy_budget,
             config_path=config_path,
             config_required=explicit_config,
             report_dir=report_dir,
@@ -49,6 +56,24 @@ class AuditOptions:
             trust_checkpoint=bool(opt.privacy_trust_checkpoint),
             device=opt.privacy_device,
         )
+
+
+def _scenario_list(text: str | None) -> tuple[str, ...] | None:
+    """`worst_case,scenario_2` -> names, checked against the catalog (a usage error lists them)."""
+    if text is None:
+        return None
+    import pytest
+
+    from .threat_model import SCENARIOS
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown or not names:
+        raise pytest.UsageError(
+            f"--privacy-scenarios: unknown scenario(s) {', '.join(unknown) or '(none given)'}; "
+            f"valid: {', '.join(SCENARIOS)}"
+        )
+    return names
 
 
 def _check_report_dir(folder: Path) -> None:

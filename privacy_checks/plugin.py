@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from .options import DEVICES, AuditOptions, non_negative_int
+from .threat_model import BUDGETS
 from .stash import SESSION_KEY
 
 
@@ -21,6 +22,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--privacy-data", metavar="SPEC", default=None,
                     help="audit corpus: synthetic, synthetic:key=value,..., or a manifest .csv "
                          "(default: audit.data in thresholds.yaml, else synthetic)")
+    group.addoption("--privacy-aux-data", metavar="SPEC", default=None,
+                    help="auxiliary corpus (other speakers) for scenarios 1, 3 and 4, same syntax as --privacy-data "
+                         "(default: audit.aux_data; without one those scenarios are skipped)")
+    group.addoption("--privacy-scenarios", metavar="NAMES", default=None,
+                    help="comma-separated Table 1 scenarios: worst_case,scenario_1,...,scenario_4 (default: all)")
+    group.addoption("--privacy-budget", metavar="BUDGET", default=None, choices=tuple(BUDGETS),
+                    help="quick (pull requests), standard (default) or thorough (nightly): utterances per "
+                         "speaker, epochs and which attackers")
     group.addoption("--privacy-config", metavar="FILE", default=None,
                     help="limits and settings (default: thresholds.yaml in the rootdir, if present)")
     group.addoption("--privacy-report", metavar="DIR", default=None, help="write report.json into DIR")

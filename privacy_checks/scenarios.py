@@ -1,49 +1,63 @@
-"""The threat-model catalog (DESIGN.md §2, the paper's Table 1) turned into concrete audit cases."""
+"""Table 1 turned into concrete audit cases: which attacker heads each scenario uses against T.
+
+The catalog itself (torch-free) lives in threat_model.py; this module picks heads by T's family:
+same architecture -> T's own tail (re-initialised); same family, other architecture -> the family's
+other members; different family -> the other family (an LSTM for a CNN target, a CNN for a sequence
+target). A linear probe stands in where T cannot rebuild its tail, and joins every scenario as a
+baseline in the thorough budget.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .attackers import LINEAR_PROBE, TAIL_CLONE
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    family: str  # what the attacker's model family is, relative to T
-    architecture: str
-    training_data: str
-    summary: str
-
-
-SCENARIOS = {
-    "worst_case": Scenario(
-        "worst_case", "same", "same", "target corpus (disjoint speakers)",
-        "the attacker runs T's encoder and trains T's own tail for gender on the target corpus",
-    ),
-}
-
-GENERIC = "generic"  # predicts gender only
-ENCODER = "encoder"  # the attacker can run T's on-device part (the upper bound that gates CI)
+from .attackers.heads import DIFFERENT_FAMILY_HEAD, LINEAR_PROBE, SAME_FAMILY_HEADS, TAIL_CLONE
+from .threat_model import ENCODER, SCENARIOS, Budget
 
 
 @dataclass(frozen=True)
 class AuditCase:
     scenario: str
-    attacker: str
+    attacker: str  # generic | application_aware
     access: str
-    architecture: str
+    architecture: str  # the attacker head that reads this layer
     layer: str
+    head: str = ""  # the scenario's planned head (a probe stands in where T has no tail to clone)
 
     @property
     def name(self) -> str:
         """Item name: scenario, then attacker kind, head architecture and layer (all in -k's reach)."""
         return f"{self.scenario}[{self.attacker}-{self.architecture}-{self.layer}]"
 
+    @property
+    def attack(self) -> tuple[str, str, str, str]:
+        """The attacker without the layer: cases sharing it form one curve of Fig. 3."""
+        return (self.scenario, self.attacker, self.access, self.head or self.architecture)
 
-def plan_cases(layers: list[str], has_tail: dict[str, bool]) -> list[AuditCase]:
-    """worst_case, generic attacker, encoder access, one case per layer in forward order."""
-    return [
-        AuditCase("worst_case", GENERIC, ENCODER, TAIL_CLONE if has_tail[layer] else LINEAR_PROBE, layer)
-        for layer in layers
-    ]
+
+def heads_for(scenario_name: str, family: str, budget: Budget) -> list[str]:
+    scenario = SCENARIOS[scenario_name]
+    if scenario.same_architecture:
+        heads = [TAIL_CLONE]
+    elif scenario.same_family:
+        heads = list(SAME_FAMILY_HEADS[family][: budget.same_family_heads])
+    else:
+        heads = [DIFFERENT_FAMILY_HEAD[family]]
+    if budget.probe_baseline and LINEAR_PROBE not in heads:
+        heads.append(LINEAR_PROBE)
+    return heads
+
+
+def plan_cases(layers: list[str], has_tail: dict[str, bool], family: str, scenarios: list[str],
+               kinds: list[str], budget: Budget) -> list[AuditCase]:
+    """Cases in report order: scenario, attacker kind, head, then layers in forward order."""
+    cases: list[AuditCase] = []
+    for scenario in scenarios:
+        for kind in kinds:
+            for head in heads_for(scenario, family, budget):
+                for layer in layers:
+                    architecture = head if head != TAIL_CLONE or has_tail[layer] else LINEAR_PROBE
+                    case = AuditCase(scenario, kind, ENCODER, architecture, layer, head)
+                    if all(c.name != case.name for c in cases):  # a stand-in probe may repeat the baseline
+                        cases.append(case)
+    return cases

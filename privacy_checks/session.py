@@ -39,8 +39,10 @@ class AuditSession:
         try:
             config = _effective_config(options)
             target = load_target(options.checkpoint, config.model, options.trust_checkpoint)
-            corpus = _corpus(options, config, pytest_config)
-            audit = Audit(target, corpus, config, _cache_dir(pytest_config), device=_device(options.device))
+            corpus = _corpus(options.data, config.audit.data, "data", config, pytest_config)
+            aux_spec = options.aux_data or config.audit.aux_data
+            aux = _corpus(options.aux_data, config.audit.aux_data, "aux_data", config, pytest_config) if aux_spec else None
+            audit = Audit(target, corpus, config, _cache_dir(pytest_config), aux=aux, device=_device(options.device))
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
         return cls(options, config, audit)
@@ -53,12 +55,14 @@ class AuditSession:
 
     def report(self) -> AuditReport:
         results = self.audit.results()
-        seen = {(r.case.scenario, r.case.attacker): r.case for r in results}
+        attacks = {r.case.attack: r.case for r in results}
         # The report never trains: an interrupted run (-x, Ctrl-C) reports what it measured.
-        safe = {f"{s}/{a}": self.safe_split(case, computed_only=True) for (s, a), case in seen.items()}
+        safe = {"/".join(attack): self.safe_split(case, computed_only=True) for attack, case in attacks.items()}
+        aux = self.audit.aux
         return AuditReport(
             model=self.audit.target.describe(),
             corpus=self.audit.describe_corpus(),
+            aux_corpus=self.audit.describe_corpus(aux) if aux is not None else None,
             settings=_settings(self.config),
             results=[r.as_dict() for r in self.audit.results()],
             safe_splits=safe,
@@ -68,24 +72,20 @@ class AuditSession:
         return self.audit.result(case)
 
 
-def _corpus(options: AuditOptions, config: PrivacyConfig, pytest_config):
-    """--privacy-data paths are relative to where pytest was invoked; audit.data paths to the config file."""
-    if options.data is not None:
-        return load_corpus(options.data, Path(pytest_config.invocation_params.dir))
+def _corpus(option_value: str | None, config_value: str | None, key: str, config: PrivacyConfig, pytest_config):
+    """Command-line paths are relative to where pytest was invoked; thresholds.yaml paths to the file."""
+    if option_value is not None:
+        flag = "--privacy-data" if key == "data" else "--privacy-aux-data"
+        return load_corpus(option_value, Path(pytest_config.invocation_params.dir), option=flag)
     base = config.source.parent if config.source else Path(pytest_config.rootpath)
-    return load_corpus(config.audit.data, base, option=f"{config.source or 'audit'}: audit.data")
+    return load_corpus(config_value, base, option=f"{config.source or 'thresholds.yaml'}: audit.{key}")
 
 
 def _effective_config(options: AuditOptions) -> PrivacyConfig:
     config = load_config(options.config_path, required=options.config_required)
-    if config.audit.aux_data is not None:
-        raise PrivacyInputError(
-            f"{config.source}: audit.aux_data: the scenarios that use an auxiliary corpus (scenario_1, 3, 4) "
-            "are not available in this version; remove the key to run the worst-case audit."
-        )
-    if options.seed is not None:
-        config = dataclasses.replace(config, audit=dataclasses.replace(config.audit, seed=options.seed))
-    return config
+    return config.with_overrides("--privacy-seed", audit={"seed": options.seed}) \
+        .with_overrides("--privacy-scenarios", audit={"scenarios": options.scenarios}) \
+        .with_overrides("--privacy-budget", audit={"budget": options.budget})
 
 
 def _settings(config: PrivacyConfig) -> dict:

@@ -53,6 +53,14 @@ class Target:
     def _architecture(self) -> nn.Module:
         return self.reference if self.reference is not None else self.module
 
+    @property
+    def family(self) -> str:
+        """'cnn' or 'sequence': the attacker families of DESIGN.md §2 are relative to it."""
+        declared = getattr(self._architecture(), "family", None)
+        if declared:
+            return declared
+        return "cnn" if len(self.input_spec.shape) == 3 else "sequence"
+
     def candidate_layers(self) -> list[str]:
         declared = getattr(self._architecture(), "candidate_layers", None)
         names = declared() if callable(declared) else list(self.layer_shapes())

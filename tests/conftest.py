@@ -18,6 +18,8 @@ DEMO = REPO / "examples" / "demo_ser.pt"
 # Small enough that an end-to-end audit in a pytester project takes a few seconds on 2 cores.
 FAST_CONFIG = """\
 audit:
+  scenarios: [worst_case]
+  budget: quick
   bootstrap: 200
   permutations: 200
 attacker:

@@ -9,10 +9,14 @@ import soundfile
 from privacy_checks.corpora.synthetic import SyntheticParams, synthesize_utterance
 
 
-def test_null_corpus_passes_every_layer(audit_project):
-    result = audit_project(data="synthetic:speakers=20,utterances=4,duration=1.0,gender_effect=0")
+def test_null_corpus_fails_no_layer(audit_project):
+    result = audit_project("-rs", data="synthetic:speakers=20,utterances=4,duration=1.0,gender_effect=0")
     assert result.ret == pytest.ExitCode.OK
-    result.assert_outcomes(passed=10)
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes
+    # gender leaves no trace in this audio: the positive control has no power, so no pass is claimed
+    assert outcomes.get("skipped", 0) + outcomes.get("passed", 0) == 10
+    assert "inconclusive: the same attacker on T's input features" in result.stdout.str()
 
 
 def write_manifest(folder, speakers, *, genders=None, header="path,speaker,gender,emotion", utterances=2,

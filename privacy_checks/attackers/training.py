@@ -1,7 +1,11 @@
-"""Cross-validated attacker training: one fresh head per speaker-independent fold.
+"""Attacker training: cross-validated on one corpus, or trained on one corpus and applied to another.
 
-Each utterance is predicted exactly once, by the head trained on the other folds, so pooled accuracy
-is the held-out leakage L. Everything random is seeded per fold, so results repeat bit for bit.
+Cross-validation: one fresh head per speaker-independent fold, so every utterance is predicted
+exactly once by a head that never saw its speaker and pooled accuracy is the held-out leakage L.
+Transfer: the head trains on the auxiliary corpus and predicts every target utterance (the two
+corpora share no speakers). An application-aware attacker also learns its own corpus's emotions:
+its head returns (gender, emotion) logits and both losses are summed. Everything random is seeded,
+so results repeat bit for bit.
 """
 
 from __future__ import annotations
@@ -24,17 +28,47 @@ def cross_validated_predictions(
     settings: AttackerSettings,
     seed: int,
     device: str = "cpu",
+    emotions: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Predicted label per utterance, each from the head that never saw its speaker."""
-    predictions = np.full(len(labels), -1, dtype=np.int64)
+    """Predicted gender per utterance, each from the head that never saw its speaker; with
+    `emotions` (multi-task) an (N, 2) array of predicted (gender, emotion)."""
+    targets = labels if emotions is None else (labels, emotions)
+    predictions = np.full((len(labels), 1 if emotions is None else 2), -1, dtype=np.int64)
     for fold in np.unique(folds):
         train = np.flatnonzero(folds != fold)
         test = np.flatnonzero(folds == fold)
-        torch.manual_seed(_fold_seed(seed, int(fold)))
+        fold_seed = _fold_seed(seed, int(fold))
+        torch.manual_seed(fold_seed)
         model = nn.Sequential(_standardizer(representations, train), make_head()).to(device)
-        _fit(model, representations, labels, train, settings, _fold_seed(seed, int(fold)), device)
-        predictions[test] = _predict(model, representations, test, device)
-    return predictions
+        _fit(model, representations, targets, train, settings, fold_seed, device)
+        predictions[test] = _as_columns(_predict(model, representations, test, device))
+    return predictions[:, 0] if emotions is None else predictions
+
+
+def transfer_predictions(
+    make_head: Callable[[], nn.Module],
+    train_x: np.ndarray,
+    train_labels: np.ndarray,
+    eval_x: np.ndarray,
+    settings: AttackerSettings,
+    seed: int,
+    device: str = "cpu",
+    train_emotions: np.ndarray | None = None,
+) -> np.ndarray:
+    """Gender predictions for every row of `eval_x` from a head trained on all of `train_x`
+    (the auxiliary corpus). With `train_emotions` the head is multi-task; only gender is returned,
+    since the emotion classes are the auxiliary corpus's own."""
+    rows = np.arange(len(train_labels))
+    targets = train_labels if train_emotions is None else (train_labels, train_emotions)
+    torch.manual_seed(seed)
+    model = nn.Sequential(_standardizer(train_x, rows), make_head()).to(device)
+    _fit(model, train_x, targets, rows, settings, seed, device)
+    return _as_columns(_predict(model, eval_x, np.arange(len(eval_x)), device))[:, 0]
+
+
+def _as_columns(predicted) -> np.ndarray:
+    columns = predicted if isinstance(predicted, tuple) else (predicted,)
+    return np.stack(columns, axis=1)
 
 
 def _fold_seed(seed: int, fold: int) -> int:
@@ -58,8 +92,11 @@ def _standardizer(x: np.ndarray, train: np.ndarray) -> Standardize:
     return Standardize(mean.astype(np.float32), std.astype(np.float32))
 
 
-def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, train: np.ndarray, settings: AttackerSettings, seed: int,
+def _fit(model: nn.Module, x: np.ndarray, y, train: np.ndarray, settings: AttackerSettings, seed: int,
          device: str) -> None:
+    """Adam on cross-entropy; `y` is the gender labels, or a tuple of label arrays for a multi-task
+    head (one cross-entropy per output, summed)."""
+    targets = y if isinstance(y, tuple) else (y,)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
@@ -71,18 +108,26 @@ def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, train: np.ndarray, sett
             if len(batch) < 2:  # BatchNorm cannot train on a single example
                 continue
             inputs = torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(device)
-            targets = torch.from_numpy(y[batch]).to(device)
+            outputs = model(inputs)
+            outputs = outputs if isinstance(outputs, tuple) else (outputs,)
             optimizer.zero_grad()
-            loss_fn(model(inputs), targets).backward()
+            loss = sum(loss_fn(out, torch.from_numpy(t[batch]).to(device)) for out, t in zip(outputs, targets))
+            loss.backward()
             optimizer.step()
     model.eval()
 
 
-def _predict(model: nn.Module, x: np.ndarray, rows: np.ndarray, device: str) -> np.ndarray:
-    out = []
+def _predict(model: nn.Module, x: np.ndarray, rows: np.ndarray, device: str):
+    """Argmax per output: an array, or a tuple of arrays for a multi-task head."""
+    chunks: list[tuple[np.ndarray, ...]] = []
     with torch.inference_mode():
         for start in range(0, len(rows), 256):
             batch = rows[start : start + 256]
             inputs = torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(device)
-            out.append(model(inputs).argmax(1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+            outputs = model(inputs)
+            outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+            chunks.append(tuple(o.argmax(1).cpu().numpy() for o in outputs))
+    if not chunks:
+        return np.zeros(0, dtype=np.int64)
+    columns = tuple(np.concatenate(parts) for parts in zip(*chunks))
+    return columns if len(columns) > 1 else columns[0]

@@ -19,6 +19,8 @@ SMALL_VGG_BLOCKS = ((16,), (32,), (64,))
 
 
 class VGGish(nn.Module):
+    family = "cnn"  # the attacker families of DESIGN.md §2 are chosen relative to this
+
     def __init__(self, blocks=SMALL_VGG_BLOCKS, num_classes: int = 4, hidden: int = 128, dropout: float = 0.3):
         super().__init__()
         layers: list[nn.Module] = []
@@ -56,6 +58,8 @@ class VGGish(nn.Module):
         section, _, index = layer.partition(".")
         head = _fresh(self.classifier)
         head[-1] = nn.Linear(head[-1].in_features, num_classes)
+        if section == "input":  # the whole architecture: the positive control's attacker
+            return nn.Sequential(_fresh(self.features), _fresh(self.pool), head)
         if section == "features":
             rest = _fresh(self.features[int(index) + 1 :])
             return nn.Sequential(rest, _fresh(self.pool), head)

@@ -1,0 +1,65 @@
+"""The threat model as data (DESIGN.md §2, the paper's Table 1) and the run budgets.
+
+Torch-free: config.py validates scenario, attacker-kind and budget names against it at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    same_family: bool  # the attacker's model family is T's
+    same_architecture: bool  # the attacker's network from the layer on is T's own
+    aux_corpus: bool  # trained on the auxiliary corpus (else on the target corpus, disjoint speakers)
+
+    @property
+    def summary(self) -> str:
+        family = "same family" if self.same_family else "different family"
+        arch = "same architecture" if self.same_architecture else "different architecture"
+        data = "auxiliary corpus" if self.aux_corpus else "target corpus"
+        return f"{family}, {arch}, {data}"
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("worst_case", True, True, False),
+        Scenario("scenario_1", True, True, True),
+        Scenario("scenario_2", True, False, False),
+        Scenario("scenario_3", True, False, True),
+        Scenario("scenario_4", False, False, True),
+    )
+}
+
+GENERIC = "generic"  # predicts gender only
+APPLICATION_AWARE = "application_aware"  # multi-task: gender + its own corpus's emotions
+ATTACKER_KINDS = (GENERIC, APPLICATION_AWARE)
+
+ENCODER = "encoder"  # the attacker can run T's on-device part (the upper bound that gates CI)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work an audit does: a pull-request job runs `quick`, a nightly job `thorough`."""
+
+    name: str
+    utterances_per_speaker: int | None  # None: all
+    epochs: int  # attacker training epochs unless attacker.epochs is set
+    kinds: tuple[str, ...]  # attacker kinds unless audit.attackers is set
+    same_family_heads: int  # how many of the family's other architectures (scenarios 2 and 3)
+    probe_baseline: bool  # a linear probe beside every scenario's attackers
+    negative_control: bool  # also train every attacker with the speaker->gender mapping shuffled
+
+
+BUDGETS: dict[str, Budget] = {
+    b.name: b
+    for b in (
+        Budget("quick", 6, 6, (GENERIC,), 1, False, False),
+        Budget("standard", 20, 10, ATTACKER_KINDS, 3, False, True),
+        Budget("thorough", None, 20, ATTACKER_KINDS, 3, True, True),
+    )
+}
+DEFAULT_BUDGET = "standard"
