@@ -24,7 +24,8 @@ from .embeddings import INPUT_LAYER, EmbeddingStore, layer_outputs
 from .errors import PrivacyInputError
 from .scenarios import AuditCase, plan_cases
 from .target import Target
-from .threat_model import APPLICATION_AWARE, BUDGETS, SCENARIOS
+from .custom import CustomAttacker
+from .threat_model import APPLICATION_AWARE, BUDGETS, ENCODER, SCENARIOS, Scenario
 
 PASSED, FAILED, SKIPPED, INCONCLUSIVE = "passed", "failed", "skipped", "inconclusive"
 
@@ -127,6 +128,7 @@ class Audit:
         aux: Corpus | None = None,
         device: str = "cpu",
         progress: Callable[[str, int, int], None] | None = None,
+        custom_attackers: tuple[CustomAttacker, ...] = (),
     ):
         self.target = target
         self.config = config
@@ -155,9 +157,34 @@ class Audit:
         scenarios = list(config.audit.scenarios) or list(SCENARIOS)
         kinds = list(config.audit.attackers) or list(self.budget.kinds)
         self.cases = plan_cases(self.layers, has_tail, target.family, scenarios, kinds, self.budget)
+        self.scenarios = dict(SCENARIOS)
+        self.custom_heads: dict[str, CustomAttacker] = {}
+        for custom in custom_attackers:
+            self.add_attacker(custom)
         self._results: dict[AuditCase, CaseResult] = {}
         self._controls: dict[tuple, ControlResult] = {}
         self._outputs: dict[str, dict[str, np.ndarray]] = {}
+
+    def add_attacker(self, custom: CustomAttacker) -> list[AuditCase]:
+        """A user's attacker as its own scenario over every audited layer; returns its cases."""
+        if custom.name in self.scenarios:
+            raise PrivacyInputError(f"custom attacker {custom.name!r}: the name is taken; choose another")
+        self.scenarios[custom.name] = Scenario(custom.name, False, False, custom.training_data == "aux")
+        self.custom_heads[custom.name] = custom
+        added = [AuditCase(custom.name, kind, ENCODER, custom.name, layer, custom.name)
+                 for kind in custom.kinds for layer in self.layers]
+        self.cases.extend(added)
+        return added
+
+    def evaluate(self, custom: CustomAttacker, layer: str, kind: str | None = None) -> CaseResult:
+        """One attacker at one layer on the same engine, data and thresholds as the audit (the
+        `privacy_audit` fixture's entry point for teams writing their own audit tests)."""
+        if layer not in self.layers:
+            raise PrivacyInputError(f"layer {layer!r} is not audited; audited layers: {', '.join(self.layers)}")
+        if custom.name not in self.custom_heads:
+            self.add_attacker(custom)
+        name = custom.name
+        return self.result(AuditCase(name, kind or custom.kinds[0], ENCODER, name, layer, name))
 
     def _folds(self, corpus: Corpus) -> np.ndarray:
         try:
@@ -182,7 +209,7 @@ class Audit:
     # -- representations --------------------------------------------------------------------
 
     def _needs_aux(self) -> bool:
-        return self.aux is not None and any(SCENARIOS[c.scenario].aux_corpus for c in self.cases)
+        return self.aux is not None and any(self.scenarios[c.scenario].aux_corpus for c in self.cases)
 
     def prepare(self) -> None:
         """Every layer (and the input) from one forward pass per corpus, or from the disk cache."""
@@ -207,7 +234,7 @@ class Audit:
         return [self._results[c] for c in self.cases if c in self._results]
 
     def skip_reason(self, case: AuditCase) -> str | None:
-        scenario = SCENARIOS[case.scenario]
+        scenario = self.scenarios[case.scenario]
         if scenario.aux_corpus and self.aux is None:
             return (f"{case.scenario} trains the attacker on an auxiliary corpus: pass --privacy-aux-data SPEC "
                     "(or set audit.aux_data in thresholds.yaml)")
@@ -249,7 +276,7 @@ class Audit:
                 architecture: str | None = None) -> np.ndarray:
         """Gender prediction per target utterance (an (N, 2) array with the emotion prediction when
         an application-aware attacker is cross-validated on the target corpus)."""
-        scenario = SCENARIOS[case.scenario]
+        scenario = self.scenarios[case.scenario]
         role, corpus = ("aux", self.aux) if scenario.aux_corpus else ("target", self.corpus)
         train_x = self._outputs[role][layer]
         genders = corpus.gender_labels
@@ -265,6 +292,8 @@ class Audit:
                                            seed, self.device, emotions=emotions)
 
     def _head_factory(self, architecture: str, shape: tuple[int, ...], layer: str, outputs: tuple[int, ...]):
+        if architecture in self.custom_heads:
+            return lambda: self.custom_heads[architecture].build(shape, outputs)
         return lambda: build_head(architecture, shape, lambda: self.target.tail_from(layer), outputs=outputs)
 
     def control(self, case: AuditCase) -> ControlResult:

@@ -41,13 +41,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where forward passes and attacker training run: auto, cpu or cuda (default cpu)")
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     options = AuditOptions.from_pytest(config)
     if options is None:
         return
     from .session import AuditSession  # imports torch: only when the audit is on
 
-    config.stash[SESSION_KEY] = AuditSession.start(options, config)
+    custom = [a for returned in config.hook.pytest_privacy_attackers(config=config) for a in (returned or ())]
+    config.stash[SESSION_KEY] = AuditSession.start(options, config, custom)
     checkpoint = str(options.checkpoint)
     # `pytest --privacy-audit m.pt` audits only; `pytest --privacy-audit m.pt tests/` runs both.
     if config.args_source == pytest.Config.ArgsSource.ARGS:
@@ -55,6 +62,18 @@ def pytest_configure(config: pytest.Config) -> None:
             config.args.append(checkpoint)
     else:
         config.args[:] = [checkpoint]
+
+
+@pytest.fixture
+def privacy_audit(request: pytest.FixtureRequest):
+    """The audit engine of this run (same model, corpora and thresholds as --privacy-audit), for
+    writing one's own audit tests: ``privacy_audit.evaluate(CustomAttacker(...), "pool")`` returns
+    the result of that attacker at that layer. Skips the test when --privacy-audit is not given."""
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        pytest.skip("privacy_audit needs --privacy-audit CHECKPOINT")
+    session.prepare()
+    return session.audit
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

@@ -65,7 +65,8 @@ class AuditReport:
             attacks.setdefault((r["scenario"], r["attacker"], r["access"], r["head"]), []).append(r)
         for (scenario, attacker, access, head), rows in attacks.items():
             out.append("")
-            title = f"{scenario} ({SCENARIOS[scenario].summary}) · {attacker} attacker · {head} · {access} access"
+            summary = SCENARIOS[scenario].summary if scenario in SCENARIOS else "custom attacker"
+            title = f"{scenario} ({summary}) · {attacker} attacker · {head} · {access} access"
             if any(r["architecture"] != head for r in rows):
                 title += f" (linear_probe where T has no tail: {', '.join(r['layer'] for r in rows if r['architecture'] != head)})"
             if all(r["status"] == "skipped" for r in rows):

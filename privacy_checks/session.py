@@ -34,7 +34,7 @@ class AuditSession:
         return self.audit.safe_split(case, among=self.selected, computed_only=computed_only)
 
     @classmethod
-    def start(cls, options: AuditOptions, pytest_config) -> "AuditSession":
+    def start(cls, options: AuditOptions, pytest_config, custom_attackers=()) -> "AuditSession":
         """Load config, checkpoint and corpus; any user mistake becomes a usage error (exit 4)."""
         try:
             config = _effective_config(options)
@@ -42,7 +42,8 @@ class AuditSession:
             corpus = _corpus(options.data, config.audit.data, "data", config, pytest_config)
             aux_spec = options.aux_data or config.audit.aux_data
             aux = _corpus(options.aux_data, config.audit.aux_data, "aux_data", config, pytest_config) if aux_spec else None
-            audit = Audit(target, corpus, config, _cache_dir(pytest_config), aux=aux, device=_device(options.device))
+            audit = Audit(target, corpus, config, _cache_dir(pytest_config), aux=aux, device=_device(options.device),
+                          custom_attackers=tuple(custom_attackers))
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
         return cls(options, config, audit)

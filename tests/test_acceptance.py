@@ -35,3 +35,32 @@ def test_null_corpus_every_layer_at_chance_and_nothing_fails(tmp_path):
     # the attacker cannot find gender in audio that carries none: the controls say so
     control = results["features.3"].control
     assert not control.has_power and control.positive.ci_low <= control.positive.chance
+
+
+def attack_results(tmp_path, config_text, target=None):
+    aux = load_corpus("synthetic:speakers=20,utterances=4,duration=1.0,seed=9,emotions=8", tmp_path)
+    corpus = load_corpus("synthetic:speakers=20,utterances=4,duration=1.0", tmp_path)
+    audit = Audit(target or load_target(DEMO), corpus, parse_config(config_text), tmp_path / "cache", aux=aux)
+    return {(c.scenario, c.layer): audit.result(c) for c in audit.cases}
+
+
+def test_training_on_the_target_corpus_leaks_at_least_as_much_as_on_the_auxiliary(tmp_path):
+    results = attack_results(tmp_path, FAST_CONFIG.replace(
+        "  scenarios: [worst_case]\n", "  scenarios: [worst_case, scenario_1, scenario_2, scenario_3]\n  layers: ['features.7']\n"))
+    for own, aux in (("worst_case", "scenario_1"), ("scenario_2", "scenario_3")):
+        own_e, aux_e = results[(own, "features.7")].estimate, results[(aux, "features.7")].estimate
+        assert own_e.ci_high >= aux_e.leakage, (own, own_e, aux, aux_e)  # "at least as much, within the CIs"
+
+
+def test_layer_that_ignores_its_input_passes_at_chance_not_inconclusive(tmp_path):
+    import torch
+
+    target = load_target(DEMO)
+    # features.7 now outputs zeros whatever the audio: nothing to leak, yet the attacker has power
+    target.module.features[7].register_forward_hook(lambda module, inputs, output: torch.zeros_like(output))
+    target.fingerprint = "constant-features.7"  # its own cache entry
+    results = attack_results(tmp_path, FAST_CONFIG.replace("audit:\n", "audit:\n  layers: ['features.7']\n"), target)
+    result = results[("worst_case", "features.7")]
+    assert result.status == "passed"
+    assert result.estimate.leakage == pytest.approx(result.estimate.chance, abs=0.1)
+    assert result.control.has_power

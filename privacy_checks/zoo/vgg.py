@@ -74,8 +74,12 @@ class VGGish(nn.Module):
 
 
 def _fresh(module: nn.Module) -> nn.Module:
+    """The architecture of `module` with new weights (and without instance hooks, which deepcopy
+    would carry over: an attacker gets T's design, not whatever is attached to T)."""
     clone = copy.deepcopy(module)
     for m in clone.modules():
+        m._forward_hooks.clear()
+        m._forward_pre_hooks.clear()
         if hasattr(m, "reset_parameters"):
             m.reset_parameters()
     return clone

@@ -1,0 +1,42 @@
+"""pytest_privacy_attackers and the privacy_audit fixture, through the README's example."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FAST_CONFIG, REPO
+
+EXAMPLE = REPO / "examples" / "custom_attacker"
+
+
+def test_readme_example_runs(audit_project, pytester):
+    for name in ("conftest.py", "test_split_point.py"):
+        (pytester.path / name).write_text((EXAMPLE / name).read_text())
+    result = audit_project("test_split_point.py", "-v", "-rA", "-k",
+                           "time_average_mlp and (features.7 or classifier.4) or test_transmitted")
+    out = result.stdout.str()
+    assert "demo_ser.pt::time_average_mlp[generic-time_average_mlp-features.7] FAILED" in out
+    assert "PASSED test_split_point.py::test_transmitted_layer_does_not_leak_gender" in out
+    assert "time_average_mlp (custom attacker)" in out  # its own block in the summary
+
+
+def test_a_raising_attacker_fails_only_its_own_items(audit_project, pytester):
+    pytester.makeconftest(
+        "from privacy_checks import CustomAttacker\n"
+        "def broken(shape, outputs):\n"
+        "    raise RuntimeError('my head is broken')\n"
+        "def pytest_privacy_attackers(config):\n"
+        "    return [CustomAttacker('broken', build=broken)]\n"
+    )
+    result = audit_project("-k", "classifier.4")
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 1 and outcomes["passed"] == 1
+    assert "RuntimeError: my head is broken" in result.stdout.str()
+    assert "FAILED demo_ser.pt::broken[generic-broken-classifier.4]" in result.stdout.str()
+
+
+def test_fixture_skips_without_the_audit(pytester):
+    pytester.makepyfile(test_it="def test_it(privacy_audit):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    assert "privacy_audit needs --privacy-audit CHECKPOINT" in result.stdout.str()
