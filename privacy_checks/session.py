@@ -84,18 +84,21 @@ def _corpus(option_value: str | None, config_value: str | None, key: str, config
 
 def _effective_config(options: AuditOptions) -> PrivacyConfig:
     config = load_config(options.config_path, required=options.config_required)
-    return config.with_overrides("--privacy-seed", audit={"seed": options.seed}) \
-        .with_overrides("--privacy-scenarios", audit={"scenarios": options.scenarios}) \
-        .with_overrides("--privacy-budget", audit={"budget": options.budget})
+    # Options left unset are None and keep the file's values.
+    return config.with_overrides(
+        "command line", audit={"seed": options.seed, "scenarios": options.scenarios, "budget": options.budget}
+    )
 
 
 def _settings(config: PrivacyConfig) -> dict:
     return {
         "config_file": str(config.source) if config.source else None,
         "limits": {"max_excess": config.limits.max_excess, "rule": config.limits.rule,
-                   "layers": {p: v for p, v in config.limits.layers}},
+                   "layers": {p: v for p, v in config.limits.layers},
+                   "overrides": [dataclasses.asdict(o) for o in config.limits.overrides]},
         "audit": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config.audit).items()},
         "attacker": dataclasses.asdict(config.attacker),
+        "controls": dataclasses.asdict(config.controls),
     }
 
 

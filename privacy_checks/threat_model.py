@@ -58,7 +58,7 @@ BUDGETS: dict[str, Budget] = {
     b.name: b
     for b in (
         Budget("quick", 6, 6, (GENERIC,), 1, False, False),
-        Budget("standard", 20, 10, ATTACKER_KINDS, 3, False, True),
+        Budget("standard", 10, 10, ATTACKER_KINDS, 1, False, False),
         Budget("thorough", None, 20, ATTACKER_KINDS, 3, True, True),
     )
 }
