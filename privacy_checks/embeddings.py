@@ -1,5 +1,9 @@
 """Layer outputs of T for a whole corpus: every requested layer from one forward pass, streamed
-to a content-addressed disk cache (checkpoint x corpus x feature spec), then memory-mapped."""
+to a content-addressed disk cache (checkpoint x corpus x feature spec), then read row by row.
+
+Neither side maps a whole layer into memory: writes append batch after batch, and reads fetch only
+the rows a training batch needs, so memory stays flat however large the corpus (a memory map would
+keep every page it ever touched resident)."""
 
 from __future__ import annotations
 
@@ -51,9 +55,9 @@ class EmbeddingStore:
     def folder(self, key: str) -> Path:
         return self.root / key
 
-    def load(self, key: str, layer: str) -> np.ndarray | None:
+    def load(self, key: str, layer: str) -> "RowFile | None":
         path = self.folder(key) / f"{layer}.npy"
-        return np.load(path, mmap_mode="r") if path.is_file() else None
+        return RowFile(path) if path.is_file() else None
 
 
 def layer_outputs(
@@ -65,8 +69,8 @@ def layer_outputs(
     batch_size: int = 32,
     device: str = "cpu",
     progress: Progress | None = None,
-) -> dict[str, np.ndarray]:
-    """Memory-mapped (N, *shape) float32 array per layer; missing layers computed in ONE pass."""
+) -> dict[str, "RowFile"]:
+    """An (N, *shape) float32 row reader per layer; missing layers computed in ONE pass."""
     key = cache_key(target, corpus, target.input_spec)
     cached = {layer: store.load(key, layer) for layer in layers}
     missing = [layer for layer, array in cached.items() if array is None]
@@ -126,20 +130,70 @@ def _capture_into(store: dict, name: str):
 
 
 class _StreamedArray:
-    """A .npy written batch by batch through a memmap (never all layers in RAM), renamed when complete."""
+    """A .npy written batch by batch in row order, renamed into place when complete."""
 
     def __init__(self, path: Path, shape: tuple[int, ...]):
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=shape)
+        self.rows = 0
+        self.file = open(self.tmp, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_2_0(self.file, header)
 
     def write(self, offset: int, batch: np.ndarray) -> None:
-        self.array[offset : offset + len(batch)] = batch
+        assert offset == self.rows, "batches arrive in corpus order"
+        self.file.write(np.ascontiguousarray(batch, dtype=np.float32).tobytes())
+        self.rows += len(batch)
 
     def commit(self) -> None:
-        self.array.flush()
-        del self.array
+        self.file.close()
         os.replace(self.tmp, self.path)
 
     def discard(self) -> None:
+        self.file.close()
         self.tmp.unlink(missing_ok=True)
+
+
+class RowFile:
+    """Read-only rows of a C-order .npy file: ``rows[indices]`` reads just those rows from disk."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with open(self.path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(fh)
+            self.offset = fh.tell()
+        if fortran:
+            raise ValueError(f"{path}: Fortran-order arrays are not supported")
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self.row_bytes * self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        rows = np.arange(self.shape[0])[index]
+        if np.ndim(rows) == 0:
+            return self[np.array([rows])][0]
+        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        with open(self.path, "rb") as fh:
+            start = 0
+            while start < len(rows):  # one read per run of consecutive rows
+                end = start + 1
+                while end < len(rows) and rows[end] == rows[end - 1] + 1:
+                    end += 1
+                fh.seek(self.offset + int(rows[start]) * self.row_bytes)
+                chunk = fh.read((end - start) * self.row_bytes)
+                out[start:end] = np.frombuffer(chunk, dtype=self.dtype).reshape(end - start, *self.shape[1:])
+                start = end
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        array = self[:]
+        return array if dtype is None else array.astype(dtype)

@@ -13,7 +13,7 @@ from torch import nn
 
 from privacy_checks import zoo
 from privacy_checks.corpora import load_corpus
-from privacy_checks.embeddings import INPUT_LAYER, EmbeddingStore, cache_key, layer_outputs
+from privacy_checks.embeddings import RowFile, INPUT_LAYER, EmbeddingStore, cache_key, layer_outputs
 from privacy_checks.features import FeatureSpec, extract
 from privacy_checks.target import Target, load_target, save_checkpoint
 
@@ -97,9 +97,10 @@ def test_all_layers_in_one_pass_then_cache_hit(target, corpus, tmp_path, forward
     second = layer_outputs(target, corpus, LAYERS, store)
     assert forward_calls == []  # cache hit: T never runs
     for layer in LAYERS:
-        assert isinstance(second[layer], np.memmap)
-        assert not second[layer].flags.writeable
-        np.testing.assert_array_equal(second[layer], first[layer])
+        assert isinstance(second[layer], RowFile)  # rows read on demand, nothing mapped or held
+        np.testing.assert_array_equal(second[layer][:], first[layer][:])
+        rows = np.array([0, 2, 3])
+        np.testing.assert_array_equal(second[layer][rows], first[layer][:][rows])
     # A new store object over the same folder is a cache hit too (the cache lives on disk).
     third = layer_outputs(target, corpus, LAYERS[:2], EmbeddingStore(tmp_path))
     assert forward_calls == [] and set(third) == set(LAYERS[:2])
@@ -206,5 +207,5 @@ def test_in_place_ops_do_not_rewrite_captured_outputs(corpus, features, tmp_path
     with torch.inference_mode():
         bn = module.bn(module.conv(features)).numpy()
     np.testing.assert_allclose(out["bn"], bn, rtol=1e-5, atol=1e-5)
-    assert (out["bn"] < 0).any()  # BatchNorm's output, not the ReLU's
+    assert (out["bn"][:] < 0).any()  # BatchNorm's output, not the ReLU's
     np.testing.assert_allclose(out["relu"], np.maximum(bn, 0), rtol=1e-5, atol=1e-5)
