@@ -1,6 +1,6 @@
-"""Issue 2's acceptance at full size: the demo model on the default synthetic corpus with
-gender_effect=1 and gender_effect=0, every layer, default settings (5 folds, 15 epochs, 1000
-bootstrap resamples and permutations).
+"""Issue 2's acceptance at full size: the demo model on the default synthetic corpus (400
+utterances) with gender_effect=1 and gender_effect=0, every layer, the worst-case generic attacker
+(5 folds, 15 epochs, all utterances, 1000 bootstrap resamples and permutations).
 
     .venv/bin/python benchmarks/acceptance_full.py
 
@@ -16,16 +16,18 @@ import tempfile
 from pathlib import Path
 
 from privacy_checks.audit import Audit
-from privacy_checks.config import load_config
+from privacy_checks.config import parse_config
 from privacy_checks.corpora import load_corpus
 from privacy_checks.target import load_target
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_ser.pt"
+# thorough = every utterance; it also adds a linear-probe baseline, left out of this table
+CONFIG = "audit: {scenarios: [worst_case], attackers: [generic], budget: thorough}\nattacker: {epochs: 15}\n"
 
 
 def audit(data: str, cache: Path) -> dict:
-    engine = Audit(load_target(DEMO), load_corpus(data, Path.cwd()), load_config(None), cache)
-    results = {case.layer: engine.result(case) for case in engine.cases}
+    engine = Audit(load_target(DEMO), load_corpus(data, Path.cwd()), parse_config(CONFIG), cache)
+    results = {case.layer: engine.result(case) for case in engine.cases if case.head == "tail_clone"}
     print(f"\n{engine.corpus.name}")
     for layer, r in results.items():
         e = r.estimate
@@ -41,7 +43,7 @@ def main() -> int:
     checks = {
         "features.3 leaks >= chance + 0.25 at gender_effect=1": first.leakage >= first.chance + 0.25,
         "every CI contains chance at gender_effect=0": all(r.estimate.ci_low <= r.estimate.chance <= r.estimate.ci_high for r in null.values()),
-        "no item fails at gender_effect=0": all(r.status == "passed" for r in null.values()),
+        "no item fails at gender_effect=0": all(r.status != "failed" for r in null.values()),
     }
     print()
     for name, ok in checks.items():
