@@ -145,7 +145,8 @@ class Audit:
         self.labels = self.corpus.gender_labels
         # Fold validity (both genders, enough speakers) is a usage error, so check it up front.
         self.folds = self._folds(self.corpus)
-        self.aux_folds = self._folds(self.aux) if self.aux is not None else None
+        if self.aux is not None:
+            self._folds(self.aux)  # the same checks (both genders, enough speakers) for the aux corpus
         if self.aux is not None and set(self.aux.speakers) & set(self.corpus.speakers):
             shared = sorted(set(self.aux.speakers) & set(self.corpus.speakers))
             raise PrivacyInputError(

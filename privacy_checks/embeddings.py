@@ -11,13 +11,16 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
 from .corpora import Corpus
 from .features import FeatureSpec, extract
 from .target import Target, representation
+
+if TYPE_CHECKING:
+    import torch
 
 CACHE_VERSION = 1
 INPUT_LAYER = "input"  # pseudo-layer: T's input features (the positive control's representation)

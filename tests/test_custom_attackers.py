@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
 
-from tests.conftest import FAST_CONFIG, REPO
+from tests.conftest import REPO
 
 EXAMPLE = REPO / "examples" / "custom_attacker"
 

@@ -3,9 +3,6 @@ messages, layer listing and the attacker's view of T's tail."""
 
 from __future__ import annotations
 
-import io
-import textwrap
-import zipfile
 from pathlib import Path
 
 import pytest
