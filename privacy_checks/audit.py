@@ -18,14 +18,17 @@ import numpy as np
 from . import stats
 from .attackers import build_head, cross_validated_predictions, transfer_predictions
 from .attackers.heads import LINEAR_PROBE, TAIL_CLONE
+from .attackers.intercept import (Adapter, Injected, ModelCache, Moments, insertion_points, matching_point,
+                                  own_moments, source_moments)
+from .attackers.training import fold_seed, predict, train_attacker
 from .config import PrivacyConfig
 from .corpora import Corpus
 from .embeddings import INPUT_LAYER, EmbeddingStore, layer_outputs
 from .errors import PrivacyInputError
 from .scenarios import AuditCase, plan_cases
-from .target import Target
+from .target import Target, load_target
 from .custom import CustomAttacker
-from .threat_model import APPLICATION_AWARE, BUDGETS, ENCODER, SCENARIOS, Scenario
+from .threat_model import APPLICATION_AWARE, BUDGETS, ENCODER, INTERCEPT, SCENARIOS, Scenario
 
 PASSED, FAILED, SKIPPED, INCONCLUSIVE = "passed", "failed", "skipped", "inconclusive"
 
@@ -129,6 +132,7 @@ class Audit:
         device: str = "cpu",
         progress: Callable[[str, int, int], None] | None = None,
         custom_attackers: tuple[CustomAttacker, ...] = (),
+        base_checkpoint: Path | None = None,
     ):
         self.target = target
         self.config = config
@@ -145,8 +149,9 @@ class Audit:
         self.labels = self.corpus.gender_labels
         # Fold validity (both genders, enough speakers) is a usage error, so check it up front.
         self.folds = self._folds(self.corpus)
-        if self.aux is not None:
-            self._folds(self.aux)  # the same checks (both genders, enough speakers) for the aux corpus
+        # The auxiliary attacker trains on k-1 of k speaker folds of its corpus, as a cross-validated
+        # attacker does on the target's: scenario 1 vs worst case then compares corpora, not their sizes.
+        self.aux_train_rows = np.flatnonzero(self._folds(self.aux) != 0) if self.aux is not None else None
         if self.aux is not None and set(self.aux.speakers) & set(self.corpus.speakers):
             shared = sorted(set(self.aux.speakers) & set(self.corpus.speakers))
             raise PrivacyInputError(
@@ -154,10 +159,15 @@ class Audit:
                 f"({', '.join(shared[:5])}); its attacker must never have heard the audited speakers."
             )
         self.layers = self._select_layers()
-        has_tail = {layer: target.tail_from(layer) is not None for layer in self.layers}
+        self.has_tail = {layer: target.tail_from(layer) is not None for layer in self.layers}
         scenarios = list(config.audit.scenarios) or list(SCENARIOS)
         kinds = list(config.audit.attackers) or list(self.budget.kinds)
-        self.cases = plan_cases(self.layers, has_tail, target.family, scenarios, kinds, self.budget)
+        self.cases = plan_cases(self.layers, self.has_tail, target.family, scenarios, kinds, self.budget,
+                                tuple(config.audit.access))
+        self.base_checkpoint = _base_checkpoint(base_checkpoint, target) if base_checkpoint else None
+        self._intercept_cache = ModelCache(cache_dir.parent / "intercept-attackers")
+        self._intercept_models: dict[str, Any] = {}
+        self._moments: dict[tuple, Moments] = {}
         self.scenarios = dict(SCENARIOS)
         self.custom_heads: dict[str, CustomAttacker] = {}
         for custom in custom_attackers:
@@ -188,7 +198,12 @@ class Audit:
         return self.result(AuditCase(name, kind or custom.kinds[0], ENCODER, name, layer, name))
 
     def _folds(self, corpus: Corpus) -> np.ndarray:
+        """Speaker-independent folds; leave-one-group-out where the corpus defines its folds
+        (IEMOCAP's sessions, as the paper does)."""
         try:
+            if corpus.fold_groups:
+                groups = [getattr(u, corpus.fold_groups) for u in corpus.utterances]
+                return stats.group_folds(groups, corpus.speakers, corpus.gender_labels)
             return stats.speaker_folds(corpus.speakers, corpus.gender_labels, self.config.audit.folds,
                                        self.config.audit.seed)
         except PrivacyInputError as exc:
@@ -239,6 +254,13 @@ class Audit:
         if scenario.aux_corpus and self.aux is None:
             return (f"{case.scenario} trains the attacker on an auxiliary corpus: pass --privacy-aux-data SPEC "
                     "(or set audit.aux_data in thresholds.yaml)")
+        if case.access == INTERCEPT and case.architecture == TAIL_CLONE:
+            if self.target.fresh_model() is None:
+                return (f"intercept access needs T's architecture to build the attacker's own copy, and "
+                        f"{self.target.path.name} ({self.target.format}) does not say what it is")
+            if not self.has_tail[case.layer]:
+                return (f"{case.layer} is T's output layer: in the attacker's own copy of T it is the gender "
+                        "output, so there is no later layer to feed h_T into")
         training = self.aux if scenario.aux_corpus else self.corpus
         if case.attacker == APPLICATION_AWARE and not _has_emotions(training):
             return (f"the application-aware attacker learns the emotions of its training corpus, and "
@@ -277,6 +299,8 @@ class Audit:
                 architecture: str | None = None) -> np.ndarray:
         """Gender prediction per target utterance (an (N, 2) array with the emotion prediction when
         an application-aware attacker is cross-validated on the target corpus)."""
+        if case.access == INTERCEPT:
+            return self._intercepted(case, layer, shuffle_genders)
         scenario = self.scenarios[case.scenario]
         role, corpus = ("aux", self.aux) if scenario.aux_corpus else ("target", self.corpus)
         train_x = self._outputs[role][layer]
@@ -288,7 +312,8 @@ class Audit:
         make_head = self._head_factory(architecture or case.architecture, tuple(train_x.shape[1:]), layer, outputs)
         if scenario.aux_corpus:
             return transfer_predictions(make_head, train_x, genders, self._outputs["target"][layer],
-                                        self.attacker_settings, seed, self.device, train_emotions=emotions)
+                                        self.attacker_settings, seed, self.device, train_emotions=emotions,
+                                        train_rows=self.aux_train_rows)
         return cross_validated_predictions(make_head, train_x, genders, self.folds, self.attacker_settings,
                                            seed, self.device, emotions=emotions)
 
@@ -297,13 +322,89 @@ class Audit:
             return lambda: self.custom_heads[architecture].build(shape, outputs)
         return lambda: build_head(architecture, shape, lambda: self.target.tail_from(layer), outputs=outputs)
 
+    # -- intercept access ---------------------------------------------------------------------
+
+    def _intercepted(self, case: AuditCase, layer: str, shuffle_genders: bool = False) -> np.ndarray:
+        """Intercept access: the attacker's own full model, trained on raw input features of its
+        corpus (per fold on the target corpus, once on the auxiliary one), reads T's h_T at the
+        matching layer; at INPUT_LAYER it reads raw features (its positive control). One trained
+        model per fold serves every layer, so the seed is the attack's, not the case's."""
+        scenario = self.scenarios[case.scenario]
+        role, corpus = ("aux", self.aux) if scenario.aux_corpus else ("target", self.corpus)
+        raw = self._outputs[role][INPUT_LAYER]
+        genders = _shuffled_speaker_genders(corpus, self.config.audit.seed) if shuffle_genders else corpus.gender_labels
+        emotions = _emotion_labels(corpus) if case.attacker == APPLICATION_AWARE else None
+        outputs = (2,) if emotions is None else (2, len(corpus.emotions))
+        head, input_shape = case.attack[3], tuple(raw.shape[1:])
+        if head == TAIL_CLONE:
+            base = self.base_checkpoint
+            make_head = lambda: self.target.fresh_model(outputs, base.module.state_dict() if base else None)  # noqa: E731
+        else:
+            make_head = lambda: build_head(head, input_shape, lambda: None, outputs)  # noqa: E731
+        seed = derived_seed(self.config.audit.seed, "intercept:" + "/".join(case.attack) + ("/shuffled" if shuffle_genders else ""))
+        if scenario.aux_corpus:
+            splits = [(self.aux_train_rows, np.arange(len(self.corpus)))]
+        else:
+            splits = [(np.flatnonzero(self.folds != f), np.flatnonzero(self.folds == f)) for f in np.unique(self.folds)]
+        columns = 2 if emotions is not None and not scenario.aux_corpus else 1
+        predictions = np.full((len(self.corpus), columns), -1, dtype=np.int64)
+        for index, (train, test) in enumerate(splits):
+            targets = genders if emotions is None else (genders, emotions)
+            key = ModelCache.key(head=head, architecture=repr(make_head()), input=self.target.input_spec.as_dict(),
+                                 base=self.base_checkpoint.fingerprint if self.base_checkpoint and head == TAIL_CLONE else None,
+                                 corpus=corpus.fingerprint, rows=train, genders=genders, emotions=emotions,
+                                 settings=dataclasses.asdict(self.attacker_settings), seed=fold_seed(seed, index))
+            model = self._intercept_model(key, head, make_head, raw, targets, train, fold_seed(seed, index))
+            if layer == INPUT_LAYER:
+                reader, x = model, self._outputs["target"][INPUT_LAYER]
+            else:
+                point, shape = self._insertion(head, model, layer, input_shape)
+                own = self._own_moments(key, model, raw, train, point)
+                source = self._source_moments(layer, shape)
+                reader = Injected(model, point, Adapter(shape, source, own), input_shape).to(self.device)
+                x = self._outputs["target"][layer]
+            predicted = predict(reader, x, test, self.device)
+            predicted = np.stack(predicted, axis=1) if isinstance(predicted, tuple) else predicted[:, None]
+            predictions[test] = predicted[:, :columns]
+        return predictions[:, 0] if columns == 1 else predictions
+
+    def _intercept_model(self, key: str, head: str, make_head, raw, targets, train, seed: int):
+        """Trained once per key: from memory, else the disk cache (across runs), else trained."""
+        if key not in self._intercept_models:
+            model = self._intercept_cache.load(key, make_head)
+            if model is None:
+                # T's own architecture sees raw features as T does (from the same public weights).
+                model = train_attacker(make_head, raw, targets, train, self.attacker_settings, seed, self.device,
+                                       standardize=head != TAIL_CLONE)
+                self._intercept_cache.save(key, model)
+            self._intercept_models[key] = model.to(self.device).eval()
+        return self._intercept_models[key]
+
+    def _insertion(self, head: str, model, layer: str, input_shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+        shapes = self.target.layer_shapes()
+        if head == TAIL_CLONE:  # the same layer of the attacker's own copy of T
+            return layer, tuple(shapes[layer])
+        target_shapes = {name: tuple(shapes[name]) for name in self.target.candidate_layers() if name in shapes}
+        point = matching_point(layer, target_shapes, insertion_points(model[1], input_shape))
+        return point.module, point.shape
+
+    def _own_moments(self, key: str, model, raw, train, point: str) -> Moments:
+        if (key, point) not in self._moments:
+            self._moments[key, point] = own_moments(model, raw, train, [point], self.device)[point]
+        return self._moments[key, point]
+
+    def _source_moments(self, layer: str, shape: tuple[int, ...]) -> Moments:
+        if (layer, shape) not in self._moments:
+            self._moments[layer, shape] = source_moments(self._outputs["target"][layer], shape)
+        return self._moments[layer, shape]
+
     def control(self, case: AuditCase) -> ControlResult:
         """Positive and negative controls of the case's attacker, on T's input features (memoised
         per attacker: every layer of one attack shares them)."""
         if case.attack not in self._controls:
             seed = derived_seed(self.config.audit.seed, "control:" + "/".join(case.attack))
             architecture = case.attack[3]
-            if architecture == TAIL_CLONE and self.target.tail_from(INPUT_LAYER) is None:
+            if case.access == ENCODER and architecture == TAIL_CLONE and self.target.tail_from(INPUT_LAYER) is None:
                 architecture = LINEAR_PROBE  # T cannot rebuild itself from the input
             predicted = self._attack(case, INPUT_LAYER, seed, architecture=architecture)
             gender = _gender(predicted)
@@ -364,6 +465,24 @@ class Audit:
             "emotions": list(corpus.emotions),
             "folds": self.config.audit.folds,
         }
+
+
+def _base_checkpoint(path: Path, target: Target) -> Target:
+    """The public pretrained weights (model.base_checkpoint) that an intercept attacker's copy of T
+    starts from: a checkpoint of T's own architecture."""
+    if not path.is_file():
+        raise PrivacyInputError(f"model.base_checkpoint: {path} does not exist; give the path to the pretrained "
+                                "weights (a privacy-checks checkpoint), relative to thresholds.yaml.")
+    try:
+        base = load_target(path)
+    except PrivacyInputError as exc:
+        raise PrivacyInputError(f"model.base_checkpoint: {exc}") from None
+    if base.architecture != target.architecture:
+        raise PrivacyInputError(
+            f"model.base_checkpoint {path}: architecture {base.architecture!r} is not the audited model's "
+            f"{target.architecture!r}; name the pretrained weights T was fine-tuned from."
+        )
+    return base
 
 
 def _gender(predictions: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 import yaml
 
 from .errors import PrivacyInputError
-from .threat_model import ATTACKER_KINDS, BUDGETS, DEFAULT_BUDGET, SCENARIOS
+from .threat_model import ACCESS_MODES, ATTACKER_KINDS, BUDGETS, DEFAULT_BUDGET, ENCODER, SCENARIOS
 
 DEFAULT_CONFIG_NAME = "thresholds.yaml"
 SCHEMA_VERSION = 1
@@ -174,6 +174,7 @@ class AuditSettings:
     scenarios: tuple[str, ...] = ()  # Table 1 scenarios to run; () = all five
     attackers: tuple[str, ...] = ()  # attacker kinds; () = the budget's
     budget: str = DEFAULT_BUDGET  # quick | standard | thorough
+    access: tuple[str, ...] = (ENCODER,)  # encoder (gates CI) and/or intercept (the paper's protocol)
 
     def selects(self, layer: str) -> bool:
         """Whether ``layers`` selects this layer (every layer when it is empty)."""
@@ -198,6 +199,9 @@ class ModelSettings:
     kwargs: tuple[tuple[str, Any], ...] = ()  # frozen (see freeze); use kwargs_dict()
     input: Mapping | None = None  # FeatureSpec fields as written (FrozenMapping); None = not given
     labels: tuple[str, ...] = ()
+    # Public pretrained weights of T's architecture (a privacy-checks checkpoint) that an intercept
+    # attacker starts from, as T did; relative to the config file. None: a fresh initialisation.
+    base_checkpoint: str | None = None
 
     def kwargs_dict(self) -> dict[str, Any]:
         """Keyword arguments for the factory, as fresh plain dicts and lists."""
@@ -423,13 +427,15 @@ def _layer_limits(value: Any, path: KeyPath) -> tuple[tuple[str, float], ...]:
     return tuple((_text(p, (*path, p)), limit(v, (*path, p))) for p, v in mapping.items())
 
 
-def _names(valid: tuple[str, ...], what: str) -> Checker:
-    """A list of names from `valid` (an empty list = the default)."""
+def _names(valid: tuple[str, ...], what: str, allow_empty: bool = True) -> Checker:
+    """A list of names from `valid` (an empty list = the default, where allowed)."""
     choose = _choice(valid)
 
     def check(value, path):
         items = _sequence(value, path, what)
-        return tuple(choose(item, (*path, i)) for i, item in enumerate(items))
+        if not items and not allow_empty:
+            raise _Invalid(path, f"{_quoted(path)} needs at least one of {', '.join(valid)}")
+        return tuple(dict.fromkeys(choose(item, (*path, i)) for i, item in enumerate(items)))
 
     return check
 
@@ -575,6 +581,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Checker]]] = {
             "scenarios": _names(tuple(SCENARIOS), "scenario names"),
             "attackers": _names(ATTACKER_KINDS, "attacker kinds"),
             "budget": _choice(tuple(BUDGETS)),
+            "access": _names(ACCESS_MODES, "access modes", allow_empty=False),
         },
     ),
     "attacker": (
@@ -592,7 +599,8 @@ _SECTIONS: dict[str, tuple[type, dict[str, Checker]]] = {
     ),
     "model": (
         ModelSettings,
-        {"factory": _factory_ref, "kwargs": _kwargs, "input": _feature_input, "labels": _labels},
+        {"factory": _factory_ref, "kwargs": _kwargs, "input": _feature_input, "labels": _labels,
+         "base_checkpoint": _optional_text},
     ),
 }
 _TOP_LEVEL_KEYS = ("version", *_SECTIONS)
@@ -815,6 +823,9 @@ audit:
 {e("scenarios", aud.scenarios)}
 {e("attackers", aud.attackers, "generic, application_aware; [] = the budget's")}
 {e("budget", aud.budget, "quick | standard | thorough, as --privacy-budget")}
+  # How the attacker reaches h_T, as --privacy-access: encoder (it runs T's on-device part: the upper
+  # bound that gates CI) and/or intercept (the paper's protocol: its own full model, h_T fed in).
+{e("access", aud.access)}
 {e("folds", aud.folds, "speaker-independent folds, >= 2")}
 {e("seed", aud.seed, "makes folds, training, bootstrap and permutations repeatable")}
 {e("layers", aud.layers, "globs selecting the layers to audit; [] = every candidate layer")}
@@ -835,12 +846,15 @@ controls:
 {e("positive_min_excess", ctl.positive_min_excess)}
 {e("fail_on_inconclusive", ctl.fail_on_inconclusive, "inconclusive items fail the run")}
 
-# Only needed for checkpoints that hold a plain state_dict.
+# Only needed for checkpoints that hold a plain state_dict (and base_checkpoint for intercept access).
 model:
 {e("factory", mod.factory, "'module:callable' returning the nn.Module, e.g. mypkg.models:build")}
 {e("kwargs", mod.kwargs_dict(), "keyword arguments for the factory")}
 {e("input", mod.input, "feature settings, e.g. {kind: logmel, sample_rate: 16000, n_mels: 40}")}
 {e("labels", mod.labels, "the model's output classes in order, e.g. [neutral, happy, angry, sad]")}
+  # Intercept access only: public pretrained weights of T's architecture (a privacy-checks
+  # checkpoint, relative to this file) that the attacker's same-architecture model starts from.
+{e("base_checkpoint", mod.base_checkpoint)}
 """
 
 

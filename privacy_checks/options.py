@@ -15,6 +15,7 @@ class AuditOptions:
     aux_data: str | None  # None: thresholds.yaml audit.aux_data; none at all skips scenarios 1, 3, 4
     scenarios: tuple[str, ...] | None  # None: thresholds.yaml audit.scenarios (all five by default)
     budget: str | None  # None: thresholds.yaml audit.budget
+    access: tuple[str, ...] | None  # None: thresholds.yaml audit.access (encoder by default)
     config_path: Path
     config_required: bool  # an explicit --privacy-config must exist; the default may be absent
     report_dir: Path | None
@@ -30,7 +31,7 @@ class AuditOptions:
         opt = config.option
         if not opt.privacy_audit:
             for name in ("privacy_data", "privacy_aux_data", "privacy_report", "privacy_seed", "privacy_scenarios",
-                         "privacy_budget"):
+                         "privacy_budget", "privacy_access"):
                 if getattr(opt, name) is not None:
                     flag = "--" + name.replace("_", "-")
                     raise pytest.UsageError(f"{flag} needs --privacy-audit CHECKPOINT to say which model to audit.")
@@ -47,7 +48,8 @@ class AuditOptions:
             checkpoint=(here / opt.privacy_audit).resolve(),
             data=opt.privacy_data,
             aux_data=opt.privacy_aux_data,
-            scenarios=_scenario_list(opt.privacy_scenarios),
+            scenarios=_name_list("--privacy-scenarios", opt.privacy_scenarios, "scenario"),
+            access=_name_list("--privacy-access", opt.privacy_access, "access mode"),
             budget=opt.privacy_budget,
             config_path=config_path,
             config_required=explicit_config,
@@ -58,20 +60,21 @@ class AuditOptions:
         )
 
 
-def _scenario_list(text: str | None) -> tuple[str, ...] | None:
-    """`worst_case,scenario_2` -> names, checked against the catalog (a usage error lists them)."""
+def _name_list(flag: str, text: str | None, what: str) -> tuple[str, ...] | None:
+    """`worst_case,scenario_2` -> names, checked against the threat model's catalog (a usage error
+    lists the valid ones)."""
     if text is None:
         return None
     import pytest
 
-    from .threat_model import SCENARIOS
+    from .threat_model import ACCESS_MODES, SCENARIOS
 
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in SCENARIOS]
+    valid = tuple(SCENARIOS) if what == "scenario" else ACCESS_MODES
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in valid]
     if unknown or not names:
         raise pytest.UsageError(
-            f"--privacy-scenarios: unknown scenario(s) {', '.join(unknown) or '(none given)'}; "
-            f"valid: {', '.join(SCENARIOS)}"
+            f"{flag}: unknown {what}(s) {', '.join(unknown) or '(none given)'}; valid: {', '.join(valid)}"
         )
     return names
 

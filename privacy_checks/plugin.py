@@ -27,6 +27,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default: audit.aux_data; without one those scenarios are skipped)")
     group.addoption("--privacy-scenarios", metavar="NAMES", default=None,
                     help="comma-separated Table 1 scenarios: worst_case,scenario_1,...,scenario_4 (default: all)")
+    group.addoption("--privacy-access", metavar="MODES", default=None,
+                    help="comma-separated: encoder (the attacker runs T's on-device part; gates CI) and/or "
+                         "intercept (the paper's protocol: its own model, h_T fed in); default audit.access, encoder")
     group.addoption("--privacy-budget", metavar="BUDGET", default=None, choices=tuple(BUDGETS),
                     help="quick (pull requests), standard (default) or thorough (nightly): utterances per "
                          "speaker, epochs and which attackers")

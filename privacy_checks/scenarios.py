@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .attackers.heads import DIFFERENT_FAMILY_HEAD, LINEAR_PROBE, SAME_FAMILY_HEADS, TAIL_CLONE
-from .threat_model import ENCODER, SCENARIOS, Budget
+from .threat_model import ENCODER, INTERCEPT, SCENARIOS, Budget
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,10 @@ class AuditCase:
 
     @property
     def name(self) -> str:
-        """Item name: scenario, then attacker kind, head architecture and layer (all in -k's reach)."""
-        return f"{self.scenario}[{self.attacker}-{self.architecture}-{self.layer}]"
+        """Item name: scenario, then (for intercept access) the access mode, attacker kind, head
+        architecture and layer (all in -k's reach)."""
+        access = "" if self.access == ENCODER else f"{self.access}-"
+        return f"{self.scenario}[{access}{self.attacker}-{self.architecture}-{self.layer}]"
 
     @property
     def attack(self) -> tuple[str, str, str, str]:
@@ -49,15 +51,21 @@ def heads_for(scenario_name: str, family: str, budget: Budget) -> list[str]:
 
 
 def plan_cases(layers: list[str], has_tail: dict[str, bool], family: str, scenarios: list[str],
-               kinds: list[str], budget: Budget) -> list[AuditCase]:
-    """Cases in report order: scenario, attacker kind, head, then layers in forward order."""
+               kinds: list[str], budget: Budget, accesses: tuple[str, ...] = (ENCODER,)) -> list[AuditCase]:
+    """Cases in report order: access mode, scenario, attacker kind, head, then layers in forward order.
+
+    Intercept access has no linear probe (the attacker has no labelled h_T to train one on) and no
+    stand-in for T's output layer, where the tail clone's cases are skipped with a reason."""
     cases: list[AuditCase] = []
-    for scenario in scenarios:
-        for kind in kinds:
-            for head in heads_for(scenario, family, budget):
-                for layer in layers:
-                    architecture = head if head != TAIL_CLONE or has_tail[layer] else LINEAR_PROBE
-                    case = AuditCase(scenario, kind, ENCODER, architecture, layer, head)
-                    if all(c.name != case.name for c in cases):  # a stand-in probe may repeat the baseline
-                        cases.append(case)
+    for access in accesses:
+        for scenario in scenarios:
+            for kind in kinds:
+                for head in heads_for(scenario, family, budget):
+                    if access == INTERCEPT and head == LINEAR_PROBE:
+                        continue
+                    for layer in layers:
+                        stand_in = access == ENCODER and head == TAIL_CLONE and not has_tail[layer]
+                        case = AuditCase(scenario, kind, access, LINEAR_PROBE if stand_in else head, layer, head)
+                        if all(c.name != case.name for c in cases):  # a stand-in probe may repeat the baseline
+                            cases.append(case)
     return cases

@@ -43,7 +43,8 @@ class AuditSession:
             aux_spec = options.aux_data or config.audit.aux_data
             aux = _corpus(options.aux_data, config.audit.aux_data, "aux_data", config, pytest_config) if aux_spec else None
             audit = Audit(target, corpus, config, _cache_dir(pytest_config), aux=aux, device=_device(options.device),
-                          custom_attackers=tuple(custom_attackers))
+                          custom_attackers=tuple(custom_attackers),
+                          base_checkpoint=_config_path(config, config.model.base_checkpoint, pytest_config))
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
         return cls(options, config, audit)
@@ -82,11 +83,20 @@ def _corpus(option_value: str | None, config_value: str | None, key: str, config
     return load_corpus(config_value, base, option=f"{config.source or 'thresholds.yaml'}: audit.{key}")
 
 
+def _config_path(config: PrivacyConfig, value: str | None, pytest_config) -> Path | None:
+    """A path written in thresholds.yaml, relative to that file (or the rootdir without one)."""
+    if value is None:
+        return None
+    base = config.source.parent if config.source else Path(pytest_config.rootpath)
+    return base / value
+
+
 def _effective_config(options: AuditOptions) -> PrivacyConfig:
     config = load_config(options.config_path, required=options.config_required)
     # Options left unset are None and keep the file's values.
     return config.with_overrides(
-        "command line", audit={"seed": options.seed, "scenarios": options.scenarios, "budget": options.budget}
+        "command line", audit={"seed": options.seed, "scenarios": options.scenarios, "budget": options.budget,
+                               "access": options.access}
     )
 
 

@@ -72,6 +72,25 @@ class Target:
         make_tail = getattr(self._architecture(), "tail_from", None)
         return make_tail(layer, num_classes=2) if callable(make_tail) else None
 
+    def fresh_model(self, outputs: tuple[int, ...] = (2,), base_state: Mapping | None = None) -> nn.Module | None:
+        """T's whole architecture with new weights (or `base_state`, the public weights both sides
+        start from, wherever shapes fit) and its last nn.Linear replaced by `outputs` logits: the
+        intercept attacker's same-architecture model. None when the checkpoint does not say what
+        the architecture is (a .pt2 program outside the zoo)."""
+        from .attackers.heads import multitask_from_tail
+
+        if self.reference is None and self.format == "torch.export":
+            return None
+        clone = zoo.fresh_copy(self._architecture())
+        if base_state:
+            own = clone.state_dict()
+            fitting = {k: v for k, v in base_state.items() if k in own and own[k].shape == v.shape}
+            clone.load_state_dict(fitting, strict=False)
+        try:
+            return multitask_from_tail(clone, outputs)
+        except ValueError:  # no nn.Linear to read gender from
+            return None
+
     def describe(self) -> dict[str, Any]:
         return {
             "path": str(self.path),

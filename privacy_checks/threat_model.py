@@ -39,6 +39,8 @@ APPLICATION_AWARE = "application_aware"  # multi-task: gender + its own corpus's
 ATTACKER_KINDS = (GENERIC, APPLICATION_AWARE)
 
 ENCODER = "encoder"  # the attacker can run T's on-device part (the upper bound that gates CI)
+INTERCEPT = "intercept"  # the paper's protocol: its own full model, h_T fed in at the matching layer
+ACCESS_MODES = (ENCODER, INTERCEPT)
 
 
 @dataclass(frozen=True)

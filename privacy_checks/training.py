@@ -23,8 +23,10 @@ def corpus_features(corpus, spec: FeatureSpec) -> torch.Tensor:
 
 
 def train_emotion_model(arch: str, corpus, spec: FeatureSpec, *, epochs: int, lr: float, batch_size: int, seed: int,
-                        log=print):
-    """Train on 80 % of the speakers, report emotion accuracy on the held-out 20 %."""
+                        log=print, init: dict | None = None):
+    """Train on 80 % of the speakers, report emotion accuracy on the held-out 20 %. `init` is a
+    state_dict to start from (pretrained weights, as the paper's models start from ImageNet's);
+    tensors whose shapes don't fit (a different number of classes) keep their fresh values."""
     emotions = corpus.emotions
     if not emotions or any(u.emotion is None for u in corpus.utterances):
         raise PrivacyInputError(f"{corpus.name}: every utterance needs an emotion label to train an SER model.")
@@ -35,6 +37,9 @@ def train_emotion_model(arch: str, corpus, spec: FeatureSpec, *, epochs: int, lr
     y = torch.from_numpy(labels)
     torch.manual_seed(seed)
     model = zoo.build(arch, num_classes=len(emotions))
+    if init:
+        own = model.state_dict()
+        model.load_state_dict({k: v for k, v in init.items() if k in own and own[k].shape == v.shape}, strict=False)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
@@ -53,7 +58,7 @@ def train_emotion_model(arch: str, corpus, spec: FeatureSpec, *, epochs: int, lr
             log(f"epoch {epoch}/{epochs}: train loss {total / len(train):.3f}, "
                 f"held-out emotion accuracy {_accuracy(model, x, y, held_out):.3f}")
     model.eval()
-    return model, {"epochs": epochs, "lr": lr, "seed": seed, "corpus": corpus.name,
+    return model, {"epochs": epochs, "lr": lr, "seed": seed, "corpus": corpus.name, "initialised_from_base": bool(init),
                    "held_out_emotion_accuracy": round(_accuracy(model, x, y, held_out), 4)}
 
 
@@ -68,9 +73,17 @@ def train_command(args) -> int:
 
     spec = FeatureSpec()
     corpus = load_corpus(args.data, Path.cwd(), option="--data")
+    init = None
+    if args.init is not None:
+        from .target import load_target
+
+        base = load_target(args.init)
+        if base.architecture != args.arch:
+            raise PrivacyInputError(f"--init {args.init}: a {base.architecture!r} checkpoint cannot initialise --arch {args.arch!r}")
+        init = base.module.state_dict()
     try:
         model, info = train_emotion_model(args.arch, corpus, spec, epochs=args.epochs, lr=args.lr,
-                                          batch_size=args.batch_size, seed=args.seed)
+                                          batch_size=args.batch_size, seed=args.seed, init=init)
     except KeyError:
         raise PrivacyInputError(f"--arch {args.arch!r}: unknown; choose from {', '.join(zoo.names())}") from None
     labels = tuple(corpus.emotions)

@@ -63,7 +63,7 @@ def accuracy(predictions, labels) -> float:
 def record(monkeypatch):
     """Per fold: the rows the standardiser and the fit saw, and the rows predicted."""
     seen = {"standardize": [], "fit": [], "predict": []}
-    standardizer, fit, predict = training._standardizer, training._fit, training._predict
+    standardizer, fit, predict = training._standardizer, training._fit, training.predict
 
     def spy_standardizer(x, train):
         seen["standardize"].append(np.array(train))
@@ -79,7 +79,7 @@ def record(monkeypatch):
 
     monkeypatch.setattr(training, "_standardizer", spy_standardizer)
     monkeypatch.setattr(training, "_fit", spy_fit)
-    monkeypatch.setattr(training, "_predict", spy_predict)
+    monkeypatch.setattr(training, "predict", spy_predict)
     return seen
 
 

@@ -369,12 +369,12 @@ def test_load_corpus_missing_manifest_names_the_resolved_path(tmp_path: Path):
 
 
 @pytest.mark.parametrize("kind", ["iemocap", "ravdess"])
-def test_load_corpus_named_corpora_say_to_write_a_manifest(tmp_path: Path, kind: str):
+def test_load_corpus_named_corpus_folder_missing(tmp_path: Path, kind: str):
     with pytest.raises(PrivacyInputError) as info:
-        load_corpus(f"{kind}:/corpora/{kind}", tmp_path)
+        load_corpus(f"{kind}:corpora/{kind}", tmp_path)
     assert str(info.value) == (
-        f"--privacy-data {kind}:/corpora/{kind}: the {kind} loader is not available in this version; "
-        "write a manifest CSV (path,speaker,gender,emotion) for your copy instead."
+        f"--privacy-data {kind}:corpora/{kind}: folder {tmp_path / 'corpora' / kind} does not exist; "
+        f"give the {kind} release root folder."
     )
 
 
@@ -384,5 +384,6 @@ def test_load_corpus_unknown_spec(tmp_path: Path, spec: str):
         load_corpus(spec, tmp_path, option="--privacy-aux-data")
     assert str(info.value) == (
         f"--privacy-aux-data {spec!r}: unknown corpus spec; "
-        "use `synthetic`, `synthetic:key=value,...` or the path to a manifest .csv."
+        "use `synthetic`, `synthetic:key=value,...`, `iemocap:DIR[,merge_excitement=true]`, `ravdess:DIR` "
+        "or the path to a manifest .csv."
     )

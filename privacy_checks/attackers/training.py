@@ -37,11 +37,8 @@ def cross_validated_predictions(
     for fold in np.unique(folds):
         train = np.flatnonzero(folds != fold)
         test = np.flatnonzero(folds == fold)
-        fold_seed = _fold_seed(seed, int(fold))
-        torch.manual_seed(fold_seed)
-        model = nn.Sequential(_standardizer(representations, train), make_head()).to(device)
-        _fit(model, representations, targets, train, settings, fold_seed, device)
-        predictions[test] = _as_columns(_predict(model, representations, test, device))
+        model = train_attacker(make_head, representations, targets, train, settings, fold_seed(seed, int(fold)), device)
+        predictions[test] = _as_columns(predict(model, representations, test, device))
     return predictions[:, 0] if emotions is None else predictions
 
 
@@ -54,16 +51,29 @@ def transfer_predictions(
     seed: int,
     device: str = "cpu",
     train_emotions: np.ndarray | None = None,
+    train_rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Gender predictions for every row of `eval_x` from a head trained on all of `train_x`
-    (the auxiliary corpus). With `train_emotions` the head is multi-task; only gender is returned,
-    since the emotion classes are the auxiliary corpus's own."""
-    rows = np.arange(len(train_labels))
+    """Gender predictions for every row of `eval_x` from a head trained on `train_rows` of `train_x`
+    (the auxiliary corpus; default all). With `train_emotions` the head is multi-task; only gender is
+    returned, since the emotion classes are the auxiliary corpus's own."""
+    rows = np.arange(len(train_labels)) if train_rows is None else train_rows
     targets = train_labels if train_emotions is None else (train_labels, train_emotions)
+    model = train_attacker(make_head, train_x, targets, rows, settings, seed, device)
+    return _as_columns(predict(model, eval_x, np.arange(len(eval_x)), device))[:, 0]
+
+
+def train_attacker(make_head: Callable[[], nn.Module], x: np.ndarray, targets, rows: np.ndarray,
+                   settings: AttackerSettings, seed: int, device: str = "cpu", standardize: bool = True) -> nn.Sequential:
+    """A fresh head behind a standardiser fitted on `rows`, trained on `rows` (eval mode on return).
+    `targets` is the gender labels or a tuple (gender, emotion) for a multi-task head. Without
+    `standardize` the standardiser is the identity (a model that must see inputs as T saw them)."""
     torch.manual_seed(seed)
-    model = nn.Sequential(_standardizer(train_x, rows), make_head()).to(device)
-    _fit(model, train_x, targets, rows, settings, seed, device)
-    return _as_columns(_predict(model, eval_x, np.arange(len(eval_x)), device))[:, 0]
+    standardizer = _standardizer(x, rows)
+    if not standardize:
+        standardizer = Standardize(np.zeros_like(standardizer.mean.numpy()), np.ones_like(standardizer.std.numpy()))
+    model = nn.Sequential(standardizer, make_head()).to(device)
+    _fit(model, x, targets, rows, settings, seed, device)
+    return model
 
 
 def _as_columns(predicted) -> np.ndarray:
@@ -71,7 +81,7 @@ def _as_columns(predicted) -> np.ndarray:
     return np.stack(columns, axis=1)
 
 
-def _fold_seed(seed: int, fold: int) -> int:
+def fold_seed(seed: int, fold: int) -> int:
     return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0])
 
 
@@ -117,7 +127,7 @@ def _fit(model: nn.Module, x: np.ndarray, y, train: np.ndarray, settings: Attack
     model.eval()
 
 
-def _predict(model: nn.Module, x: np.ndarray, rows: np.ndarray, device: str):
+def predict(model: nn.Module, x: np.ndarray, rows: np.ndarray, device: str):
     """Argmax per output: an array, or a tuple of arrays for a multi-task head."""
     chunks: list[tuple[np.ndarray, ...]] = []
     with torch.inference_mode():

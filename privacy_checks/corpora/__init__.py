@@ -9,7 +9,10 @@ from .records import GENDERS, Corpus, Utterance
 
 __all__ = ["Corpus", "Utterance", "GENDERS", "load_corpus", "parse_options"]
 
-SPEC_HELP = "use `synthetic`, `synthetic:key=value,...` or the path to a manifest .csv"
+SPEC_HELP = (
+    "use `synthetic`, `synthetic:key=value,...`, `iemocap:DIR[,merge_excitement=true]`, `ravdess:DIR` "
+    "or the path to a manifest .csv"
+)
 
 
 def parse_options(text: str, where: str) -> dict[str, str]:
@@ -31,10 +34,25 @@ def load_corpus(spec: str, base_dir: Path, option: str = "--privacy-data") -> Co
 
         return make_synthetic_corpus(SyntheticParams.from_options(parse_options(rest, f"{option} synthetic")))
     if kind in ("iemocap", "ravdess"):
-        raise PrivacyInputError(
-            f"{option} {spec}: the {kind} loader is not available in this version; "
-            f"write a manifest CSV (path,speaker,gender,emotion) for your copy instead."
-        )
+        # `DIR[,key=value...]`: a folder whose name contains a comma needs a manifest instead.
+        folder, _, extra = rest.partition(",")
+        where = f"{option} {spec}"
+        if not folder.strip():
+            raise PrivacyInputError(f"{where}: give the corpus folder, e.g. {kind}:/data/{kind}.")
+        root = Path(folder.strip())
+        root = root if root.is_absolute() else base_dir / root
+        if not root.is_dir():
+            raise PrivacyInputError(f"{where}: folder {root} does not exist; give the {kind} release root folder.")
+        options = parse_options(extra, where)
+        if kind == "iemocap":
+            from .iemocap import load_iemocap, merge_option
+
+            return load_iemocap(root, merge_excitement=merge_option(options, where))
+        if options:
+            raise PrivacyInputError(f"{where}: ravdess takes no options, got {', '.join(options)}.")
+        from .ravdess import load_ravdess
+
+        return load_ravdess(root)
     if spec.lower().endswith(".csv"):
         from .manifest import load_manifest
 

@@ -28,6 +28,8 @@ class Corpus:
     ``fingerprint`` changes whenever the audio or the labels could change, so it keys the
     embedding cache. ``read_audio(utterance, sample_rate)`` returns mono float32 audio at the
     requested rate and raises PrivacyInputError for unreadable, empty or silent audio.
+    ``fold_groups`` names the Utterance attribute whose values are the cross-validation folds
+    ("session" for IEMOCAP, as in the paper); None means speaker-independent folds.
     """
 
     name: str
@@ -35,6 +37,7 @@ class Corpus:
     fingerprint: str
     read_audio: Callable[[Utterance, int], np.ndarray] = field(repr=False, compare=False)
     emotions: tuple[str, ...] = ()
+    fold_groups: str | None = None
 
     def __len__(self) -> int:
         return len(self.utterances)

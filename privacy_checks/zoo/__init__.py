@@ -31,3 +31,17 @@ def names() -> list[str]:
     from . import vgg  # noqa: F401
 
     return sorted(ARCHITECTURES)
+
+
+def fresh_copy(module):
+    """The architecture of `module` with new weights (and without instance hooks, which deepcopy
+    would carry over: an attacker gets T's design, not whatever is attached to T)."""
+    import copy
+
+    clone = copy.deepcopy(module)
+    for m in clone.modules():
+        m._forward_hooks.clear()
+        m._forward_pre_hooks.clear()
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    return clone

@@ -7,12 +7,10 @@ with fresh weights: the worst-case attacker's architecture (DESIGN.md §2, "same
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 
-from . import register
+from . import fresh_copy as _fresh, register
 
 # Channels per block; each block is conv-BN-ReLU (x convs) then max-pool, as VGG.
 SMALL_VGG_BLOCKS = ((16,), (32,), (64,))
@@ -71,18 +69,6 @@ class VGGish(nn.Module):
                 return None
             return head[i + 1 :]
         raise KeyError(layer)
-
-
-def _fresh(module: nn.Module) -> nn.Module:
-    """The architecture of `module` with new weights (and without instance hooks, which deepcopy
-    would carry over: an attacker gets T's design, not whatever is attached to T)."""
-    clone = copy.deepcopy(module)
-    for m in clone.modules():
-        m._forward_hooks.clear()
-        m._forward_pre_hooks.clear()
-        if hasattr(m, "reset_parameters"):
-            m.reset_parameters()
-    return clone
 
 
 @register("small_vgg")
