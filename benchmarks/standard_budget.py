@@ -4,7 +4,10 @@ auxiliary corpus (other speakers, 8 emotions), every scenario, both attacker kin
     .venv/bin/python benchmarks/standard_budget.py [--budget standard] [--aux/--no-aux]
 
 Prints the wall time per phase, the number of items per status, and the time per attacker head
-(the figures to compare when tuning budgets; issue 3's target is under 3 minutes on 2 cores).
+(the figures to compare when tuning budgets; issue 3's target is under 3 minutes on 2 cores), then
+the encoder-mode ordering per layer: training on the target corpus leaks at least as much as on the
+auxiliary one for the same head (worst_case >= scenario_1, scenario_2 >= scenario_3), "within the
+CIs" meaning the auxiliary attacker's L is not above the target-corpus attacker's upper bound.
 """
 
 from __future__ import annotations
@@ -54,6 +57,24 @@ def main() -> None:
     print(f"total:                                     {total:6.1f} s   ({total / 180:.2f} x the 3-minute target)")
     for head, seconds in sorted(per_head.items(), key=lambda kv: -kv[1]):
         print(f"  {head:32s} {seconds:6.1f} s")
+    if aux is not None:
+        print_ordering(audit)
+
+
+def print_ordering(audit: Audit) -> None:
+    results = {(r.case.scenario, r.case.attacker, r.case.architecture, r.case.layer): r.estimate
+               for r in audit.results() if r.estimate is not None}
+    for own, other in (("worst_case", "scenario_1"), ("scenario_2", "scenario_3")):
+        held = total = 0
+        for (scenario, kind, head, layer), estimate in results.items():
+            rival = results.get((other, kind, head, layer))
+            if scenario != own or rival is None:
+                continue
+            ok = estimate.ci_high >= rival.leakage
+            held, total = held + ok, total + 1
+            print(f"  {kind:17s} {head:12s} {layer:13s} {own} {estimate.leakage:.3f} "
+                  f"[{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]  {other} {rival.leakage:.3f}  {'ok' if ok else 'VIOLATED'}")
+        print(f"{own} >= {other} within the CI at {held}/{total} (kind, head, layer) cells")
 
 
 if __name__ == "__main__":
