@@ -6,8 +6,8 @@ auxiliary corpus (other speakers, 8 emotions), every scenario, both attacker kin
 Prints the wall time per phase, the number of items per status, and the time per attacker head
 (the figures to compare when tuning budgets; issue 3's target is under 3 minutes on 2 cores), then
 the encoder-mode ordering per layer: training on the target corpus leaks at least as much as on the
-auxiliary one for the same head (worst_case >= scenario_1, scenario_2 >= scenario_3), "within the
-CIs" meaning the auxiliary attacker's L is not above the target-corpus attacker's upper bound.
+auxiliary one for the same head (worst_case >= scenario_1, scenario_2 >= scenario_3) "within the
+CIs": the order of the point estimates holds, or the two 95 % intervals overlap.
 """
 
 from __future__ import annotations
@@ -65,16 +65,19 @@ def print_ordering(audit: Audit) -> None:
     results = {(r.case.scenario, r.case.attacker, r.case.architecture, r.case.layer): r.estimate
                for r in audit.results() if r.estimate is not None}
     for own, other in (("worst_case", "scenario_1"), ("scenario_2", "scenario_3")):
-        held = total = 0
+        held = strict = total = 0
         for (scenario, kind, head, layer), estimate in results.items():
             rival = results.get((other, kind, head, layer))
             if scenario != own or rival is None:
                 continue
-            ok = estimate.ci_high >= rival.leakage
-            held, total = held + ok, total + 1
-            print(f"  {kind:17s} {head:12s} {layer:13s} {own} {estimate.leakage:.3f} "
-                  f"[{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]  {other} {rival.leakage:.3f}  {'ok' if ok else 'VIOLATED'}")
-        print(f"{own} >= {other} within the CI at {held}/{total} (kind, head, layer) cells")
+            ordered = estimate.leakage >= rival.leakage
+            ok = ordered or estimate.ci_high >= rival.ci_low
+            held, strict, total = held + ok, strict + ordered, total + 1
+            print(f"  {kind:17s} {head:12s} {layer:13s} {own} {estimate.leakage:.3f} [{estimate.ci_low:.3f}, "
+                  f"{estimate.ci_high:.3f}]  {other} {rival.leakage:.3f} [{rival.ci_low:.3f}, {rival.ci_high:.3f}]  "
+                  f"{'ordered' if ordered else 'within CIs' if ok else 'VIOLATED'}")
+        print(f"{own} >= {other}: point estimates ordered at {strict}/{total} (kind, head, layer) cells, "
+              f"within the CIs at {held}/{total}")
 
 
 if __name__ == "__main__":

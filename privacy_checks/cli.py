@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (the paper: 1e-4)")
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--width", type=float, default=None,
+                       help="scale every channel and unit count of --arch (saved in the checkpoint's arch_kwargs)")
     train.add_argument("--init", type=Path, default=None,
                        help="start from this checkpoint's weights (pretrained weights of the same --arch)")
     train.add_argument("--format", choices=("checkpoint", "pt2", "state_dict"), default="checkpoint")

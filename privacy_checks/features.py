@@ -1,11 +1,22 @@
-"""Input features for the target model: log-mel spectrograms (the paper's CNN input).
+"""Input features for the target model, named by a FeatureSpec stored in every checkpoint.
 
-Torch-native so it needs nothing beyond torch; when torchaudio imports, its MelSpectrogram gives the
-same values (tests/test_features.py checks it where torchaudio is available).
+Kinds:
+- ``logmel``: log-mel spectrograms (the paper's CNN input), torch-native; when torchaudio imports, its
+  MelSpectrogram gives the same values (tests/test_features.py checks it where torchaudio is available).
+- ``lld``: the Interspeech 2009 low-level descriptors through opensmile (the paper's LSTM input,
+  §3.2): RMS energy, MFCC 1-12, zero-crossing rate, voicing probability, F0, then the deltas of the
+  same 16 in the same order: 32 values per 25 ms frame, every 10 ms.
+- ``waveform``: the raw audio itself, for end-to-end models (e.g. an SSL-style encoder).
+- ``custom``: ``function: "module:callable"`` called as ``f(waveforms, sample_rate)`` with a float32
+  (B, samples) array, returning a (B, ...) array of one fixed per-example shape.
+
+Layout: ``image`` gives a 1-channel (1, D, frames) map for CNNs, ``sequence`` a (frames, D) sequence
+for recurrent and transformer models (D = n_mels, or 32 for LLDs); waveforms are (samples,).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
@@ -13,7 +24,10 @@ import numpy as np
 
 from .errors import PrivacyInputError
 
-FEATURE_KINDS = ("logmel",)
+FEATURE_KINDS = ("logmel", "lld", "waveform", "custom")
+LAYOUTS = ("image", "sequence")
+LLD_DIMS = 32  # IS09: 16 LLDs and their deltas
+LLD_STEP_S = 0.010
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,8 @@ class FeatureSpec:
     f_max: float | None = None  # None: sample_rate / 2
     duration_s: float = 2.0  # every clip padded or cropped to this length
     log_offset: float = 1e-6
+    layout: str = "image"  # image: (1, D, frames) for CNNs; sequence: (frames, D)
+    function: str | None = None  # kind custom: 'module:callable'
 
     @property
     def win_length(self) -> int:
@@ -45,12 +61,19 @@ class FeatureSpec:
 
     @property
     def n_frames(self) -> int:
+        if self.kind == "lld":
+            return int(round(self.duration_s / LLD_STEP_S)) + 1
         return self.n_samples // self.hop_length + 1
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        """Shape of one example's input: (channels, mel bins, frames)."""
-        return (1, self.n_mels, self.n_frames)
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one example's input: (1, D, frames) or (frames, D); (samples,) for waveforms."""
+        if self.kind == "waveform":
+            return (self.n_samples,)
+        if self.kind == "custom":
+            return _custom_shape(self)
+        dims = LLD_DIMS if self.kind == "lld" else self.n_mels
+        return (1, dims, self.n_frames) if self.layout == "image" else (self.n_frames, dims)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +105,12 @@ class FeatureSpec:
         problems = []
         if self.kind not in FEATURE_KINDS:
             problems.append(f"kind {self.kind!r} is not one of {', '.join(FEATURE_KINDS)}")
+        if self.layout not in LAYOUTS:
+            problems.append(f"layout {self.layout!r} is not one of {', '.join(LAYOUTS)}")
+        if self.kind == "custom" and not (isinstance(self.function, str) and ":" in self.function):
+            problems.append("kind custom needs function: 'module:callable' (called with (waveforms, sample_rate))")
+        if self.kind != "custom" and self.function is not None:
+            problems.append(f"function is only for kind custom, not {self.kind}")
         if self.sample_rate < 1000:
             problems.append("sample_rate must be an integer >= 1000 (Hz)")
         if self.n_mels < 1:
@@ -186,9 +215,68 @@ def extract(spec: FeatureSpec, waveforms: np.ndarray):
     """Waveforms (B, samples) at spec.sample_rate -> float32 torch tensor of model inputs."""
     import torch
 
-    batch = fix_length(np.asarray(waveforms, dtype=np.float32), spec.n_samples)
+    batch = np.ascontiguousarray(fix_length(np.asarray(waveforms, dtype=np.float32), spec.n_samples))
+    if spec.kind == "waveform":
+        return torch.from_numpy(batch)
+    if spec.kind == "custom":
+        return torch.from_numpy(np.ascontiguousarray(custom_features(spec, batch), dtype=np.float32))
+    if spec.kind == "lld":
+        features = torch.from_numpy(np.stack([lld_frames(wave, spec) for wave in batch]))  # (B, frames, 32)
+        return features.transpose(1, 2).unsqueeze(1).contiguous() if spec.layout == "image" else features
     with torch.inference_mode():
-        return LogMel(spec)(torch.from_numpy(np.ascontiguousarray(batch)))
+        image = LogMel(spec)(torch.from_numpy(batch))
+    return image if spec.layout == "image" else image[:, 0].transpose(1, 2).contiguous()
+
+
+@functools.lru_cache(maxsize=1)
+def _is09_extractors():
+    """opensmile's IS09 LLDs and their deltas (two feature levels of one config); built once."""
+    try:
+        import opensmile
+    except ImportError:
+        raise PrivacyInputError("input kind lld needs opensmile: pip install opensmile (it ships its own binary)") from None
+    levels = (opensmile.FeatureLevel.LowLevelDescriptors, opensmile.FeatureLevel.LowLevelDescriptors_Deltas)
+    return tuple(opensmile.Smile(feature_set=opensmile.FeatureSet.IS09, feature_level=level) for level in levels)
+
+
+def lld_frames(wave: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """(frames, 32) IS09 LLDs then their deltas, cropped or zero-padded to spec.n_frames."""
+    out = np.zeros((spec.n_frames, LLD_DIMS), dtype=np.float32)
+    for column, smile in zip((0, LLD_DIMS // 2), _is09_extractors()):
+        frames = smile.process_signal(wave, spec.sample_rate)
+        # The two levels flush different numbers of end frames (some repeat a start time), so rows
+        # are placed by their start time on the 10 ms grid; the first row of a start time wins.
+        starts = frames.index.get_level_values("start").total_seconds().to_numpy()
+        index = np.round(starts / LLD_STEP_S).astype(np.int64)
+        keep = np.flatnonzero((np.r_[True, index[1:] != index[:-1]]) & (index < spec.n_frames))
+        out[index[keep], column : column + LLD_DIMS // 2] = frames.to_numpy(dtype=np.float32)[keep]
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _custom_shape(spec: FeatureSpec) -> tuple[int, ...]:
+    return tuple(custom_features(spec, np.zeros((1, spec.n_samples), dtype=np.float32)).shape[1:])
+
+
+def custom_features(spec: FeatureSpec, waveforms: np.ndarray) -> np.ndarray:
+    """A user's `module:callable` feature function, checked for a batch-shaped finite array."""
+    import importlib
+
+    module_name, _, attr = (spec.function or "").partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise PrivacyInputError(
+            f"input function {spec.function!r} cannot be imported: {exc}. Is its module on sys.path "
+            "(run pytest from your project root)?"
+        ) from None
+    out = np.asarray(function(waveforms, spec.sample_rate))
+    if out.ndim < 2 or out.shape[0] != len(waveforms) or not np.issubdtype(out.dtype, np.number):
+        raise PrivacyInputError(
+            f"input function {spec.function!r} returned an array of shape {out.shape} for {len(waveforms)} "
+            "waveforms; it must return a numeric (B, ...) array, one row per waveform."
+        )
+    return out
 
 
 def frames_per_second(spec: FeatureSpec) -> float:

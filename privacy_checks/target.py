@@ -47,7 +47,9 @@ class Target:
     def layer_shapes(self) -> dict[str, tuple[int, ...]]:
         """Interceptable layers in execution order -> output shape for one example (batch dim dropped)."""
         if self._layer_shapes is None:
-            self._layer_shapes = _trace_layer_shapes(self.module, self.input_spec)
+            declared = getattr(self._architecture(), "candidate_layers", None)
+            wanted = set(declared()) if callable(declared) else set()
+            self._layer_shapes = _trace_layer_shapes(self.module, self.input_spec, wanted)
         return self._layer_shapes
 
     def _architecture(self) -> nn.Module:
@@ -244,12 +246,14 @@ def _load_weights(module: nn.Module, state: Mapping, path: Path) -> None:
         raise PrivacyInputError(f"{path}: weights do not fit the architecture: {_first_line(exc)}") from None
 
 
-def _trace_layer_shapes(module: nn.Module, spec: FeatureSpec) -> dict[str, tuple[int, ...]]:
-    """Run one dummy example with hooks on every leaf module; record execution order and shapes."""
+def _trace_layer_shapes(module: nn.Module, spec: FeatureSpec, wanted: set[str] = frozenset()) -> dict[str, tuple[int, ...]]:
+    """Run one dummy example with hooks on every leaf module and on the `wanted` blocks (a ResNet
+    block, a transformer layer); record execution order and shapes."""
     shapes: dict[str, tuple[int, ...]] = {}
     handles = []
     for name, child in module.named_modules():
-        if name and not list(child.children()) and not isinstance(child, _SKIPPED_LEAVES):
+        leaf = not list(child.children()) and not isinstance(child, _SKIPPED_LEAVES)
+        if name and (leaf or name in wanted):
             handles.append(child.register_forward_hook(_shape_recorder(shapes, name)))
     try:
         with torch.inference_mode():

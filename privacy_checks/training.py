@@ -23,10 +23,11 @@ def corpus_features(corpus, spec: FeatureSpec) -> torch.Tensor:
 
 
 def train_emotion_model(arch: str, corpus, spec: FeatureSpec, *, epochs: int, lr: float, batch_size: int, seed: int,
-                        log=print, init: dict | None = None):
+                        log=print, init: dict | None = None, arch_kwargs: dict | None = None):
     """Train on 80 % of the speakers, report emotion accuracy on the held-out 20 %. `init` is a
     state_dict to start from (pretrained weights, as the paper's models start from ImageNet's);
-    tensors whose shapes don't fit (a different number of classes) keep their fresh values."""
+    tensors whose shapes don't fit (a different number of classes) keep their fresh values.
+    `arch_kwargs` (e.g. width) go to zoo.build; the info returned records them with num_classes."""
     emotions = corpus.emotions
     if not emotions or any(u.emotion is None for u in corpus.utterances):
         raise PrivacyInputError(f"{corpus.name}: every utterance needs an emotion label to train an SER model.")
@@ -36,7 +37,8 @@ def train_emotion_model(arch: str, corpus, spec: FeatureSpec, *, epochs: int, lr
     x = corpus_features(corpus, spec)
     y = torch.from_numpy(labels)
     torch.manual_seed(seed)
-    model = zoo.build(arch, num_classes=len(emotions))
+    arch_kwargs = {**(arch_kwargs or {}), "num_classes": len(emotions)}
+    model = zoo.build(arch, **arch_kwargs)
     if init:
         own = model.state_dict()
         model.load_state_dict({k: v for k, v in init.items() if k in own and own[k].shape == v.shape}, strict=False)
@@ -59,7 +61,7 @@ def train_emotion_model(arch: str, corpus, spec: FeatureSpec, *, epochs: int, lr
                 f"held-out emotion accuracy {_accuracy(model, x, y, held_out):.3f}")
     model.eval()
     return model, {"epochs": epochs, "lr": lr, "seed": seed, "corpus": corpus.name, "initialised_from_base": bool(init),
-                   "held_out_emotion_accuracy": round(_accuracy(model, x, y, held_out), 4)}
+                   "arch_kwargs": arch_kwargs, "held_out_emotion_accuracy": round(_accuracy(model, x, y, held_out), 4)}
 
 
 def _accuracy(model, x, y, rows) -> float:
@@ -81,13 +83,15 @@ def train_command(args) -> int:
         if base.architecture != args.arch:
             raise PrivacyInputError(f"--init {args.init}: a {base.architecture!r} checkpoint cannot initialise --arch {args.arch!r}")
         init = base.module.state_dict()
+    arch_kwargs = {} if args.width is None else {"width": args.width}
     try:
         model, info = train_emotion_model(args.arch, corpus, spec, epochs=args.epochs, lr=args.lr,
-                                          batch_size=args.batch_size, seed=args.seed, init=init)
+                                          batch_size=args.batch_size, seed=args.seed, init=init,
+                                          arch_kwargs=arch_kwargs)
     except KeyError:
         raise PrivacyInputError(f"--arch {args.arch!r}: unknown; choose from {', '.join(zoo.names())}") from None
     labels = tuple(corpus.emotions)
-    kwargs = {"num_classes": len(labels)}
+    kwargs = info["arch_kwargs"]
     if args.format == "checkpoint":
         save_checkpoint(args.out, model, args.arch, kwargs, spec, labels, info)
     elif args.format == "state_dict":
@@ -95,17 +99,18 @@ def train_command(args) -> int:
         torch.save(model.state_dict(), buffer)
         atomic_write_bytes(args.out, buffer.getvalue())
     else:
-        export_program(model, spec, args.out, args.arch, labels)
+        export_program(model, spec, args.out, args.arch, labels, kwargs)
     print(f"wrote {args.out} ({info['held_out_emotion_accuracy']:.3f} held-out emotion accuracy)")
     return 0
 
 
-def export_program(model: nn.Module, spec: FeatureSpec, out, arch: str, labels) -> None:
-    """torch.export program with the input spec inside, so the audit needs no config for it."""
+def export_program(model: nn.Module, spec: FeatureSpec, out, arch: str, labels, arch_kwargs: dict | None = None) -> None:
+    """torch.export program with the input spec inside, so the audit needs no config for it. The
+    metadata's arch_kwargs (default: num_classes only) rebuild the zoo reference (e.g. its width)."""
     example = torch.zeros((2, *spec.shape))
     batch = torch.export.Dim("batch", min=1, max=4096)
     program = torch.export.export(model.eval(), (example,), dynamic_shapes=({0: batch},))
-    meta = json.dumps({"architecture": arch, "arch_kwargs": {"num_classes": len(labels)},
+    meta = json.dumps({"architecture": arch, "arch_kwargs": dict(arch_kwargs or {"num_classes": len(labels)}),
                        "input_spec": spec.as_dict(), "labels": list(labels)})
     buffer = io.BytesIO()
     torch.export.save(program, buffer, extra_files={EXPORT_METADATA: meta})

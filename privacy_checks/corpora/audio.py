@@ -42,3 +42,19 @@ def read_audio_file(path: Path, sample_rate: int, where: str = "") -> np.ndarray
             "remove it from the corpus."
         )
     return resample(mono, int(rate), sample_rate)
+
+
+def audio_file_corpus(name: str, utterances, fingerprint: str, emotions: tuple[str, ...] = (),
+                      fold_groups: str | None = None):
+    """A Corpus whose utterances are audio files (``Utterance.path``), read with read_audio_file;
+    errors name the corpus and the utterance."""
+    from .records import Corpus
+
+    return Corpus(
+        name=name,
+        utterances=tuple(utterances),
+        fingerprint=fingerprint,
+        read_audio=lambda utt, rate: read_audio_file(Path(utt.path), rate, where=f"{name} ({utt.id})"),
+        emotions=tuple(emotions),
+        fold_groups=fold_groups,
+    )

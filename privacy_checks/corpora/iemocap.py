@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import PrivacyInputError
-from .audio import read_audio_file
+from .audio import audio_file_corpus
 from .records import Corpus, Utterance
 
 SESSIONS = 5
@@ -108,15 +108,7 @@ def load_iemocap(root: Path, merge_excitement: bool = False) -> Corpus:
                 digest.update(f"{line.strip()}|{classes[code]}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     if not utterances:
         raise PrivacyInputError(f"{root}: no utterance is labelled neu, hap, ang or sad in the label files.")
-    name = f"iemocap:{root}"
-    return Corpus(
-        name=name,
-        utterances=tuple(utterances),
-        fingerprint=digest.hexdigest(),
-        read_audio=lambda utt, rate: read_audio_file(Path(utt.path), rate, where=f"{name} ({utt.id})"),
-        emotions=EMOTIONS,
-        fold_groups="session",
-    )
+    return audio_file_corpus(f"iemocap:{root}", utterances, digest.hexdigest(), EMOTIONS, fold_groups="session")
 
 
 def _session_folders(root: Path) -> list[tuple[int, Path]]:

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from ..errors import PrivacyInputError
-from .audio import read_audio_file
+from .audio import audio_file_corpus
 from .records import Corpus, Utterance
 
 EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
@@ -57,14 +57,7 @@ def load_ravdess(root: Path) -> Corpus:
             f"{root}: no audio-only speech files (03-01-*.wav) in the Actor folders; unpack "
             "Audio_Speech_Actors_01-24.zip there."
         )
-    name = f"ravdess:{root}"
-    return Corpus(
-        name=name,
-        utterances=tuple(utterances),
-        fingerprint=digest.hexdigest(),
-        read_audio=lambda utt, rate: read_audio_file(Path(utt.path), rate, where=f"{name} ({utt.id})"),
-        emotions=EMOTIONS,
-    )
+    return audio_file_corpus(f"ravdess:{root}", utterances, digest.hexdigest(), EMOTIONS)
 
 
 def _actor_folders(root: Path) -> list[tuple[int, Path]]:

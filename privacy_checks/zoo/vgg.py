@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import fresh_copy as _fresh, register
+from . import fresh_copy as _fresh, register, scaled
 
 # Channels per block; each block is conv-BN-ReLU (x convs) then max-pool, as VGG.
 SMALL_VGG_BLOCKS = ((16,), (32,), (64,))
@@ -72,6 +72,8 @@ class VGGish(nn.Module):
 
 
 @register("small_vgg")
-def small_vgg(num_classes: int = 4, **kwargs) -> VGGish:
-    """Three conv blocks (16-32-64 channels): the demo SER model, CPU-sized."""
-    return VGGish(SMALL_VGG_BLOCKS, num_classes=num_classes, **kwargs)
+def small_vgg(num_classes: int = 4, width: float = 1.0, hidden: int = 128, **kwargs) -> VGGish:
+    """Three conv blocks (16-32-64 channels): the demo SER model, CPU-sized. `width` scales the
+    channels and hidden units (as for every zoo model; width 1 is the committed demo's model)."""
+    blocks = tuple(tuple(scaled(c, width) for c in block) for block in SMALL_VGG_BLOCKS)
+    return VGGish(blocks, num_classes=num_classes, hidden=scaled(hidden, width), **kwargs)

@@ -1,0 +1,98 @@
+"""Feature kinds beyond log-mel: opensmile IS09 LLDs (the paper's LSTM input), raw waveforms,
+a user's `module:callable`, and the image/sequence layouts."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from privacy_checks.errors import PrivacyInputError
+from privacy_checks.features import FeatureSpec, _is09_extractors, extract
+
+SR = 16000
+IS09_ORDER = (["pcm_RMSenergy_sma"] + [f"pcm_fftMag_mfcc_sma[{i}]" for i in range(1, 13)]
+              + ["pcm_zcr_sma", "voiceProb_sma", "F0_sma"])
+
+
+def tone(freq: float, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(SR * seconds)) / SR
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_lld_columns_are_the_16_is09_descriptors_then_their_deltas_in_the_papers_order():
+    lld, delta = _is09_extractors()
+    assert list(lld.feature_names) == IS09_ORDER
+    assert list(delta.feature_names) == [name.replace("_sma", "_sma_de") for name in IS09_ORDER]
+
+
+def test_lld_frames_every_10ms_32_columns_and_layouts():
+    spec = FeatureSpec(kind="lld", duration_s=1.0, layout="sequence")
+    assert spec.n_frames == 101 and spec.shape == (101, 32)
+    waves = np.stack([tone(150.0), tone(300.0)])
+    seq = extract(spec, waves).numpy()
+    assert seq.shape == (2, 101, 32) and np.isfinite(seq).all()
+    # F0 (column 15) of a steady tone: its frequency in the voiced frames
+    for row, freq in ((0, 150.0), (1, 300.0)):
+        voiced = seq[row, 10:-10, 15]
+        voiced = voiced[voiced > 0]
+        assert len(voiced) > 50 and abs(np.median(voiced) - freq) < 0.05 * freq
+    image = extract(FeatureSpec(kind="lld", duration_s=1.0), waves).numpy()
+    assert image.shape == (2, 1, 32, 101)
+    np.testing.assert_array_equal(image[:, 0], seq.transpose(0, 2, 1))
+
+
+def test_lld_extraction_is_deterministic_and_pads_short_clips():
+    spec = FeatureSpec(kind="lld", duration_s=1.0, layout="sequence")
+    short = tone(200.0, 0.5)[None]
+    first, second = extract(spec, short).numpy(), extract(spec, short).numpy()
+    np.testing.assert_array_equal(first, second)
+    assert first.shape == (1, 101, 32)
+
+
+def test_logmel_sequence_layout_is_the_image_transposed():
+    waves = np.stack([tone(440.0)])
+    image = extract(FeatureSpec(duration_s=1.0), waves).numpy()
+    seq = extract(FeatureSpec(duration_s=1.0, layout="sequence"), waves).numpy()
+    assert FeatureSpec(duration_s=1.0, layout="sequence").shape == (51, 40)
+    np.testing.assert_array_equal(seq, image[:, 0].transpose(0, 2, 1))
+
+
+def test_waveform_input_is_the_clip_fixed_to_duration():
+    spec = FeatureSpec(kind="waveform", duration_s=0.5)
+    assert spec.shape == (8000,)
+    out = extract(spec, tone(100.0)[None]).numpy()
+    np.testing.assert_array_equal(out[0], tone(100.0)[:8000])
+
+
+@pytest.fixture
+def feature_module(tmp_path, monkeypatch):
+    (tmp_path / "myfeatures.py").write_text(
+        "import numpy as np\n"
+        "def frames(waves, sample_rate):\n"
+        "    return waves.reshape(len(waves), -1, 160)[:, :, :20] * 2\n"
+        "def broken(waves, sample_rate):\n"
+        "    return np.zeros(3)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    sys.modules.pop("myfeatures", None)
+
+
+def test_custom_feature_function(feature_module):
+    spec = FeatureSpec.from_mapping({"kind": "custom", "function": "myfeatures:frames", "duration_s": 0.5})
+    assert spec.shape == (50, 20)
+    waves = np.stack([tone(100.0, 0.5), tone(200.0, 0.5)])
+    np.testing.assert_allclose(extract(spec, waves).numpy(), waves.reshape(2, 50, 160)[:, :, :20] * 2)
+
+
+def test_custom_feature_function_errors_name_the_function(feature_module):
+    with pytest.raises(PrivacyInputError, match="'myfeatures:broken' returned an array of shape"):
+        FeatureSpec(kind="custom", function="myfeatures:broken").shape
+    with pytest.raises(PrivacyInputError, match="'myfeatures:nothing' cannot be imported"):
+        FeatureSpec(kind="custom", function="myfeatures:nothing").shape
+    with pytest.raises(PrivacyInputError, match="kind custom needs function"):
+        FeatureSpec.from_mapping({"kind": "custom"})
+    with pytest.raises(PrivacyInputError, match="layout 'grid' is not one of image, sequence"):
+        FeatureSpec.from_mapping({"layout": "grid"})
