@@ -24,9 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--width", type=float, default=None,
                        help="scale every channel and unit count of --arch (saved in the checkpoint's arch_kwargs)")
+    train.add_argument("--input", default=None, metavar="KEY=VALUE,...",
+                       help="input features (stored in the checkpoint), e.g. kind=lld,layout=sequence for lstm_ser, "
+                            "kind=waveform for wav_transformer (default: 40-bin log-mel image)")
     train.add_argument("--init", type=Path, default=None,
                        help="start from this checkpoint's weights (pretrained weights of the same --arch)")
-    train.add_argument("--format", choices=("checkpoint", "pt2", "state_dict"), default="checkpoint")
+    train.add_argument("--format", choices=("checkpoint", "pt2", "torchscript", "state_dict"), default="checkpoint")
     train.add_argument("--out", type=Path, required=True)
 
     layers = commands.add_parser("layers", help="list the interceptable layers of a checkpoint with output shapes")

@@ -81,7 +81,7 @@ class Target:
         the architecture is (a .pt2 program outside the zoo)."""
         from .attackers.heads import multitask_from_tail
 
-        if self.reference is None and self.format == "torch.export":
+        if (self.reference is None and self.format == "torch.export") or not getattr(self._architecture(), "rebuildable", True):
             return None
         clone = zoo.fresh_copy(self._architecture())
         if base_state:
@@ -121,10 +121,9 @@ def load_target(path: Path, model_config=None, trust_checkpoint: bool = False) -
         raise PrivacyInputError(f"--privacy-audit: checkpoint {path} does not exist; pass the path to a model file.")
     fingerprint = file_sha256(path)
     if _is_torchscript(path):
-        raise PrivacyInputError(
-            f"{path} is a TorchScript archive, which this version cannot intercept; "
-            "save the model as a state_dict (with model.factory in thresholds.yaml) or export it with torch.export (.pt2)."
-        )
+        from .torchscript import load_torchscript
+
+        return load_torchscript(path, fingerprint, model_config)
     if path.suffix == ".pt2":
         return _load_export(path, fingerprint, model_config)
     try:
@@ -182,12 +181,7 @@ def _load_export(path: Path, fingerprint: str, model_config) -> Target:
     except Exception as exc:
         raise PrivacyInputError(f"cannot read torch.export program {path}: {_first_line(exc)}") from None
     meta = json.loads(extra[EXPORT_METADATA]) if extra[EXPORT_METADATA] else {}
-    if "input_spec" in meta:
-        spec = FeatureSpec.from_mapping(meta["input_spec"], where=f"{path} {EXPORT_METADATA}")
-        labels = tuple(meta.get("labels", ()))
-    else:
-        spec = _config_input_spec(model_config, path)
-        labels = tuple(model_config.labels) if model_config else ()
+    spec, labels = metadata_spec_and_labels(meta, model_config, path)
     # unflatten restores the original module hierarchy, so forward hooks see named layers.
     module = torch.export.unflatten(program)
     architecture = meta.get("architecture", "torch.export")
@@ -195,6 +189,14 @@ def _load_export(path: Path, fingerprint: str, model_config) -> Target:
     if architecture in zoo.names():
         reference = zoo.build(architecture, **dict(meta.get("arch_kwargs", {})))
     return Target(module, architecture, spec, labels, fingerprint, path, "torch.export", reference)
+
+
+def metadata_spec_and_labels(meta: Mapping, model_config, path: Path) -> tuple[FeatureSpec, tuple[str, ...]]:
+    """Input spec and labels from an archive's privacy_checks.json, else from thresholds.yaml model:."""
+    if "input_spec" in meta:
+        spec = FeatureSpec.from_mapping(meta["input_spec"], where=f"{path} {EXPORT_METADATA}")
+        return spec, tuple(meta.get("labels", ()))
+    return _config_input_spec(model_config, path), tuple(model_config.labels) if model_config else ()
 
 
 def _load_pickled_module(path: Path, fingerprint: str, model_config, trusted: bool) -> Target:

@@ -70,10 +70,22 @@ def _accuracy(model, x, y, rows) -> float:
         return float((model(x[rows]).argmax(1) == y[rows]).float().mean())
 
 
+def input_spec(text: str | None) -> FeatureSpec:
+    """`--input kind=lld,layout=sequence` -> FeatureSpec (values typed as YAML scalars)."""
+    import yaml
+
+    from .corpora import parse_options
+
+    if not text:
+        return FeatureSpec()
+    options = {key: yaml.safe_load(value) for key, value in parse_options(text, "--input").items()}
+    return FeatureSpec.from_mapping(options, where="--input")
+
+
 def train_command(args) -> int:
     from pathlib import Path
 
-    spec = FeatureSpec()
+    spec = input_spec(args.input)
     corpus = load_corpus(args.data, Path.cwd(), option="--data")
     init = None
     if args.init is not None:
@@ -84,12 +96,16 @@ def train_command(args) -> int:
             raise PrivacyInputError(f"--init {args.init}: a {base.architecture!r} checkpoint cannot initialise --arch {args.arch!r}")
         init = base.module.state_dict()
     arch_kwargs = {} if args.width is None else {"width": args.width}
+    if spec.kind != "waveform" and spec.layout == "sequence":  # a sequence model reads D features per frame
+        arch_kwargs["input_dim"] = spec.shape[-1]
     try:
         model, info = train_emotion_model(args.arch, corpus, spec, epochs=args.epochs, lr=args.lr,
                                           batch_size=args.batch_size, seed=args.seed, init=init,
                                           arch_kwargs=arch_kwargs)
     except KeyError:
         raise PrivacyInputError(f"--arch {args.arch!r}: unknown; choose from {', '.join(zoo.names())}") from None
+    except TypeError as exc:  # e.g. a CNN given input_dim: the input layout does not fit the architecture
+        raise PrivacyInputError(f"--arch {args.arch} does not take {spec.kind} input in layout {spec.layout}: {exc}") from None
     labels = tuple(corpus.emotions)
     kwargs = info["arch_kwargs"]
     if args.format == "checkpoint":
@@ -98,6 +114,10 @@ def train_command(args) -> int:
         buffer = io.BytesIO()
         torch.save(model.state_dict(), buffer)
         atomic_write_bytes(args.out, buffer.getvalue())
+    elif args.format == "torchscript":
+        from .torchscript import save_torchscript
+
+        save_torchscript(model, spec, args.out, args.arch, labels, kwargs)
     else:
         export_program(model, spec, args.out, args.arch, labels, kwargs)
     print(f"wrote {args.out} ({info['held_out_emotion_accuracy']:.3f} held-out emotion accuracy)")

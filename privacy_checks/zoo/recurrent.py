@@ -13,6 +13,12 @@ added; no parameters), ``encoder.0``, ``encoder.1`` (nn.TransformerEncoderLayer,
 feed-forward 4 x d_model), ``pool`` (mean over time), ``classifier.0`` Linear, ``classifier.1`` ReLU,
 ``classifier.2`` output Linear. Candidates: ``proj``, each ``encoder.N``, ``pool``, ``classifier.1``
 (hidden units) and ``classifier.2``.
+
+``wav_transformer``: an end-to-end (SSL-style, wav2vec 2.0-shaped) model on raw audio (B, samples):
+``frames_in`` (adds the channel axis), ``conv.0`` ... ``conv.6`` (Conv1d + GELU feature encoder,
+kernels 10,3,3,3,3,2,2 and strides 5,2,2,2,2,2,2: one frame per 20 ms at 16 kHz), ``frames_out``
+((B, C, T) -> (B, T, C)), then ``transformer_ser``'s layers. Candidates: ``conv.1``, ``conv.3``,
+``conv.6`` and the transformer's.
 """
 
 from __future__ import annotations
@@ -104,3 +110,45 @@ def lstm_ser(units=LSTM_UNITS, **kwargs) -> LSTMSER:
 def transformer_ser(**kwargs) -> TransformerSER:
     """A small transformer encoder (2 blocks of d_model 64, 4 heads) on (B, T, input_dim) features."""
     return TransformerSER(**kwargs)
+
+
+CONV_KERNELS = (10, 3, 3, 3, 3, 2, 2)
+CONV_STRIDES = (5, 2, 2, 2, 2, 2, 2)
+
+
+class AddChannel(nn.Module):
+    """(B, samples) -> (B, 1, samples)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(1)
+
+
+class ChannelsLast(nn.Module):
+    """(B, C, T) -> (B, T, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2)
+
+
+class WaveformTransformer(TransformerSER):
+    """A convolutional feature encoder on raw audio in front of TransformerSER's encoder."""
+
+    def __init__(self, conv_channels: int = 64, num_classes: int = 4, width: float = 1.0, **kwargs):
+        channels = scaled(conv_channels, width)
+        super().__init__(input_dim=channels, num_classes=num_classes, width=width, **kwargs)
+        self.frames_in = AddChannel()
+        sizes = (1, *(channels,) * len(CONV_KERNELS))
+        self.conv = nn.ModuleList(
+            nn.Sequential(nn.Conv1d(i, o, k, stride=s), nn.GELU())
+            for (i, o), k, s in zip(pairwise(sizes), CONV_KERNELS, CONV_STRIDES))
+        self.frames_out = ChannelsLast()
+        self.steps = ("frames_in", *(f"conv.{i}" for i in range(len(self.conv))), "frames_out", *self.steps)
+
+    def candidate_layers(self) -> list[str]:
+        return ["conv.1", "conv.3", f"conv.{len(self.conv) - 1}", *super().candidate_layers()]
+
+
+@register("wav_transformer")
+def wav_transformer(**kwargs) -> WaveformTransformer:
+    """Raw audio -> conv feature encoder (20 ms frames) -> 2 transformer blocks -> emotion logits."""
+    return WaveformTransformer(**kwargs)

@@ -1,0 +1,121 @@
+"""Every zoo architecture, trained one epoch on the synthetic corpus, audited end to end from each
+checkpoint format (project checkpoint, torch.export .pt2, TorchScript); TorchScript's limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from privacy_checks.audit import Audit
+from privacy_checks.config import PrivacyConfig
+from privacy_checks.corpora import load_corpus
+from privacy_checks.errors import PrivacyInputError
+from privacy_checks.features import FeatureSpec
+from privacy_checks.target import load_target, save_checkpoint
+from privacy_checks.torchscript import save_torchscript
+from privacy_checks.training import export_program, train_emotion_model
+
+DATA = "synthetic:speakers=10,utterances=2,duration=1.0"
+LOGMEL = {"duration_s": 1.0}
+# (architecture, arch_kwargs, input spec): every zoo member at a CPU-sized width, on its input kind.
+ZOO = [
+    ("small_vgg", {}, LOGMEL),
+    ("vgg16", {"width": 0.0625}, LOGMEL),
+    ("vgg19", {"width": 0.0625}, LOGMEL),
+    ("resnet50", {"width": 0.0625}, LOGMEL),
+    ("densenet121", {"width": 0.125}, LOGMEL),
+    ("lstm_ser", {"width": 0.125, "input_dim": 32}, {"kind": "lld", "layout": "sequence", "duration_s": 1.0}),
+    ("transformer_ser", {"width": 0.5, "input_dim": 40}, {"layout": "sequence", "duration_s": 1.0}),
+    ("wav_transformer", {"width": 0.25}, {"kind": "waveform", "duration_s": 1.0}),
+]
+FORMATS = ("checkpoint", "pt2", "torchscript")
+CONFIG = PrivacyConfig().with_overrides("test", audit={
+    "scenarios": ["worst_case"], "attackers": ["generic"], "budget": "quick", "folds": 2, "bootstrap": 100,
+    "permutations": 100}, attacker={"epochs": 1})
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return load_corpus(DATA, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    """One epoch of emotion training per architecture, saved in every format."""
+    folder = tmp_path_factory.mktemp("zoo")
+    paths = {}
+    for arch, kwargs, spec_fields in ZOO:
+        spec = FeatureSpec.from_mapping(spec_fields)
+        model, info = train_emotion_model(arch, corpus, spec, epochs=1, lr=1e-3, batch_size=8, seed=0,
+                                          log=lambda *_: None, arch_kwargs=kwargs)
+        arch_kwargs = info["arch_kwargs"]
+        labels = corpus.emotions
+        save_checkpoint(folder / f"{arch}.pt", model, arch, arch_kwargs, spec, labels)
+        export_program(model, spec, folder / f"{arch}.pt2", arch, labels, arch_kwargs)
+        save_torchscript(model, spec, folder / f"{arch}.ts", arch, labels, arch_kwargs)
+        paths[arch] = {"checkpoint": folder / f"{arch}.pt", "pt2": folder / f"{arch}.pt2",
+                       "torchscript": folder / f"{arch}.ts"}
+    return paths
+
+
+@pytest.mark.parametrize("arch", [z[0] for z in ZOO])
+def test_zoo_architecture_is_audited_from_every_format(arch, trained, corpus, tmp_path):
+    reference = None
+    for fmt in FORMATS:
+        target = load_target(trained[arch][fmt])
+        audit = Audit(target, corpus, CONFIG, tmp_path / fmt / "embeddings")
+        results = [audit.result(c) for c in audit.cases]
+        assert [r.case.layer for r in results] == target.candidate_layers()
+        assert all(r.status in ("passed", "failed", "inconclusive") and 0 <= r.estimate.leakage <= 1 for r in results)
+        leakage = {r.case.layer: r.estimate.leakage for r in results}
+        if reference is None:
+            reference = leakage
+        else:  # the same weights in another container: the same representations, the same verdicts
+            assert leakage == pytest.approx(reference, abs=1e-6), fmt
+    assert len(reference) >= 4
+
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 2, 3, padding=1)
+        self.b = nn.Conv2d(1, 2, 1)
+        self.head = nn.Linear(2, 4)
+
+    def forward(self, x):
+        return self.head((self.a(x) + self.b(x)).mean((2, 3)))
+
+
+def test_torchscript_without_metadata_runs_children_in_order(tmp_path):
+    demo = load_target(Path(__file__).resolve().parent.parent / "examples" / "demo_ser.pt")
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(demo.module), str(path))
+    config = PrivacyConfig().with_overrides("test", model={"input": {"kind": "logmel"}})
+    target = load_target(path, config.model)
+    assert target.format == "torchscript" and target.tail_from("features.3") is None
+    assert "features.3" in target.candidate_layers() and "classifier.3" not in target.candidate_layers()  # dropout
+    x = torch.randn(2, *demo.input_spec.shape)
+    with torch.inference_mode():
+        torch.testing.assert_close(target.module(x), demo.module(x))
+    assert target.fresh_model() is None  # intercept access cannot rebuild an unknown architecture
+
+
+def test_torchscript_residual_forward_is_a_clear_error(tmp_path):
+    path = tmp_path / "residual.pt"
+    torch.jit.save(torch.jit.script(Residual().eval()), str(path))
+    config = PrivacyConfig().with_overrides("test", model={"input": {"kind": "logmel", "duration_s": 1.0}})
+    with pytest.raises(PrivacyInputError) as info:
+        load_target(path, config.model)
+    message = str(info.value)
+    assert str(path) in message and "no layer of this TorchScript module (Residual) can be intercepted" in message
+    assert "(a, b, head)" in message and "torch.export (.pt2)" in message
+
+
+def test_torchscript_without_input_spec_asks_for_model_input(tmp_path):
+    path = tmp_path / "residual.pt"
+    torch.jit.save(torch.jit.script(Residual().eval()), str(path))
+    with pytest.raises(PrivacyInputError, match="does not say how its input is computed"):
+        load_target(path)
