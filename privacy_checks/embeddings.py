@@ -36,8 +36,13 @@ def cache_key(target: Target, corpus: Corpus, spec: FeatureSpec) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def feature_batches(corpus: Corpus, spec: FeatureSpec, batch_size: int) -> Iterator[tuple[int, "torch.Tensor"]]:
-    """(offset, model-input batch) over the corpus in order."""
+def feature_batches(corpus: Corpus, spec: FeatureSpec, batch_size: int,
+                    file_cache: Path | None = None) -> Iterator[tuple[int, "torch.Tensor"]]:
+    """(offset, model-input batch) over the corpus in order. With `file_cache`, LLD features
+    (opensmile runs per file, the slow kind) are cached per audio file across models and runs."""
+    if file_cache is not None and spec.kind == "lld":
+        yield from _cached_lld_batches(corpus, spec, batch_size, file_cache)
+        return
     utterances = corpus.utterances
     for start in range(0, len(utterances), batch_size):
         chunk = utterances[start : start + batch_size]
@@ -47,6 +52,32 @@ def feature_batches(corpus: Corpus, spec: FeatureSpec, batch_size: int) -> Itera
         for row, wave in enumerate(waves):
             batch[row, : len(wave)] = wave
         yield start, extract(spec, batch)
+
+
+def _cached_lld_batches(corpus: Corpus, spec: FeatureSpec, batch_size: int, folder: Path):
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    features = json.dumps(spec.as_dict(), sort_keys=True)
+    utterances = corpus.utterances
+    for start in range(0, len(utterances), batch_size):
+        rows = []
+        for utterance in utterances[start : start + batch_size]:
+            if utterance.path is not None:  # a file: its path, size and mtime say whether it changed
+                stat = os.stat(utterance.path)
+                source = f"{utterance.path}|{stat.st_size}|{stat.st_mtime_ns}"
+            else:  # generated audio: the corpus fingerprint covers its parameters
+                source = f"{corpus.fingerprint}|{utterance.id}"
+            path = folder / (hashlib.sha256(f"{source}|{features}".encode()).hexdigest()[:32] + ".npy")
+            if path.is_file():
+                rows.append(torch.from_numpy(np.load(path)))
+                continue
+            row = extract(spec, corpus.read_audio(utterance, spec.sample_rate)[None])[0]
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, row.numpy())
+            os.replace(tmp, path)
+            rows.append(row)
+        yield start, torch.stack(rows)
 
 
 class EmbeddingStore:
@@ -101,7 +132,7 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, prog
     total = len(corpus)
     try:
         with torch.inference_mode():
-            for offset, inputs in feature_batches(corpus, target.input_spec, batch_size):
+            for offset, inputs in feature_batches(corpus, target.input_spec, batch_size, folder.parent.parent / "features"):
                 captured.clear()
                 inputs = inputs.to(device)
                 if INPUT_LAYER in wanted:

@@ -96,3 +96,28 @@ def test_custom_feature_function_errors_name_the_function(feature_module):
         FeatureSpec.from_mapping({"kind": "custom"})
     with pytest.raises(PrivacyInputError, match="layout 'grid' is not one of image, sequence"):
         FeatureSpec.from_mapping({"layout": "grid"})
+
+
+def test_lld_features_are_cached_per_file(tmp_path, monkeypatch):
+    import soundfile
+
+    from privacy_checks import features
+    from privacy_checks.corpora import load_corpus
+    from privacy_checks.embeddings import feature_batches
+
+    for i, (speaker, gender) in enumerate((("s1", "f"), ("s2", "m"))):
+        soundfile.write(tmp_path / f"{i}.wav", tone(150.0 + 100 * i), SR)
+    (tmp_path / "m.csv").write_text("path,speaker,gender\n0.wav,s1,f\n1.wav,s2,m\n")
+    corpus = load_corpus("m.csv", tmp_path)
+    spec = FeatureSpec(kind="lld", duration_s=1.0, layout="sequence")
+    cache = tmp_path / "cache"
+    first = np.concatenate([b.numpy() for _, b in feature_batches(corpus, spec, 1, cache)])
+    assert len(list(cache.glob("*.npy"))) == 2
+    np.testing.assert_array_equal(first, np.concatenate([b.numpy() for _, b in feature_batches(corpus, spec, 2)]))
+
+    def no_opensmile(*args):
+        raise AssertionError("cached LLDs were recomputed")
+
+    monkeypatch.setattr(features, "lld_frames", no_opensmile)
+    again = np.concatenate([b.numpy() for _, b in feature_batches(corpus, spec, 2, cache)])
+    np.testing.assert_array_equal(again, first)
