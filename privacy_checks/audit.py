@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import stats
+from .baseline import Baseline, Regression, check_comparable, comparable_settings
 from .attackers import build_head, cross_validated_predictions, transfer_predictions
 from .attackers.heads import LINEAR_PROBE, TAIL_CLONE
 from .attackers.intercept import (Adapter, Injected, ModelCache, Moments, insertion_points, matching_point,
@@ -69,6 +70,7 @@ class CaseResult:
     reason: str = ""  # why skipped or inconclusive
     control: ControlResult | None = None
     breakdowns: dict[str, Any] | None = None
+    regression: Regression | None = None  # against --privacy-baseline, when the item has an entry
 
     def as_dict(self) -> dict[str, Any]:
         c = self.case
@@ -92,6 +94,7 @@ class CaseResult:
             row.update({"max_excess": None, "rule": None})
         row.update({"limit_key": self.limit_key or None, "status": self.status, "reason": self.reason or None})
         row["control"] = self.control.as_dict() if self.control else None
+        row["baseline"] = self.regression.as_dict() if self.regression else None
         row["breakdowns"] = self.breakdowns
         return row
 
@@ -133,6 +136,7 @@ class Audit:
         progress: Callable[[str, int, int], None] | None = None,
         custom_attackers: tuple[CustomAttacker, ...] = (),
         base_checkpoint: Path | None = None,
+        baseline: Baseline | None = None,
     ):
         self.target = target
         self.config = config
@@ -168,6 +172,9 @@ class Audit:
         self._intercept_cache = ModelCache(cache_dir.parent / "intercept-attackers")
         self._intercept_models: dict[str, Any] = {}
         self._moments: dict[tuple, Moments] = {}
+        self.baseline = baseline
+        if baseline is not None:
+            check_comparable(baseline, target.architecture, self.comparable())
         self.scenarios = dict(SCENARIOS)
         self.custom_heads: dict[str, CustomAttacker] = {}
         for custom in custom_attackers:
@@ -286,7 +293,16 @@ class Audit:
             why = (f"the same attacker on T's input features reaches only L={control.positive.leakage:.3f} "
                    f"(chance {control.positive.chance:.3f}; controls.positive_min_excess {control.min_excess}): "
                    "the audit could not have found leakage here")
-        return CaseResult(case, status, estimate, decision, key, why, control, self._breakdowns(predictions, seed))
+        regression = None
+        if self.baseline is not None:
+            regression = self.baseline.compare(case.name, estimate.leakage, estimate.ci_low, estimate.ci_high,
+                                               self.config.baseline.margin)
+            if regression is not None and regression.regressed and status != FAILED:
+                status = FAILED
+                why = (f"leakage rose from {regression.before:.3f} to {regression.after:.3f} against the baseline "
+                       f"{self.baseline.path.name} (+{regression.rise:.3f} > {regression.allowed:.3f}, the {regression.basis})")
+        return CaseResult(case, status, estimate, decision, key, why, control, self._breakdowns(predictions, seed),
+                          regression)
 
     def _estimate(self, predictions: np.ndarray, seed: int) -> stats.LeakageEstimate:
         audit = self.config.audit
@@ -452,6 +468,24 @@ class Audit:
                 break
             earliest = sibling.layer
         return earliest
+
+    def describe_settings(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "config_file": str(config.source) if config.source else None,
+            "limits": {"max_excess": config.limits.max_excess, "rule": config.limits.rule,
+                       "layers": {p: v for p, v in config.limits.layers},
+                       "overrides": [dataclasses.asdict(o) for o in config.limits.overrides]},
+            "audit": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config.audit).items()},
+            "attacker": dataclasses.asdict(config.attacker),
+            "controls": dataclasses.asdict(config.controls),
+            "baseline": dataclasses.asdict(config.baseline),
+        }
+
+    def comparable(self) -> dict[str, Any]:
+        """What a baseline must share with this audit (corpora, result-shaping settings)."""
+        aux = self.describe_corpus(self.aux) if self.aux is not None else None
+        return comparable_settings(self.describe_corpus(), aux, self.describe_settings())
 
     def describe_corpus(self, corpus: Corpus | None = None) -> dict[str, Any]:
         corpus = corpus or self.corpus

@@ -227,12 +227,22 @@ class ControlSettings:
 
 
 @dataclass(frozen=True)
+class BaselineSettings:
+    """Comparison with a stored baseline (--privacy-baseline)."""
+
+    # The rise of L over the baseline that fails an item; null: the combined uncertainty of the two
+    # measurements (the half-widths of their intervals in quadrature).
+    margin: float | None = None
+
+
+@dataclass(frozen=True)
 class PrivacyConfig:
     limits: Limits = field(default_factory=Limits)
     audit: AuditSettings = field(default_factory=AuditSettings)
     attacker: AttackerSettings = field(default_factory=AttackerSettings)
     controls: ControlSettings = field(default_factory=ControlSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    baseline: BaselineSettings = field(default_factory=BaselineSettings)
     source: Path | None = None  # the file read; None = defaults, no file
 
     def with_overrides(self, origin: str = "override", **sections: Any) -> "PrivacyConfig":
@@ -446,6 +456,11 @@ def _boolean(value: Any, path: KeyPath) -> bool:
     return value
 
 
+def _optional_real(low=None, high=None) -> Checker:
+    real = _real(low, high)
+    return lambda value, path: None if value is None else real(value, path)
+
+
 def _optional_integer(low: int) -> Checker:
     integer = _integer(low)
     return lambda value, path: None if value is None else integer(value, path)
@@ -602,6 +617,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Checker]]] = {
         {"factory": _factory_ref, "kwargs": _kwargs, "input": _feature_input, "labels": _labels,
          "base_checkpoint": _optional_text},
     ),
+    "baseline": (BaselineSettings, {"margin": _optional_real(0, 1)}),
 }
 _TOP_LEVEL_KEYS = ("version", *_SECTIONS)
 
@@ -788,6 +804,7 @@ def _entry(key: str, value: Any, comment: str = "") -> str:
 def default_config_text() -> str:
     """A commented thresholds.yaml with every key at its default (for docs and `privacy-checks init`)."""
     lim, aud, att, ctl, mod = Limits(), AuditSettings(), AttackerSettings(), ControlSettings(), ModelSettings()
+    base = BaselineSettings()
     e = _entry
     return f"""\
 # privacy-checks: limits for gender leakage, and how the audit measures it.
@@ -855,6 +872,12 @@ model:
   # Intercept access only: public pretrained weights of T's architecture (a privacy-checks
   # checkpoint, relative to this file) that the attacker's same-architecture model starts from.
 {e("base_checkpoint", mod.base_checkpoint)}
+
+# Comparison with the last accepted model's report (--privacy-baseline FILE).
+baseline:
+  # The rise of L over the baseline that fails an item even under its limit; null: the combined
+  # uncertainty of the two measurements (their 95 % half-widths in quadrature).
+{e("margin", base.margin)}
 """
 
 
@@ -864,6 +887,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AttackerSettings",
     "AuditSettings",
+    "BaselineSettings",
     "ControlSettings",
     "LimitOverride",
     "FrozenMapping",

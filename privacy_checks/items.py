@@ -54,6 +54,8 @@ class LeakageItem(pytest.Item):
 
 
 def failure_text(result, safe_split: str | None) -> str:
+    if result.decision.status != "failed":  # under its limit: failed only against the baseline
+        return regression_text(result)
     r = result.as_dict()
     case = result.case
     bound = {"point": "the point estimate", "ci_low": "the CI lower bound", "ci_high": "the CI upper bound"}[r["rule"]]
@@ -79,3 +81,19 @@ def failure_text(result, safe_split: str | None) -> str:
             f"(limits.layers.\"{case.layer}\" in thresholds.yaml) if this exposure is acceptable."
         )
     return "\n".join(lines)
+
+
+def regression_text(result) -> str:
+    r = result.as_dict()
+    case, change = result.case, result.regression
+    basis = ("baseline.margin in thresholds.yaml" if change.basis == "margin"
+             else "the combined uncertainty of the two measurements (their 95% half-widths in quadrature)")
+    return "\n".join([
+        f"gender leakage rose against the baseline at layer {case.layer}",
+        f"  attack: {case.scenario}, {case.attacker} attacker, {case.architecture} head, {case.access} access",
+        f"  L = {change.after:.3f} now (95% CI {r['ci_low']:.3f}-{r['ci_high']:.3f}), {change.before:.3f} in the baseline: "
+        f"+{change.rise:.3f}, more than the {change.allowed:.3f} allowed by {basis}",
+        f"  (still within its absolute limit: excess {r['excess']:+.3f} vs {r['max_excess']:.3f}, {r['limit_key']})",
+        "  what to do: find what made this representation carry more about the speaker (a new layer, less "
+        "pooling, a training change); if the new exposure is accepted, record it with --privacy-save-baseline FILE.",
+    ])

@@ -22,6 +22,8 @@ class AuditOptions:
     seed: int | None
     trust_checkpoint: bool
     device: str
+    baseline: Path | None = None  # compare every item with this stored baseline
+    save_baseline: Path | None = None  # write this run's results as the new baseline
 
     @classmethod
     def from_pytest(cls, config) -> "AuditOptions | None":
@@ -31,7 +33,7 @@ class AuditOptions:
         opt = config.option
         if not opt.privacy_audit:
             for name in ("privacy_data", "privacy_aux_data", "privacy_report", "privacy_seed", "privacy_scenarios",
-                         "privacy_budget", "privacy_access"):
+                         "privacy_budget", "privacy_access", "privacy_baseline", "privacy_save_baseline"):
                 if getattr(opt, name) is not None:
                     flag = "--" + name.replace("_", "-")
                     raise pytest.UsageError(f"{flag} needs --privacy-audit CHECKPOINT to say which model to audit.")
@@ -44,6 +46,9 @@ class AuditOptions:
         report_dir = (here / opt.privacy_report) if opt.privacy_report else None
         if report_dir is not None:
             _check_report_dir(report_dir)
+        save_baseline = (here / opt.privacy_save_baseline) if opt.privacy_save_baseline else None
+        if save_baseline is not None:
+            _check_writable_file("--privacy-save-baseline", save_baseline)
         return cls(
             checkpoint=(here / opt.privacy_audit).resolve(),
             data=opt.privacy_data,
@@ -57,6 +62,8 @@ class AuditOptions:
             seed=opt.privacy_seed,
             trust_checkpoint=bool(opt.privacy_trust_checkpoint),
             device=opt.privacy_device,
+            baseline=(here / opt.privacy_baseline) if opt.privacy_baseline else None,
+            save_baseline=save_baseline,
         )
 
 
@@ -90,6 +97,18 @@ def _check_report_dir(folder: Path) -> None:
         raise pytest.UsageError(f"--privacy-report {folder}: exists and is not a folder; pass a folder path.")
     if existing is None or not os.access(existing, os.W_OK):
         raise pytest.UsageError(f"--privacy-report {folder}: {existing} is not writable; pass a folder you can write to.")
+
+
+def _check_writable_file(flag: str, path: Path) -> None:
+    import os
+
+    import pytest
+
+    if path.is_dir():
+        raise pytest.UsageError(f"{flag} {path}: is a folder; pass a file path, e.g. privacy-baseline.json.")
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise pytest.UsageError(f"{flag} {path}: the folder {folder} does not exist or is not writable.")
 
 
 def non_negative_int(text: str) -> int:

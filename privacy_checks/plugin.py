@@ -36,6 +36,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--privacy-config", metavar="FILE", default=None,
                     help="limits and settings (default: thresholds.yaml in the rootdir, if present)")
     group.addoption("--privacy-report", metavar="DIR", default=None, help="write report.json into DIR")
+    group.addoption("--privacy-baseline", metavar="FILE", default=None,
+                    help="compare every item with this stored baseline: an item whose leakage rose beyond the "
+                         "combined uncertainty (or baseline.margin) fails even under its limit")
+    group.addoption("--privacy-save-baseline", metavar="FILE", default=None,
+                    help="write this run's leakage per item as the new baseline (small JSON keyed by item id)")
     group.addoption("--privacy-seed", metavar="N", type=non_negative_int, default=None,
                     help="seed for folds, attackers and resampling (default: audit.seed, 0)")
     group.addoption("--privacy-trust-checkpoint", action="store_true", default=False,
@@ -122,11 +127,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     audit_session = session.config.stash.get(SESSION_KEY, None)
-    if audit_session is None or audit_session.options.report_dir is None or not audit_session.audit.results():
+    if audit_session is None or not audit_session.audit.results():
         return
-    folder = audit_session.options.report_dir
-    try:
-        audit_session.report().write(folder)
-    except OSError as exc:  # checked at start-up; this is the disk filling up or a race
-        session.config.get_terminal_writer().line(f"ERROR: --privacy-report {folder}: cannot write report.json: {exc}", red=True)
-        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    options = audit_session.options
+    report = audit_session.report()
+    writes = []
+    if options.report_dir is not None:
+        writes.append(("--privacy-report", options.report_dir, lambda: report.write(options.report_dir)))
+    if options.save_baseline is not None:
+        from .baseline import save_baseline
+
+        writes.append(("--privacy-save-baseline", options.save_baseline,
+                       lambda: save_baseline(options.save_baseline, report.as_dict())))
+    for flag, where, write in writes:
+        try:
+            write()
+        except OSError as exc:  # checked at start-up; this is the disk filling up or a race
+            session.config.get_terminal_writer().line(f"ERROR: {flag} {where}: cannot write: {exc}", red=True)
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR

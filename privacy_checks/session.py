@@ -5,13 +5,13 @@ Importing this module imports torch, so plugin.py imports it only when ``--priva
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from .audit import Audit, CaseResult
+from .baseline import load_baseline
 from .config import PrivacyConfig, load_config
 from .corpora import load_corpus
 from .errors import PrivacyInputError
@@ -44,7 +44,8 @@ class AuditSession:
             aux = _corpus(options.aux_data, config.audit.aux_data, "aux_data", config, pytest_config) if aux_spec else None
             audit = Audit(target, corpus, config, _cache_dir(pytest_config), aux=aux, device=_device(options.device),
                           custom_attackers=tuple(custom_attackers),
-                          base_checkpoint=_config_path(config, config.model.base_checkpoint, pytest_config))
+                          base_checkpoint=_config_path(config, config.model.base_checkpoint, pytest_config),
+                          baseline=load_baseline(options.baseline) if options.baseline else None)
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
         return cls(options, config, audit)
@@ -65,7 +66,7 @@ class AuditSession:
             model=self.audit.target.describe(),
             corpus=self.audit.describe_corpus(),
             aux_corpus=self.audit.describe_corpus(aux) if aux is not None else None,
-            settings=_settings(self.config),
+            settings=self.audit.describe_settings(),
             results=[r.as_dict() for r in self.audit.results()],
             safe_splits=safe,
         )
@@ -98,18 +99,6 @@ def _effective_config(options: AuditOptions) -> PrivacyConfig:
         "command line", audit={"seed": options.seed, "scenarios": options.scenarios, "budget": options.budget,
                                "access": options.access}
     )
-
-
-def _settings(config: PrivacyConfig) -> dict:
-    return {
-        "config_file": str(config.source) if config.source else None,
-        "limits": {"max_excess": config.limits.max_excess, "rule": config.limits.rule,
-                   "layers": {p: v for p, v in config.limits.layers},
-                   "overrides": [dataclasses.asdict(o) for o in config.limits.overrides]},
-        "audit": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config.audit).items()},
-        "attacker": dataclasses.asdict(config.attacker),
-        "controls": dataclasses.asdict(config.controls),
-    }
 
 
 def _cache_dir(pytest_config) -> Path:

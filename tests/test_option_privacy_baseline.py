@@ -1,0 +1,109 @@
+"""--privacy-baseline FILE: fail items whose leakage rose against the last accepted model.
+
+The lifecycle of the issue: no baseline -> save -> unchanged model passes -> a leakier model fails
+its regressed items naming the old and new L -> save again -> passes. Limits are set to 1.0 so only
+the baseline can fail an item."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+LAYERS = ("-k", "features.3 or pool")
+
+
+@pytest.fixture
+def quiet_model(pytester, demo_checkpoint):
+    """The demo architecture with its first convolution zeroed: every later layer is constant, so
+    it leaks nothing (L at chance) — the 'accepted' model a leakier change is compared with."""
+    payload = torch.load(demo_checkpoint, weights_only=True)
+    for key in ("features.0.weight", "features.0.bias"):
+        payload["state_dict"][key] = torch.zeros_like(payload["state_dict"][key])
+    path = pytester.path / "quiet.pt"
+    torch.save(payload, path)
+    return path
+
+
+@pytest.fixture
+def project(audit_project, pytester):
+    config = pytester.path / "thresholds.yaml"
+    config.write_text(config.read_text() + "\nlimits:\n  max_excess: 1.0\n")
+    return audit_project
+
+
+def leakage(pytester, name="out"):
+    rows = json.loads((pytester.path / name / "report.json").read_text())["results"]
+    return {r["layer"]: r for r in rows}
+
+
+def test_baseline_lifecycle(project, pytester, quiet_model):
+    baseline = pytester.path / "privacy-baseline.json"
+    missing = project(*LAYERS, "--privacy-baseline", str(baseline), checkpoint=quiet_model)
+    assert missing.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"--privacy-baseline {baseline}: no such file; create one with --privacy-save-baseline" in missing.stderr.str()
+
+    saved = project(*LAYERS, "--privacy-save-baseline", str(baseline), checkpoint=quiet_model)
+    assert saved.ret == pytest.ExitCode.OK
+    stored = json.loads(baseline.read_text())
+    assert sorted(stored["items"]) == ["worst_case[generic-tail_clone-features.3]", "worst_case[generic-tail_clone-pool]"]
+    assert all(abs(item["leakage"] - 0.5) <= 0.1 for item in stored["items"].values())
+
+    unchanged = project(*LAYERS, "--privacy-baseline", str(baseline), "--privacy-report", "out", checkpoint=quiet_model)
+    assert unchanged.ret == pytest.ExitCode.OK
+    assert all(r["baseline"]["rise"] == 0 and not r["baseline"]["regressed"] for r in leakage(pytester).values())
+
+    leakier = project(*LAYERS, "--privacy-baseline", str(baseline), "--privacy-report", "out")
+    assert leakier.ret == pytest.ExitCode.TESTS_FAILED
+    rows = leakage(pytester)
+    before, after = rows["features.3"]["baseline"]["leakage_before"], rows["features.3"]["leakage"]
+    assert after - before > 0.3 and rows["features.3"]["status"] == "failed"
+    out = leakier.stdout.str()
+    assert "gender leakage rose against the baseline at layer features.3" in out
+    assert f"L = {after:.3f} now" in out and f"{before:.3f} in the baseline" in out
+    assert "--privacy-save-baseline" in out and "still within its absolute limit" in out
+
+    assert project(*LAYERS, "--privacy-save-baseline", str(baseline)).ret == pytest.ExitCode.OK
+    assert project(*LAYERS, "--privacy-baseline", str(baseline)).ret == pytest.ExitCode.OK
+
+
+def test_configured_margin_replaces_the_combined_uncertainty(project, pytester, quiet_model):
+    baseline = pytester.path / "b.json"
+    project(*LAYERS, "--privacy-save-baseline", str(baseline), checkpoint=quiet_model)
+    config = pytester.path / "thresholds.yaml"
+    config.write_text(config.read_text() + "\nbaseline:\n  margin: 0.9\n")
+    result = project(*LAYERS, "--privacy-baseline", str(baseline), "--privacy-report", "out")
+    assert result.ret == pytest.ExitCode.OK  # a rise of ~0.5 is within the 0.9 margin
+    assert {r["baseline"]["basis"] for r in leakage(pytester).values()} == {"margin"}
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("{not json", "not a readable baseline"),
+    ('{"format": "something-else"}', "not a privacy-checks baseline"),
+    ('{"format": "privacy-checks.baseline", "schema_version": 1, "items": {}}', "damaged baseline"),
+])
+def test_corrupt_baseline_is_a_usage_error(project, pytester, damage, message):
+    baseline = pytester.path / "b.json"
+    baseline.write_text(damage)
+    result = project("--privacy-baseline", str(baseline))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str() and str(baseline) in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+    assert baseline.read_text() == damage  # never rewritten
+
+
+def test_baseline_for_another_model_corpus_or_settings_is_a_usage_error(project, pytester):
+    baseline = pytester.path / "b.json"
+    assert project(*LAYERS, "--privacy-save-baseline", str(baseline)).ret == pytest.ExitCode.OK
+    other_corpus = project(*LAYERS, "--privacy-baseline", str(baseline), data="synthetic:speakers=20,utterances=4,duration=1.0,seed=7")
+    assert other_corpus.ret == pytest.ExitCode.USAGE_ERROR
+    assert "made with another audit corpus" in other_corpus.stderr.str()
+    other_seed = project(*LAYERS, "--privacy-baseline", str(baseline), "--privacy-seed", "3")
+    assert "made with another audit/attacker settings" in other_seed.stderr.str()
+    stored = json.loads(baseline.read_text())
+    stored["model"]["architecture"] = "resnet50"
+    baseline.write_text(json.dumps(stored))
+    other_model = project(*LAYERS, "--privacy-baseline", str(baseline))
+    assert other_model.ret == pytest.ExitCode.USAGE_ERROR
+    assert "made for a 'resnet50' model, this is 'small_vgg'" in other_model.stderr.str()

@@ -1,0 +1,41 @@
+"""--privacy-save-baseline FILE: write this run's items as a baseline (atomically, diff-friendly)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_saved_baseline_is_small_sorted_json_keyed_by_item_id(audit_project, pytester):
+    path = pytester.path / "baseline.json"
+    audit_project("-k", "features.3 or pool or classifier.1", "--privacy-save-baseline", str(path))
+    text = path.read_text()
+    data = json.loads(text)
+    assert data["format"] == "privacy-checks.baseline" and data["schema_version"] == 1
+    assert list(data["items"]) == sorted(data["items"]) and len(data["items"]) == 3
+    assert set(data["items"]["worst_case[generic-tail_clone-pool]"]) == {"leakage", "ci_low", "ci_high"}
+    assert data["model"]["architecture"] == "small_vgg" and len(data["model"]["sha256"]) == 64
+    assert len(text.splitlines()) < 40  # one line per figure: reviewable in a pull request's diff
+    assert not list(pytester.path.glob("*.tmp*"))  # written through a temporary file and renamed
+
+
+def test_same_run_twice_writes_identical_baselines(audit_project, pytester):
+    first, second = pytester.path / "a.json", pytester.path / "b.json"
+    audit_project("-k", "features.3", "--privacy-save-baseline", str(first))
+    audit_project("-k", "features.3", "--privacy-save-baseline", str(second))
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_unwritable_location_is_a_usage_error_before_the_audit(audit_project, pytester):
+    result = audit_project("--privacy-save-baseline", str(pytester.path / "no" / "such" / "dir" / "b.json"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "does not exist or is not writable" in result.stderr.str()
+    result = audit_project("--privacy-save-baseline", str(pytester.path))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "is a folder" in result.stderr.str()
+
+
+def test_save_baseline_needs_audit(pytester):
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--privacy-save-baseline", "b.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--privacy-save-baseline needs --privacy-audit" in result.stderr.str()
