@@ -37,12 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     layers.add_argument("--config", type=Path, default=None, help="thresholds.yaml (for state_dict checkpoints)")
     layers.add_argument("--trust-checkpoint", action="store_true")
 
+    report = commands.add_parser("report", help="re-render report.md, report.html and the plots from a report.json")
+    report.add_argument("report_json", type=Path)
+    report.add_argument("--out", type=Path, default=None, help="folder to write into (default: the report's folder)")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
             from .training import train_command
 
             return train_command(args)
+        if args.command == "report":
+            return _report(args)
         return _layers(args)
     except PrivacyInputError as exc:
         print(f"privacy-checks: error: {exc}", file=sys.stderr)
@@ -63,6 +69,24 @@ def _layers(args) -> int:
         mark = "*" if name in candidates else " "
         print(f"  {mark} {name.ljust(width)}  {tuple(shape)}")
     print("  (* = audited by default)")
+    return 0
+
+
+def _report(args) -> int:
+    import json
+
+    from .render import write_report_folder
+
+    try:
+        data = json.loads(args.report_json.read_text(encoding="utf-8"))
+        if data.get("schema_version") != 1 or not isinstance(data.get("results"), list):
+            raise ValueError("not a privacy-checks report.json (schema_version 1 with results)")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise PrivacyInputError(f"{args.report_json}: cannot read the report: {exc}") from None
+    folder = args.out or args.report_json.parent
+    same_folder = folder.resolve() == args.report_json.parent.resolve()
+    for path in write_report_folder(folder, data, include_json=not same_folder):  # never rewrite the input
+        print(f"wrote {path}")
     return 0
 
 

@@ -35,7 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "speaker, epochs and which attackers")
     group.addoption("--privacy-config", metavar="FILE", default=None,
                     help="limits and settings (default: thresholds.yaml in the rootdir, if present)")
-    group.addoption("--privacy-report", metavar="DIR", default=None, help="write report.json into DIR")
+    group.addoption("--privacy-report", metavar="DIR", default=None, help="write report.json, report.md (fits $GITHUB_STEP_SUMMARY), report.html and PNG plots into DIR")
     group.addoption("--privacy-baseline", metavar="FILE", default=None,
                     help="compare every item with this stored baseline: an item whose leakage rose beyond the "
                          "combined uncertainty (or baseline.margin) fails even under its limit")
@@ -91,6 +91,31 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     audit = session.audit
     return [f"privacy-checks: auditing {audit.target.path.name} on {audit.corpus.name} "
             f"({len(audit.cases)} cases, limits from {session.config.source or 'built-in defaults'})"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Model and corpus facts as global properties of a --junitxml report (as the
+    record_testsuite_property fixture does); per-item figures are each test case's properties."""
+    audit_session = session.config.stash.get(SESSION_KEY, None)
+    if audit_session is None:
+        return
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # a pytest without the junitxml plugin's key: nothing to annotate
+        return
+    xml = session.config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    audit = audit_session.audit
+    facts = {"privacy_model": audit.target.path.name, "privacy_model_sha256": audit.target.fingerprint,
+             "privacy_architecture": audit.target.architecture, "privacy_corpus": audit.corpus.name,
+             "privacy_corpus_fingerprint": audit.corpus.fingerprint, "privacy_utterances": len(audit.corpus),
+             "privacy_speakers": len(set(audit.corpus.speakers)), "privacy_budget": audit.budget.name,
+             "privacy_seed": audit.config.audit.seed}
+    if audit.aux is not None:
+        facts["privacy_aux_corpus"] = audit.aux.name
+    for name, value in facts.items():
+        xml.add_global_property(name, value)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):

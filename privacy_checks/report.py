@@ -6,12 +6,10 @@ only writes ``as_dict()``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fileio import atomic_write_text
 from .threat_model import SCENARIOS
 
 SCHEMA_VERSION = 1
@@ -92,10 +90,11 @@ class AuditReport:
                    f"{counts['inconclusive']} inconclusive, {counts['skipped']} skipped")
         return out
 
-    def write(self, folder: Path) -> Path:
-        path = Path(folder) / "report.json"
-        atomic_write_text(path, json.dumps(self.as_dict(), indent=2) + "\n")
-        return path
+    def write(self, folder: Path) -> list[Path]:
+        """report.json, report.md, report.html and the plots (render.py)."""
+        from .render import write_report_folder
+
+        return write_report_folder(Path(folder), self.as_dict())
 
 
 def _corpus_line(label: str, c: dict[str, Any]) -> str:

@@ -45,3 +45,34 @@ def test_report_folder_that_is_a_file_is_a_usage_error(audit_project, pytester):
 def test_no_report_without_the_option(audit_project, pytester):
     audit_project("-k", "classifier.4")
     assert not list(pytester.path.rglob("report.json"))
+
+
+def test_report_folder_has_markdown_html_and_plots(audit_project, pytester):
+    result = audit_project("-k", "features.3 or features.7 or pool or classifier.4", "--privacy-report", "out")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = pytester.path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "leakage_by_emotion.png", "leakage_by_layer.png", "report.html", "report.json", "report.md"]
+    md = (out / "report.md").read_text()
+    assert md.startswith("## Privacy audit: FAIL")  # the verdict first
+    assert "| layer | worst_case · generic · tail_clone |" in md
+    assert "### What failed and why" in md and "`worst_case[generic-tail_clone-features.7]`: L = " in md
+    page = (out / "report.html").read_text()
+    assert page.count("src='data:image/png;base64,") == 2 and "<h1>Privacy audit: FAIL</h1>" in page
+    for png in ("leakage_by_layer.png", "leakage_by_emotion.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out.glob("*.tmp*"))
+
+
+def test_report_render_is_deterministic_and_rerenderable(audit_project, pytester):
+    audit_project("-k", "features.7 or pool", "--privacy-report", "first")
+    audit_project("-k", "features.7 or pool", "--privacy-report", "second")
+    for name in ("report.md", "report.html", "leakage_by_layer.png"):
+        assert (pytester.path / "first" / name).read_bytes() == (pytester.path / "second" / name).read_bytes(), name
+    from privacy_checks.cli import main
+
+    before = (pytester.path / "first" / "report.json").read_bytes()
+    assert main(["report", str(pytester.path / "first" / "report.json"), "--out", str(pytester.path / "again")]) == 0
+    assert (pytester.path / "again" / "report.md").read_text() == (pytester.path / "first" / "report.md").read_text()
+    assert main(["report", str(pytester.path / "first" / "report.json")]) == 0
+    assert (pytester.path / "first" / "report.json").read_bytes() == before  # the input is never rewritten

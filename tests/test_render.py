@@ -1,0 +1,67 @@
+"""Report rendering from a report dict alone: the matrix, failures and the plots' anatomy."""
+
+from __future__ import annotations
+
+import pytest
+
+from privacy_checks.render import emotions_figure, layers_figure, markdown, matrix
+
+
+def row(layer, leakage, status, scenario="worst_case", head="tail_clone", max_excess=0.1):
+    return {"id": f"{scenario}[generic-{head}-{layer}]", "scenario": scenario, "attacker": "generic",
+            "access": "encoder", "architecture": head, "head": head, "layer": layer, "leakage": leakage,
+            "chance": 0.5, "excess": leakage - 0.5, "ci_low": leakage - 0.05, "ci_high": leakage + 0.05,
+            "p_value": 0.001, "max_excess": max_excess, "rule": "ci_low", "limit_key": "limits.max_excess",
+            "status": status, "reason": None, "baseline": None,
+            "breakdowns": {"emotion": {"groups": [
+                {"group": e, "leakage": leakage, "ci_low": leakage - 0.1, "ci_high": min(1, leakage + 0.1)}
+                for e in ("angry", "happy")]}}}
+
+
+@pytest.fixture
+def report():
+    results = [row("conv1", 0.95, "failed"), row("pool", 0.55, "passed"),
+               row("conv1", 0.70, "failed", "scenario_2", "vgg19_style"), row("pool", 0.52, "passed", "scenario_2", "vgg19_style")]
+    return {"schema_version": 1, "model": {"path": "/m/model.pt", "architecture": "small_vgg", "sha256": "a" * 64},
+            "corpus": {"name": "synthetic", "utterances": 80, "speakers": 20}, "aux_corpus": None,
+            "results": results, "safe_split_points": {"worst_case/generic/encoder/tail_clone": "pool"},
+            "exposure": {"conv1": {**results[0]}, "pool": {**results[1]}}}
+
+
+def test_matrix_rows_are_layers_and_columns_attacks(report):
+    header, rows = matrix(report)
+    assert header == ["layer", "worst_case · generic · tail_clone", "scenario_2 · generic · vgg19_style"]
+    assert rows == [["conv1", "0.95 **FAIL**", "0.70 **FAIL**"], ["pool", "0.55 pass", "0.52 pass"]]
+
+
+def test_markdown_starts_with_the_verdict_and_explains_failures(report):
+    md = markdown(report)
+    assert md.splitlines()[0] == "## Privacy audit: FAIL"
+    assert "**2 failed**, 2 passed" in md
+    assert "`worst_case[generic-tail_clone-conv1]`: L = 0.950 [0.900, 1.000], chance 0.500, excess +0.450" in md
+    assert "| worst_case · generic · encoder · tail_clone | pool |" in md
+
+
+def test_layer_plot_has_labelled_axes_bands_chance_and_limit_lines(report):
+    fig = layers_figure(report)
+    assert len(fig.axes) == 2  # one panel per scenario
+    for ax, scenario in zip(fig.axes, ("worst_case", "scenario_2")):
+        assert ax.get_title() == scenario and "leakage" in ax.get_ylabel()
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert "chance" in labels and "limit (chance + max_excess)" in labels
+        chance = ax.get_lines()[labels.index("chance")]
+        assert list(chance.get_ydata()) == [0.5, 0.5]
+        limit = ax.get_lines()[labels.index("limit (chance + max_excess)")]
+        assert list(limit.get_ydata()) == pytest.approx([0.6, 0.6])
+        assert ax.collections  # the CI bands
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["conv1", "pool"]
+    assert fig.axes[-1].get_xlabel() == "intercepted layer (forward order)"
+
+
+def test_emotion_plot_at_the_most_exposed_layer(report):
+    fig = emotions_figure(report)
+    ax = fig.axes[0]
+    assert ax.get_title() == "leakage per emotion at conv1"
+    assert ax.get_xlabel() == "emotion" and "leakage" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["angry", "happy"]
+    assert {"chance", "limit"} <= {line.get_label() for line in ax.get_lines()}
