@@ -6,6 +6,7 @@ engine serves the CLI and users' own scripts.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import hashlib
@@ -97,6 +98,22 @@ class CaseResult:
         row["baseline"] = self.regression.as_dict() if self.regression else None
         row["breakdowns"] = self.breakdowns
         return row
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None):
+    """torch's intra-op thread count set to `count` (audit.threads) for the block, then restored."""
+    import torch
+
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def derived_seed(seed: int, label: str) -> int:
@@ -236,6 +253,10 @@ class Audit:
 
     def prepare(self) -> None:
         """Every layer (and the input) from one forward pass per corpus, or from the disk cache."""
+        with torch_threads(self.config.audit.threads):
+            self._prepare()
+
+    def _prepare(self) -> None:
         corpora = [("target", self.corpus)] + ([("aux", self.aux)] if self._needs_aux() else [])
         for role, corpus in corpora:
             if role not in self._outputs:
@@ -249,8 +270,13 @@ class Audit:
 
     def result(self, case: AuditCase) -> CaseResult:
         if case not in self._results:
-            self._results[case] = self._run(case)
+            with torch_threads(self.config.audit.threads):
+                self._results[case] = self._run(case)
         return self._results[case]
+
+    def computed(self, case: AuditCase) -> CaseResult | None:
+        """The case's result if it has been computed (never trains)."""
+        return self._results.get(case)
 
     def results(self) -> list[CaseResult]:
         """Results computed so far, in case order."""

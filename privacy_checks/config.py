@@ -175,6 +175,11 @@ class AuditSettings:
     attackers: tuple[str, ...] = ()  # attacker kinds; () = the budget's
     budget: str = DEFAULT_BUDGET  # quick | standard | thorough
     access: tuple[str, ...] = (ENCODER,)  # encoder (gates CI) and/or intercept (the paper's protocol)
+    # torch intra-op threads for the forward passes and attackers. CPU kernels split their sums by
+    # thread count, so results repeat bit for bit only at the same count: a fixed number (e.g. 1)
+    # gives the same figures on every machine and under pytest-xdist. None: all cores (each xdist
+    # worker its share), fastest, but the figures then depend on the core count and on -n.
+    threads: int | None = None
 
     def selects(self, layer: str) -> bool:
         """Whether ``layers`` selects this layer (every layer when it is empty)."""
@@ -597,6 +602,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Checker]]] = {
             "attackers": _names(ATTACKER_KINDS, "attacker kinds"),
             "budget": _choice(tuple(BUDGETS)),
             "access": _names(ACCESS_MODES, "access modes", allow_empty=False),
+            "threads": _optional_integer(1),
         },
     ),
     "attacker": (
@@ -843,6 +849,10 @@ audit:
   # How the attacker reaches h_T, as --privacy-access: encoder (it runs T's on-device part: the upper
   # bound that gates CI) and/or intercept (the paper's protocol: its own full model, h_T fed in).
 {e("access", aud.access)}
+  # torch threads for forward passes and attackers. Results repeat bit for bit only at the same
+  # count: a number (e.g. 1, with -n N to parallelise) gives the same figures on every machine and
+  # under pytest-xdist; null: all cores (each xdist worker its share), fastest, machine-dependent.
+{e("threads", aud.threads)}
 {e("folds", aud.folds, "speaker-independent folds, >= 2")}
 {e("seed", aud.seed, "makes folds, training, bootstrap and permutations repeatable")}
 {e("layers", aud.layers, "globs selecting the layers to audit; [] = every candidate layer")}

@@ -7,6 +7,7 @@ keep every page it ever touched resident)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -109,9 +110,32 @@ def layer_outputs(
     cached = {layer: store.load(key, layer) for layer in layers}
     missing = [layer for layer, array in cached.items() if array is None]
     if missing:
-        _forward_pass(target, corpus, missing, store.folder(key), batch_size, device, progress)
-        cached.update({layer: store.load(key, layer) for layer in missing})
+        # Another process (a pytest-xdist worker) may be computing the same entry: one computes it
+        # under the lock, the others wait and then read it from the cache.
+        with _locked(store.root / f"{key}.lock"):
+            cached = {layer: store.load(key, layer) for layer in layers}
+            missing = [layer for layer, array in cached.items() if array is None]
+            if missing:
+                _forward_pass(target, corpus, missing, store.folder(key), batch_size, device, progress)
+                cached.update({layer: store.load(key, layer) for layer in missing})
     return cached  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive advisory lock on `path` (fcntl; where there is none, no lock is taken)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, progress) -> None:

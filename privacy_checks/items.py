@@ -21,7 +21,11 @@ class CheckpointFile(pytest.File):
     def collect(self):
         session = self.config.stash[SESSION_KEY]
         for case in session.audit.cases:
-            yield LeakageItem.from_parent(self, name=case.name, case=case)
+            item = LeakageItem.from_parent(self, name=case.name, case=case)
+            # Under pytest-xdist (--dist loadgroup) all layers of one attack run on one worker: its
+            # control and its safe-split search are computed once, not once per worker.
+            item.add_marker(pytest.mark.xdist_group(name="/".join(case.attack)))
+            yield item
 
 
 class LeakageItem(pytest.Item):

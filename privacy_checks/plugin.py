@@ -63,6 +63,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     custom = [a for returned in config.hook.pytest_privacy_attackers(config=config) for a in (returned or ())]
     config.stash[SESSION_KEY] = AuditSession.start(options, config, custom)
+    config.pluginmanager.register(ResultRows(config.stash[SESSION_KEY]), "privacy-checks-results")
+    if getattr(config.option, "dist", "no") == "load":  # pytest-xdist's default for -n
+        config.option.dist = "loadgroup"  # keep each attack's layers on one worker (items.py)
     checkpoint = str(options.checkpoint)
     # `pytest --privacy-audit m.pt` audits only; `pytest --privacy-audit m.pt tests/` runs both.
     if config.args_source == pytest.Config.ArgsSource.ARGS:
@@ -141,9 +144,38 @@ def pytest_runtestloop(session: pytest.Session):
     return (yield)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    report = yield
+    session = item.config.stash.get(SESSION_KEY, None)
+    if session is not None and call.when == "call" and hasattr(item, "case"):
+        result = session.audit.computed(item.case)
+        if result is not None:
+            # A plain dict attribute travels with the report from an xdist worker to the controller.
+            report.privacy_result = result.as_dict()
+    return report
+
+
+class ResultRows:
+    """Records every item's result row from its test report: this process's, or each pytest-xdist
+    worker's on the controller, which then writes the one summary and report."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        row = getattr(report, "privacy_result", None)
+        if row is not None:
+            self.session.record(row)
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
-    if session is None or not session.audit.results():
+    if session is None or _is_worker(config) or not session.rows:
         return
     terminalreporter.write_sep("=", "privacy audit: gender leakage")
     for line in session.report().lines():
@@ -152,8 +184,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     audit_session = session.config.stash.get(SESSION_KEY, None)
-    if audit_session is None or not audit_session.audit.results():
-        return
+    if audit_session is None or _is_worker(session.config) or not audit_session.rows:
+        return  # the controller (or a serial run) writes the reports, once
     options = audit_session.options
     report = audit_session.report()
     writes = []

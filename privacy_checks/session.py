@@ -26,6 +26,9 @@ class AuditSession:
         self.config = config
         self.audit = audit
         self.selected: set = set(audit.cases)  # narrowed to the collected items (-k, node ids)
+        # Result rows by item id, as the test reports bring them: from this process, or from
+        # pytest-xdist workers, so the controller's summary and report cover every item once.
+        self.rows: dict[str, dict] = {}
 
     def select(self, cases) -> None:
         self.selected = set(cases)
@@ -48,6 +51,8 @@ class AuditSession:
                           baseline=load_baseline(options.baseline) if options.baseline else None)
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if config.audit.threads is None:
+            _share_cores(pytest_config)
         return cls(options, config, audit)
 
     def prepare(self) -> None:
@@ -56,23 +61,42 @@ class AuditSession:
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
 
+    def record(self, row: dict) -> None:
+        self.rows[row["id"]] = row
+
     def report(self) -> AuditReport:
-        results = self.audit.results()
-        attacks = {r.case.attack: r.case for r in results}
-        # The report never trains: an interrupted run (-x, Ctrl-C) reports what it measured.
-        safe = {"/".join(attack): self.safe_split(case, computed_only=True) for attack, case in attacks.items()}
+        """From the recorded rows, in case order. It never trains: an interrupted run (-x, Ctrl-C)
+        reports what it measured."""
+        rows = [self.rows[c.name] for c in self.audit.cases if c.name in self.rows]
         aux = self.audit.aux
         return AuditReport(
             model=self.audit.target.describe(),
             corpus=self.audit.describe_corpus(),
             aux_corpus=self.audit.describe_corpus(aux) if aux is not None else None,
             settings=self.audit.describe_settings(),
-            results=[r.as_dict() for r in self.audit.results()],
-            safe_splits=safe,
+            results=rows,
+            safe_splits=safe_splits(rows),
         )
 
     def result(self, case) -> CaseResult:
         return self.audit.result(case)
+
+
+def safe_splits(rows: list[dict]) -> dict[str, str | None]:
+    """Per attack (scenario/attacker/access/head), the earliest layer from which every later
+    measured layer passed; rows are in case order (layers forward)."""
+    attacks: dict[str, list[dict]] = {}
+    for row in rows:
+        attacks.setdefault("/".join((row["scenario"], row["attacker"], row["access"], row["head"])), []).append(row)
+    safe: dict[str, str | None] = {}
+    for key, attack in attacks.items():
+        earliest = None
+        for row in reversed(attack):
+            if row["status"] != "passed":
+                break
+            earliest = row["layer"]
+        safe[key] = earliest
+    return safe
 
 
 def _corpus(option_value: str | None, config_value: str | None, key: str, config: PrivacyConfig, pytest_config):
@@ -99,6 +123,19 @@ def _effective_config(options: AuditOptions) -> PrivacyConfig:
         "command line", audit={"seed": options.seed, "scenarios": options.scenarios, "budget": options.budget,
                                "access": options.access}
     )
+
+
+def _share_cores(pytest_config) -> None:
+    """With audit.threads null, each pytest-xdist worker gets its share of the cores (n workers each
+    spinning every core's threads slow each other down several-fold)."""
+    import os
+
+    if not hasattr(pytest_config, "workerinput"):
+        return
+    import torch
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
 
 
 def _cache_dir(pytest_config) -> Path:

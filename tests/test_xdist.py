@@ -1,0 +1,61 @@
+"""pytest-xdist: `-n 2` gives the serial run's results (at a fixed audit.threads: CPU kernels sum
+in thread-count-dependent order); the controller writes the one summary and report; each embedding
+is computed once (file lock on the shared cache). The option tests' key paths run under -n 2 here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+ARGS = ("-k", "features.3 or pool", "--privacy-scenarios", "worst_case,scenario_2")
+
+
+def values(pytester, folder):
+    report = json.loads((pytester.path / folder / "report.json").read_text())
+    return report["results"], report["safe_split_points"], report["exposure"]
+
+
+@pytest.fixture
+def fixed_threads(pytester):
+    config = pytester.path / "thresholds.yaml"
+    config.write_text(config.read_text().replace("audit:\n", "audit:\n  threads: 1\n"))
+
+
+def test_two_workers_give_the_serial_results(audit_project, pytester, fixed_threads):
+    serial = audit_project(*ARGS, "--privacy-report", "serial")
+    parallel = audit_project(*ARGS, "-n", "2", "--privacy-report", "parallel")
+    assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
+    assert values(pytester, "serial") == values(pytester, "parallel")
+    assert len(values(pytester, "parallel")[0]) == 4  # every item once, in case order
+    assert (pytester.path / "serial" / "report.md").read_text() == (pytester.path / "parallel" / "report.md").read_text()
+    out = parallel.stdout.str()
+    assert out.count("privacy audit: gender leakage") == 1  # the summary, once, by the controller
+    assert "exposure per layer" in out
+
+
+def test_workers_share_one_forward_pass(pytester, demo_checkpoint, monkeypatch):
+    """With the pytest cache on, two workers find the same cache entry: one computes it under the
+    lock, the other reads it; the entry's files are written once."""
+    pytester.makefile(".yaml", thresholds="audit: {scenarios: [worst_case], budget: quick, bootstrap: 200, permutations: 200}\n"
+                                          "attacker: {epochs: 2, batch_size: 8}\n")
+    (pytester.path / "m.pt").write_bytes(demo_checkpoint.read_bytes())
+    result = pytester.runpytest_subprocess("--privacy-audit", "m.pt", "--privacy-data",
+                                           "synthetic:speakers=20,utterances=4,duration=1.0", "-n", "2",
+                                           "-k", "features.3 or pool")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    entries = list((pytester.path / ".pytest_cache" / "d" / "privacy-checks" / "embeddings").glob("*/"))
+    entries = [e for e in entries if e.is_dir()]
+    assert len(entries) == 1  # one (checkpoint, corpus, features) entry
+    assert not list(entries[0].glob("*.tmp*"))
+
+
+def test_baseline_saved_by_the_controller_under_two_workers(audit_project, pytester):
+    baseline = pytester.path / "b.json"
+    result = audit_project("-k", "features.3 or pool", "-n", "2", "--privacy-save-baseline", str(baseline),
+                           "--privacy-report", "out")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    rows, _, _ = values(pytester, "out")
+    items = json.loads(baseline.read_text())["items"]
+    assert sorted(items) == sorted(r["id"] for r in rows) and len(items) == 2
+    assert all(items[r["id"]]["leakage"] == r["leakage"] for r in rows)
