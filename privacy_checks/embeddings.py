@@ -135,6 +135,9 @@ def _locked(path: Path):
         try:
             yield
         finally:
+            # Leave no lock file behind. A process that opened the old file before the unlink then
+            # holds a lock nobody else sees: at worst it recomputes an entry, and writes are atomic.
+            path.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
