@@ -70,10 +70,10 @@ def test_baseline_lifecycle(project, pytester, quiet_model):
 
 def test_configured_margin_replaces_the_combined_uncertainty(project, pytester, quiet_model):
     baseline = pytester.path / "b.json"
-    project(*LAYERS, "--privacy-save-baseline", str(baseline), checkpoint=quiet_model)
+    project("-k", "features.3", "--privacy-save-baseline", str(baseline), checkpoint=quiet_model)
     config = pytester.path / "thresholds.yaml"
     config.write_text(config.read_text() + "\nbaseline:\n  margin: 0.9\n")
-    result = project(*LAYERS, "--privacy-baseline", str(baseline), "--privacy-report", "out")
+    result = project("-k", "features.3", "--privacy-baseline", str(baseline), "--privacy-report", "out")
     assert result.ret == pytest.ExitCode.OK  # a rise of ~0.5 is within the 0.9 margin
     assert {r["baseline"]["basis"] for r in leakage(pytester).values()} == {"margin"}
 

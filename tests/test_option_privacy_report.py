@@ -27,13 +27,6 @@ def test_report_json_has_the_contract_fields(audit_project, pytester):
     assert rows["classifier.4"]["status"] == "passed"
 
 
-def test_same_command_twice_writes_identical_reports(audit_project, pytester):
-    audit_project("-k", "features.7 or pool", "--privacy-report", "first")
-    audit_project("-k", "features.7 or pool", "--privacy-report", "second")
-    first = (pytester.path / "first" / "report.json").read_bytes()
-    assert first == (pytester.path / "second" / "report.json").read_bytes()
-
-
 def test_report_folder_that_is_a_file_is_a_usage_error(audit_project, pytester):
     (pytester.path / "taken").write_text("a file, not a folder")
     result = audit_project("--privacy-report", "taken")
@@ -64,10 +57,12 @@ def test_report_folder_has_markdown_html_and_plots(audit_project, pytester):
     assert not list(out.glob("*.tmp*"))
 
 
-def test_report_render_is_deterministic_and_rerenderable(audit_project, pytester):
-    audit_project("-k", "features.7 or pool", "--privacy-report", "first")
-    audit_project("-k", "features.7 or pool", "--privacy-report", "second")
-    for name in ("report.md", "report.html", "leakage_by_layer.png"):
+def test_same_command_twice_writes_identical_reports_and_baselines(audit_project, pytester):
+    for name in ("first", "second"):
+        audit_project("-k", "features.7 or pool", "--privacy-report", name,
+                      "--privacy-save-baseline", str(pytester.path / f"{name}.json"))
+    assert (pytester.path / "first.json").read_bytes() == (pytester.path / "second.json").read_bytes()
+    for name in ("report.json", "report.md", "report.html", "leakage_by_layer.png"):
         assert (pytester.path / "first" / name).read_bytes() == (pytester.path / "second" / name).read_bytes(), name
     from privacy_checks.cli import main
 

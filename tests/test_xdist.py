@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-ARGS = ("-k", "features.3 or pool", "--privacy-scenarios", "worst_case,scenario_2")
+# Two attacks (encoder and intercept access), so each worker gets one group.
+ARGS = ("-k", "features.3 or pool", "--privacy-access", "encoder,intercept")
 
 
 def values(pytester, folder):
