@@ -53,3 +53,12 @@ def audit_project(pytester: pytest.Pytester):
         return pytester.runpytest_subprocess(*argv)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a busy 2-core machine: a second OpenMP thread only waits on its peer."""
+    from privacy_checks.audit import torch_threads
+
+    with torch_threads(1):
+        yield

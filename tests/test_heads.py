@@ -20,13 +20,7 @@ BUILT = [LINEAR_PROBE, *BUILDERS]  # every kind built here; the tail clone comes
 PARAMETER_BUDGET = 300_000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny optimiser steps on a busy 2-core machine: a second OpenMP thread only waits on its peer."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def as_tuple(logits) -> tuple[torch.Tensor, ...]:

@@ -30,13 +30,7 @@ SMALL = {
 CNNS = ("vgg16", "resnet50", "densenet121")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """A busy 2-core machine: a second OpenMP thread only waits on its peer."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def n_params(module: nn.Module) -> int:
