@@ -189,6 +189,7 @@ class Audit:
         self._intercept_cache = ModelCache(cache_dir.parent / "intercept-attackers")
         self._intercept_models: dict[str, Any] = {}
         self._moments: dict[tuple, Moments] = {}
+        self._architectures: dict[tuple, Any] = {}  # intercept heads: repr and insertion points
         self.baseline = baseline
         if baseline is not None:
             check_comparable(baseline, target.architecture, self.comparable())
@@ -390,17 +391,23 @@ class Audit:
             splits = [(np.flatnonzero(self.folds != f), np.flatnonzero(self.folds == f)) for f in np.unique(self.folds)]
         columns = 2 if emotions is not None and not scenario.aux_corpus else 1
         predictions = np.full((len(self.corpus), columns), -1, dtype=np.int64)
+        targets = genders if emotions is None else (genders, emotions)
+        # The architecture (its repr keys the cache) and its insertion points are the same for every
+        # fold and layer: built once per head and output set, not once per (fold, layer).
+        if (head, outputs) not in self._architectures:
+            self._architectures[head, outputs] = repr(make_head())
+        architecture = self._architectures[head, outputs]
+        base_sha = self.base_checkpoint.fingerprint if self.base_checkpoint and head == TAIL_CLONE else None
         for index, (train, test) in enumerate(splits):
-            targets = genders if emotions is None else (genders, emotions)
-            key = ModelCache.key(head=head, architecture=repr(make_head()), input=self.target.input_spec.as_dict(),
-                                 base=self.base_checkpoint.fingerprint if self.base_checkpoint and head == TAIL_CLONE else None,
-                                 corpus=corpus.fingerprint, rows=train, genders=genders, emotions=emotions,
-                                 settings=dataclasses.asdict(self.attacker_settings), seed=fold_seed(seed, index))
+            key = ModelCache.key(head=head, architecture=architecture, input=self.target.input_spec.as_dict(),
+                                 base=base_sha, corpus=corpus.fingerprint, rows=train, genders=genders,
+                                 emotions=emotions, settings=dataclasses.asdict(self.attacker_settings),
+                                 seed=fold_seed(seed, index))
             model = self._intercept_model(key, head, make_head, raw, targets, train, fold_seed(seed, index))
             if layer == INPUT_LAYER:
                 reader, x = model, self._outputs["target"][INPUT_LAYER]
             else:
-                point, shape = self._insertion(head, model, layer, input_shape)
+                point, shape = self._insertion(head, outputs, model, layer, input_shape)
                 own = self._own_moments(key, model, raw, train, point)
                 source = self._source_moments(layer, shape)
                 reader = Injected(model, point, Adapter(shape, source, own), input_shape).to(self.device)
@@ -422,12 +429,15 @@ class Audit:
             self._intercept_models[key] = model.to(self.device).eval()
         return self._intercept_models[key]
 
-    def _insertion(self, head: str, model, layer: str, input_shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+    def _insertion(self, head: str, outputs: tuple[int, ...], model, layer: str,
+                   input_shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
         shapes = self.target.layer_shapes()
         if head == TAIL_CLONE:  # the same layer of the attacker's own copy of T
             return layer, tuple(shapes[layer])
+        if (head, outputs, "points") not in self._architectures:  # traced once per architecture
+            self._architectures[head, outputs, "points"] = insertion_points(model[1], input_shape)
         target_shapes = {name: tuple(shapes[name]) for name in self.target.candidate_layers() if name in shapes}
-        point = matching_point(layer, target_shapes, insertion_points(model[1], input_shape))
+        point = matching_point(layer, target_shapes, self._architectures[head, outputs, "points"])
         return point.module, point.shape
 
     def _own_moments(self, key: str, model, raw, train, point: str) -> Moments:
