@@ -30,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", default="standard")
     parser.add_argument("--no-aux", action="store_true")
+    parser.add_argument("--threads", default="1", help="audit.threads (default 1, as thresholds.yaml; null: all cores)")
     parser.add_argument("--verbose", action="store_true", help="print every item's time as it finishes")
     args = parser.parse_args()
     start = time.perf_counter()
@@ -37,7 +38,7 @@ def main() -> None:
     corpus = load_corpus("synthetic", Path.cwd())
     aux = None if args.no_aux else load_corpus("synthetic:seed=1,emotions=8", Path.cwd())
     with tempfile.TemporaryDirectory() as tmp:
-        audit = Audit(target, corpus, parse_config(f"audit: {{budget: {args.budget}}}"), Path(tmp), aux=aux)
+        audit = Audit(target, corpus, parse_config(f"audit: {{budget: {args.budget}, threads: {args.threads}}}"), Path(tmp), aux=aux)
         audit.prepare()
         prepared = time.perf_counter()
         per_head: dict[str, float] = collections.defaultdict(float)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import stats
+from . import progress, stats
 from .baseline import Baseline, Regression, check_comparable, comparable_settings
 from .attackers import build_head, cross_validated_predictions, transfer_predictions
 from .attackers.heads import LINEAR_PROBE, TAIL_CLONE
@@ -150,7 +150,6 @@ class Audit:
         *,
         aux: Corpus | None = None,
         device: str = "cpu",
-        progress: Callable[[str, int, int], None] | None = None,
         custom_attackers: tuple[CustomAttacker, ...] = (),
         base_checkpoint: Path | None = None,
         baseline: Baseline | None = None,
@@ -166,7 +165,6 @@ class Audit:
             self.attacker_settings = dataclasses.replace(config.attacker, epochs=self.budget.epochs)
         self.store = EmbeddingStore(cache_dir)
         self.device = device
-        self.progress = progress
         self.labels = self.corpus.gender_labels
         # Fold validity (both genders, enough speakers) is a usage error, so check it up front.
         self.folds = self._folds(self.corpus)
@@ -261,17 +259,17 @@ class Audit:
         corpora = [("target", self.corpus)] + ([("aux", self.aux)] if self._needs_aux() else [])
         for role, corpus in corpora:
             if role not in self._outputs:
-                report = (lambda done, total, r=role: self.progress(f"forward pass ({r})", done, total)) if self.progress else None
-                self._outputs[role] = layer_outputs(
-                    self.target, corpus, [INPUT_LAYER, *self.layers], self.store,
-                    batch_size=self.config.audit.batch_size, device=self.device, progress=report,
-                )
+                with progress.step(f"{role} corpus"):
+                    self._outputs[role] = layer_outputs(
+                        self.target, corpus, [INPUT_LAYER, *self.layers], self.store,
+                        batch_size=self.config.audit.batch_size, device=self.device,
+                    )
 
     # -- results ----------------------------------------------------------------------------
 
     def result(self, case: AuditCase) -> CaseResult:
         if case not in self._results:
-            with torch_threads(self.config.audit.threads):
+            with torch_threads(self.config.audit.threads), progress.step(case.name):
                 self._results[case] = self._run(case)
         return self._results[case]
 
@@ -403,7 +401,8 @@ class Audit:
                                  base=base_sha, corpus=corpus.fingerprint, rows=train, genders=genders,
                                  emotions=emotions, settings=dataclasses.asdict(self.attacker_settings),
                                  seed=fold_seed(seed, index))
-            model = self._intercept_model(key, head, make_head, raw, targets, train, fold_seed(seed, index))
+            with progress.step(f"fold {index + 1}/{len(splits)}" if len(splits) > 1 else "auxiliary corpus"):
+                model = self._intercept_model(key, head, make_head, raw, targets, train, fold_seed(seed, index))
             if layer == INPUT_LAYER:
                 reader, x = model, self._outputs["target"][INPUT_LAYER]
             else:
@@ -454,24 +453,27 @@ class Audit:
         """Positive and negative controls of the case's attacker, on T's input features (memoised
         per attacker: every layer of one attack shares them)."""
         if case.attack not in self._controls:
-            seed = derived_seed(self.config.audit.seed, "control:" + "/".join(case.attack))
-            architecture = case.attack[3]
-            if case.access == ENCODER and architecture == TAIL_CLONE and self.target.tail_from(INPUT_LAYER) is None:
-                architecture = LINEAR_PROBE  # T cannot rebuild itself from the input
-            predicted = self._attack(case, INPUT_LAYER, seed, architecture=architecture)
-            gender = _gender(predicted)
-            emotion_accuracy = None
-            if predicted.ndim == 2:
-                emotion_accuracy = float(np.mean(predicted[:, 1] == _emotion_labels(self.corpus)))
-            negative = None
-            if self.budget.negative_control:
-                shuffled = self._attack(case, INPUT_LAYER, seed, shuffle_genders=True, architecture=architecture)
-                negative = self._estimate(_gender(shuffled), seed)
-            self._controls[case.attack] = ControlResult(
-                architecture, self._estimate(gender, seed), negative, emotion_accuracy,
-                self.config.controls.positive_min_excess,
-            )
+            with progress.step("controls"):
+                self._controls[case.attack] = self._control(case)
         return self._controls[case.attack]
+
+    def _control(self, case: AuditCase) -> ControlResult:
+        """The attacker on the input: its power, and with genders shuffled over speakers."""
+        seed = derived_seed(self.config.audit.seed, "control:" + "/".join(case.attack))
+        architecture = case.attack[3]
+        if case.access == ENCODER and architecture == TAIL_CLONE and self.target.tail_from(INPUT_LAYER) is None:
+            architecture = LINEAR_PROBE  # T cannot rebuild itself from the input
+        predicted = self._attack(case, INPUT_LAYER, seed, architecture=architecture)
+        gender = _gender(predicted)
+        emotion_accuracy = None
+        if predicted.ndim == 2:
+            emotion_accuracy = float(np.mean(predicted[:, 1] == _emotion_labels(self.corpus)))
+        negative = None
+        if self.budget.negative_control:
+            shuffled = self._attack(case, INPUT_LAYER, seed, shuffle_genders=True, architecture=architecture)
+            negative = self._estimate(_gender(shuffled), seed)
+        return ControlResult(architecture, self._estimate(gender, seed), negative, emotion_accuracy,
+                             self.config.controls.positive_min_excess)
 
     def _breakdowns(self, predictions: np.ndarray, seed: int) -> dict[str, Any]:
         """Leakage per emotion (Table 3) and improvised vs scripted, each with a test of equality."""

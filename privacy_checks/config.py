@@ -176,10 +176,11 @@ class AuditSettings:
     budget: str = DEFAULT_BUDGET  # quick | standard | thorough
     access: tuple[str, ...] = (ENCODER,)  # encoder (gates CI) and/or intercept (the paper's protocol)
     # torch intra-op threads for the forward passes and attackers. CPU kernels split their sums by
-    # thread count, so results repeat bit for bit only at the same count: a fixed number (e.g. 1)
-    # gives the same figures on every machine and under pytest-xdist. None: all cores (each xdist
-    # worker its share), fastest, but the figures then depend on the core count and on -n.
-    threads: int | None = None
+    # thread count, so results repeat bit for bit only at the same count: the default 1 gives the
+    # same figures (and verdicts) on every machine, serially and under pytest-xdist, whose -n N
+    # then uses the cores. None: all cores in one process (each xdist worker its share), which
+    # makes the figures depend on the machine's core count and on -n.
+    threads: int | None = 1
 
     def selects(self, layer: str) -> bool:
         """Whether ``layers`` selects this layer (every layer when it is empty)."""
@@ -850,8 +851,8 @@ audit:
   # bound that gates CI) and/or intercept (the paper's protocol: its own full model, h_T fed in).
 {e("access", aud.access)}
   # torch threads for forward passes and attackers. Results repeat bit for bit only at the same
-  # count: a number (e.g. 1, with -n N to parallelise) gives the same figures on every machine and
-  # under pytest-xdist; null: all cores (each xdist worker its share), fastest, machine-dependent.
+  # count: 1 gives the same figures on every machine and under pytest-xdist (use -n auto for the
+  # cores); null: all cores in one process (each xdist worker its share), machine-dependent figures.
 {e("threads", aud.threads)}
 {e("folds", aud.folds, "speaker-independent folds, >= 2")}
 {e("seed", aud.seed, "makes folds, training, bootstrap and permutations repeatable")}

@@ -12,10 +12,11 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
+from . import progress
 from .corpora import Corpus
 from .features import FeatureSpec, extract
 from .target import Target, representation
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 CACHE_VERSION = 1
 INPUT_LAYER = "input"  # pseudo-layer: T's input features (the positive control's representation)
 
-Progress = Callable[[int, int], None]
 
 
 def cache_key(target: Target, corpus: Corpus, spec: FeatureSpec) -> str:
@@ -103,7 +103,6 @@ def layer_outputs(
     *,
     batch_size: int = 32,
     device: str = "cpu",
-    progress: Progress | None = None,
 ) -> dict[str, "RowFile"]:
     """An (N, *shape) float32 row reader per layer; missing layers computed in ONE pass."""
     key = cache_key(target, corpus, target.input_spec)
@@ -116,7 +115,7 @@ def layer_outputs(
             cached = {layer: store.load(key, layer) for layer in layers}
             missing = [layer for layer, array in cached.items() if array is None]
             if missing:
-                _forward_pass(target, corpus, missing, store.folder(key), batch_size, device, progress)
+                _forward_pass(target, corpus, missing, store.folder(key), batch_size, device)
                 cached.update({layer: store.load(key, layer) for layer in missing})
     return cached  # type: ignore[return-value]
 
@@ -141,7 +140,7 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, progress) -> None:
+def _forward_pass(target, corpus, layers, folder: Path, batch_size, device) -> None:
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -157,6 +156,7 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, prog
             handles.append(child.register_forward_hook(_capture_into(captured, name)))
     writers: dict[str, _StreamedArray] = {}
     total = len(corpus)
+    progress.update("forward pass", 0, total, "utterances")
     try:
         with torch.inference_mode():
             for offset, inputs in feature_batches(corpus, target.input_spec, batch_size, folder.parent.parent / "features"):
@@ -170,8 +170,7 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, prog
                     if layer not in writers:
                         writers[layer] = _StreamedArray(folder / f"{layer}.npy", (total, *batch.shape[1:]))
                     writers[layer].write(offset, batch)
-                if progress:
-                    progress(min(offset + len(inputs), total), total)
+                progress.update("forward pass", min(offset + len(inputs), total), total, "utterances")
         for writer in writers.values():
             writer.commit()
     finally:

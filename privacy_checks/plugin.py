@@ -12,7 +12,7 @@ import pytest
 
 from .options import DEVICES, AuditOptions, non_negative_int
 from .threat_model import BUDGETS
-from .stash import SESSION_KEY
+from .stash import PROGRESS_KEY, SESSION_KEY
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,6 +64,10 @@ def pytest_configure(config: pytest.Config) -> None:
     custom = [a for returned in config.hook.pytest_privacy_attackers(config=config) for a in (returned or ())]
     config.stash[SESSION_KEY] = AuditSession.start(options, config, custom)
     config.pluginmanager.register(ResultRows(config.stash[SESSION_KEY]), "privacy-checks-results")
+    if not _is_worker(config):
+        from .terminal_progress import TerminalProgress
+
+        config.stash[PROGRESS_KEY] = TerminalProgress.for_config(config)
     if getattr(config.option, "dist", "no") == "load":  # pytest-xdist's default for -n
         config.option.dist = "loadgroup"  # keep each attack's layers on one worker (items.py)
     checkpoint = str(options.checkpoint)
@@ -139,9 +143,33 @@ def pytest_runtestloop(session: pytest.Session):
         selected = [item.case for item in session.items if isinstance(item, LeakageItem)]
         audit_session.select(selected)
         if selected:
+            from . import progress
+
+            display = session.config.stash.get(PROGRESS_KEY, None)
             # One forward pass for every layer before any item runs; unreadable audio is a usage error.
-            audit_session.prepare()
+            with progress.showing(display):
+                audit_session.prepare()
+            if display is not None:
+                display.start_items(len(selected))
+                if session.config.get_verbosity() >= 0:
+                    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+                    for line in display.forward_pass_lines() if reporter is not None else ():
+                        reporter.write_line(line)
     return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    display = item.config.stash.get(PROGRESS_KEY, None)
+    if display is None or not hasattr(item, "case"):
+        return (yield)
+    from . import progress
+
+    try:
+        with progress.showing(display):  # erased before pytest reports the item
+            return (yield)
+    finally:
+        display.item_done()
 
 
 @pytest.hookimpl(wrapper=True)

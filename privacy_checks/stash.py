@@ -8,5 +8,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .session import AuditSession
+    from .terminal_progress import TerminalProgress
 
 SESSION_KEY = pytest.StashKey["AuditSession"]()
+PROGRESS_KEY = pytest.StashKey["TerminalProgress"]()  # absent on pytest-xdist workers (no terminal)

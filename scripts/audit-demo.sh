@@ -7,7 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/setup.sh"
 cd "$root"
 set +e
-pytest --privacy-audit examples/demo_ser.pt --privacy-aux-data synthetic:seed=1,emotions=8 \
+pytest -n auto --privacy-audit examples/demo_ser.pt --privacy-aux-data synthetic:seed=1,emotions=8 \
   --privacy-report privacy-report "$@"
 code=$?
 set -e

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from privacy_checks import zoo
+from privacy_checks import progress, zoo
 from privacy_checks.corpora import load_corpus
 from privacy_checks.embeddings import RowFile, INPUT_LAYER, EmbeddingStore, cache_key, layer_outputs
 from privacy_checks.features import FeatureSpec, extract
@@ -65,6 +65,19 @@ def direct_outputs(module: nn.Module, x: torch.Tensor, layers) -> dict[str, np.n
     return {layer: seen[layer].numpy() for layer in layers}
 
 
+class Recorder:
+    """A progress display that keeps every status it is shown."""
+
+    def __init__(self):
+        self.statuses = []
+
+    def update(self, status):
+        self.statuses.append(status)
+
+    def clear(self):
+        pass
+
+
 def files_under(root: Path) -> list[Path]:
     return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
 
@@ -74,12 +87,12 @@ def no_hooks_left(module: nn.Module) -> bool:
 
 
 def test_outputs_equal_running_the_module(target, corpus, features, tmp_path, forward_calls):
-    progress = []
-    out = layer_outputs(target, corpus, LAYERS, EmbeddingStore(tmp_path), batch_size=3,
-                        progress=lambda done, total: progress.append((done, total)))
+    seen = Recorder()
+    with progress.showing(seen):
+        out = layer_outputs(target, corpus, LAYERS, EmbeddingStore(tmp_path), batch_size=3)
     # batches of 3, 3, 2: one forward pass per batch for all five layers together
     assert forward_calls == [3, 3, 2]
-    assert progress == [(3, 8), (6, 8), (8, 8)]
+    assert [(s.phase, s.done, s.total) for s in seen.statuses] == [("forward pass", n, 8) for n in (0, 3, 6, 8)]
     expected = direct_outputs(target.module, features, LAYERS)
     shapes = target.layer_shapes()
     for layer in LAYERS:

@@ -1,5 +1,5 @@
-"""pytest-xdist: `-n 2` gives the serial run's results (at a fixed audit.threads: CPU kernels sum
-in thread-count-dependent order); the controller writes the one summary and report; each embedding
+"""pytest-xdist: `-n 2` gives the serial run's results with the default settings (audit.threads 1:
+CPU kernels sum in thread-count-dependent order, so the count is fixed); the controller writes the one summary and report; each embedding
 is computed once (file lock on the shared cache). The option tests' key paths run under -n 2 here."""
 
 from __future__ import annotations
@@ -17,13 +17,7 @@ def values(pytester, folder):
     return report["results"], report["safe_split_points"], report["exposure"]
 
 
-@pytest.fixture
-def fixed_threads(pytester):
-    config = pytester.path / "thresholds.yaml"
-    config.write_text(config.read_text().replace("audit:\n", "audit:\n  threads: 1\n"))
-
-
-def test_two_workers_give_the_serial_results(audit_project, pytester, fixed_threads):
+def test_two_workers_give_the_serial_results(audit_project, pytester):
     serial = audit_project(*ARGS, "--privacy-report", "serial")
     baseline = pytester.path / "b.json"
     parallel = audit_project(*ARGS, "-n", "2", "--privacy-report", "parallel", "--privacy-save-baseline", str(baseline))

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import progress
 from ..config import AttackerSettings
 from .heads import Standardize, channel_axes
 
@@ -34,10 +35,12 @@ def cross_validated_predictions(
     `emotions` (multi-task) an (N, 2) array of predicted (gender, emotion)."""
     targets = labels if emotions is None else (labels, emotions)
     predictions = np.full((len(labels), 1 if emotions is None else 2), -1, dtype=np.int64)
-    for fold in np.unique(folds):
+    names = np.unique(folds)
+    for index, fold in enumerate(names):
         train = np.flatnonzero(folds != fold)
         test = np.flatnonzero(folds == fold)
-        model = train_attacker(make_head, representations, targets, train, settings, fold_seed(seed, int(fold)), device)
+        with progress.step(f"fold {index + 1}/{len(names)}"):
+            model = train_attacker(make_head, representations, targets, train, settings, fold_seed(seed, int(fold)), device)
         predictions[test] = _as_columns(predict(model, representations, test, device))
     return predictions[:, 0] if emotions is None else predictions
 
@@ -111,7 +114,8 @@ def _fit(model: nn.Module, x: np.ndarray, y, train: np.ndarray, settings: Attack
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
     model.train()
-    for _ in range(settings.epochs):
+    for epoch in range(settings.epochs):
+        progress.update("training", epoch, settings.epochs, "epochs")
         order = rng.permutation(train)
         for start in range(0, len(order), settings.batch_size):
             batch = np.sort(order[start : start + settings.batch_size])
@@ -124,6 +128,7 @@ def _fit(model: nn.Module, x: np.ndarray, y, train: np.ndarray, settings: Attack
             loss = sum(loss_fn(out, torch.from_numpy(t[batch]).to(device)) for out, t in zip(outputs, targets))
             loss.backward()
             optimizer.step()
+    progress.update("training", settings.epochs, settings.epochs, "epochs")
     model.eval()
 
 

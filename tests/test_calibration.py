@@ -1,0 +1,50 @@
+"""Calibration of the instrument (fast versions; full sizes: benchmarks/calibration.py). Each test
+fails if the harness loses its specificity (flags leakage that is not there) or its power (misses
+leakage that is)."""
+
+from __future__ import annotations
+
+import pytest
+
+from privacy_checks import calibration
+
+ALPHA = 0.05
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("calibration")
+
+
+def test_null_corpora_are_flagged_no_more_often_than_alpha(cache, one_torch_thread):
+    check = calibration.null_check(range(20), alpha=ALPHA, cache=cache)
+    assert check.items == 80  # 20 seeds x 4 layers
+    # The default rule (CI lower bound above chance + 0.1) should never fire without a signal.
+    assert check.flagged == 0, check.lines()
+    # The permutation test and the bootstrap interval at their nominal level: a share this large
+    # at rate alpha would have probability < 1 %.
+    assert check.binomial_p(check.significant) > 0.01, check.lines()
+    assert check.binomial_p(check.missed_chance) > 0.01, check.lines()
+    assert check.significant / check.items <= ALPHA + 0.05, check.lines()
+
+
+def test_a_passthrough_layer_on_gendered_voices_leaks_and_fails(cache, one_torch_thread):
+    check = calibration.power_check(cache=cache)
+    assert check.rows and check.min_leakage >= 0.9, check.lines()
+    assert check.all_failed, check.lines()
+
+
+def test_leakage_rises_with_the_gender_effect(cache, one_torch_thread):
+    dose = calibration.dose_response((0.0, 0.25, 0.5, 1.0), cache=cache)
+    assert dose.monotone_within_ci(), dose.lines()
+    assert dose.spearman() > 0.75, dose.lines()
+    none, full = dose.leakage[0], dose.leakage[-1]
+    assert full["ci_low"] > none["ci_high"], dose.lines()  # the extremes are clearly apart
+    assert none["ci_low"] <= none["chance"] <= none["ci_high"], dose.lines()
+
+
+def test_no_layer_leaks_more_than_a_strong_probe_on_the_raw_input(cache, one_torch_thread):
+    check = calibration.processing_check(cache=cache)
+    assert set(check.layers) == set(calibration.LAYERS)
+    assert check.violations() == [], check.lines()
+    assert check.probe["leakage"] >= 0.75, check.lines()  # the bound is only informative if the probe is strong
