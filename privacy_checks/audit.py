@@ -30,7 +30,7 @@ from .errors import PrivacyInputError
 from .scenarios import AuditCase, plan_cases
 from .target import Target, load_target
 from .custom import CustomAttacker
-from .threat_model import APPLICATION_AWARE, BUDGETS, ENCODER, INTERCEPT, SCENARIOS, Scenario
+from .threat_model import APPLICATION_AWARE, BUDGETS, ENCODER, INTERCEPT, SCENARIOS, Budget, Scenario
 
 PASSED, FAILED, SKIPPED, INCONCLUSIVE = "passed", "failed", "skipped", "inconclusive"
 
@@ -153,10 +153,11 @@ class Audit:
         custom_attackers: tuple[CustomAttacker, ...] = (),
         base_checkpoint: Path | None = None,
         baseline: Baseline | None = None,
+        budget: Budget | None = None,
     ):
         self.target = target
         self.config = config
-        self.budget = BUDGETS[config.audit.budget]
+        self.budget = budget or BUDGETS[config.audit.budget]  # a Budget of one's own: `privacy-checks reproduce`
         cap = self.budget.utterances_per_speaker
         self.corpus = cap_utterances(corpus, cap)
         self.aux = cap_utterances(aux, cap) if aux is not None else None

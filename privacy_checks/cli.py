@@ -41,6 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("report_json", type=Path)
     report.add_argument("--out", type=Path, default=None, help="folder to write into (default: the report's folder)")
 
+    study = commands.add_parser("reproduce", help="rerun the study: train T, attack it in every scenario, write the "
+                                                  "paper's tables (Table 2-4, Fig. 3, spontaneity, attackers' accuracies)")
+    study.add_argument("--target", default="synthetic", help="target corpus: iemocap:DIR for the paper's protocol (default synthetic)")
+    study.add_argument("--aux", default="synthetic:seed=1,emotions=8",
+                       help="auxiliary corpus: ravdess:DIR for the paper's protocol (default synthetic:seed=1,emotions=8)")
+    study.add_argument("--out", type=Path, default=Path("reproduction"), help="results folder; a rerun resumes from it")
+    study.add_argument("--budget", default="cpu", help="cpu (default: VGG16 at 1/8 width, 10 clips per speaker) or paper")
+    study.add_argument("--pretrain", default="synthetic:seed=2000",
+                       help="corpus for the public weights T and the attacker's copy of T start from (the paper: ImageNet)")
+    study.add_argument("--seed", type=int, default=0)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -49,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             return train_command(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "reproduce":
+            return _reproduce(args)
         return _layers(args)
     except PrivacyInputError as exc:
         print(f"privacy-checks: error: {exc}", file=sys.stderr)
@@ -69,6 +82,15 @@ def _layers(args) -> int:
         mark = "*" if name in candidates else " "
         print(f"  {mark} {name.ljust(width)}  {tuple(shape)}")
     print("  (* = audited by default)")
+    return 0
+
+
+def _reproduce(args) -> int:
+    from .reproduce import check_budget, run
+
+    check_budget(args.budget)
+    tables = run(args.target, args.aux, args.out, args.budget, args.seed, pretrain_spec=args.pretrain)
+    print(f"wrote {tables} (results.json, figure3.png and the finished cells beside it)")
     return 0
 
 

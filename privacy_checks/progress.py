@@ -91,14 +91,16 @@ def duration(seconds: float) -> str:
 def describe(status: Status) -> str:
     """One line: 'worst_case[...] · fold 2/5 · training 12/30 epochs · ETA 0:04'."""
     text = " · ".join((*status.labels, f"{status.phase} {status.done}/{status.total} {status.unit}"))
+    if status.total > 0 and status.done >= status.total:
+        return f"{text} in {duration(status.elapsed)}"
     left = eta(status.elapsed, status.done, status.total)
     return text if left is None else f"{text} · ETA {duration(left)}"
 
 
 class StreamDisplay:
     """For the command line (stderr). On a terminal one line rewritten in place, at most every
-    0.1 s; in a log (not a terminal) a line when a phase finishes and at most every `every` seconds
-    while it runs, so CI logs show the run is alive without filling up."""
+    0.1 s; in a log (not a terminal) the current status at most every `every` seconds, so a CI log
+    shows the run is alive without filling up."""
 
     def __init__(self, stream: IO[str], every: float = 30.0):
         self.stream = stream
@@ -114,9 +116,9 @@ class StreamDisplay:
             if finished or now - self._last >= 0.1:
                 self._last = now
                 self._rewrite(describe(status))
-        elif finished or now - self._last >= self.every:
+        elif now - self._last >= self.every:
             self._last = now
-            self.stream.write(describe(status) + (f" in {duration(status.elapsed)}" if finished else "") + "\n")
+            self.stream.write(describe(status) + "\n")
             self.stream.flush()
 
     def clear(self) -> None:

@@ -47,6 +47,7 @@ def status(done: int, total: int = 10, elapsed: float = 4.0, labels=("worst_case
 def test_describe_names_the_work_the_counts_and_the_time_left():
     assert progress.describe(status(4)) == "worst_case[generic-mlp-pool] · fold 2/5 · training 4/10 epochs · ETA 0:06"
     assert progress.describe(status(0)) == "worst_case[generic-mlp-pool] · fold 2/5 · training 0/10 epochs"
+    assert progress.describe(status(10)) == "worst_case[generic-mlp-pool] · fold 2/5 · training 10/10 epochs in 0:04"
     assert progress.duration(3725) == "1:02:05" and progress.duration(59.6) == "1:00"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -71,10 +72,18 @@ def test_zoo_architecture_is_audited_from_every_format(arch, trained, corpus, tm
         assert [r.case.layer for r in results] == target.candidate_layers()
         assert all(r.status in ("passed", "failed", "inconclusive") and 0 <= r.estimate.leakage <= 1 for r in results)
         leakage = {r.case.layer: r.estimate.leakage for r in results}
+        outputs = {layer: np.asarray(audit._outputs["target"][layer]) for layer in leakage}
         if reference is None:
-            reference = leakage
-        else:  # the same weights in another container: the same representations, the same verdicts
-            assert leakage == pytest.approx(reference, abs=1e-6), fmt
+            reference = leakage, outputs
+            continue
+        # The same weights in another container: the same representations. Bit-identical ones give
+        # the same L; an exported program may fuse ops differently (last-digit differences, which
+        # attacker training can amplify by an utterance or two), so there L agrees within 0.1.
+        for layer, values in outputs.items():
+            np.testing.assert_allclose(values, reference[1][layer], rtol=1e-4, atol=1e-5, err_msg=f"{fmt} {layer}")
+            tolerance = 1e-6 if np.array_equal(values, reference[1][layer]) else 0.1
+            assert leakage[layer] == pytest.approx(reference[0][layer], abs=tolerance), (fmt, layer)
+    reference = reference[0]
     assert len(reference) >= 4
 
 
