@@ -17,7 +17,7 @@ PRETRAIN = "synthetic:seed=2,speakers=10,utterances=2,duration=0.5"
 
 @pytest.fixture
 def toy_budget(monkeypatch):
-    monkeypatch.setitem(reproduce.STUDY_BUDGETS, "toy", reproduce.StudyBudget("toy", 0.0625, 1, 2, 1, 100, 100))
+    monkeypatch.setitem(reproduce.STUDY_BUDGETS, "toy", reproduce.StudyBudget("toy", 0.0625, 1, 2, 1, 1e-3, 100, 100))
 
 
 def test_writes_every_table_and_resumes(tmp_path, toy_budget, one_torch_thread, monkeypatch):
