@@ -161,19 +161,22 @@ class NullCheck:
     items: int
     flagged: int  # failed at the configured (default) rule
     significant: int  # p < alpha
-    missed_chance: int  # the confidence interval excludes chance
+    missed_chance: int  # the confidence interval excludes chance (either side)
+    above_chance: int  # ... lies wholly above it: the side on which a gate raises false alarms
     runs: list[AuditRun] = field(repr=False, default_factory=list)
 
-    def binomial_p(self, count: int) -> float:
-        """P(at least `count` of `items` at rate alpha): small means the share exceeds alpha."""
-        return float(scipy_stats.binom.sf(count - 1, self.items, self.alpha))
+    def binomial_p(self, count: int, rate: float | None = None) -> float:
+        """P(at least `count` of `items` at `rate` (alpha)): small means the share exceeds it."""
+        return float(scipy_stats.binom.sf(count - 1, self.items, self.alpha if rate is None else rate))
 
     def lines(self) -> list[str]:
         share = lambda n: f"{n}/{self.items} = {n / self.items:.3f} (binomial p vs alpha {self.binomial_p(n):.3f})"  # noqa: E731
         return [f"null (gender_effect=0), {len(self.runs)} seeds, {self.items} items, alpha {self.alpha}:",
                 f"  flagged at the default rule: {share(self.flagged)}",
                 f"  p < alpha:                   {share(self.significant)}",
-                f"  CI excludes chance:          {share(self.missed_chance)}"]
+                f"  CI excludes chance:          {share(self.missed_chance)}",
+                f"  CI wholly above chance:      {self.above_chance}/{self.items} = {self.above_chance / self.items:.3f} "
+                f"(binomial p vs alpha/2 {self.binomial_p(self.above_chance, self.alpha / 2):.3f})"]
 
 
 def null_check(seeds: Sequence[int], settings: Settings = NULL_FAST, alpha: float = 0.05, cache: Path | None = None) -> NullCheck:
@@ -184,6 +187,7 @@ def null_check(seeds: Sequence[int], settings: Settings = NULL_FAST, alpha: floa
         flagged=sum(row["status"] == FAILED for row in rows),
         significant=sum(row["p_value"] < alpha for row in rows),
         missed_chance=sum(not (row["ci_low"] <= row["chance"] <= row["ci_high"]) for row in rows),
+        above_chance=sum(row["ci_low"] > row["chance"] for row in rows),
     )
 
 

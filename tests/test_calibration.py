@@ -21,11 +21,14 @@ def test_null_corpora_are_flagged_no_more_often_than_alpha(cache, one_torch_thre
     assert check.items == 80  # 20 seeds x 4 layers
     # The default rule (CI lower bound above chance + 0.1) should never fire without a signal.
     assert check.flagged == 0, check.lines()
-    # The permutation test and the bootstrap interval at their nominal level: a share this large
-    # at rate alpha would have probability < 1 %.
+    # The permutation test at its nominal level, and intervals wholly above chance (the false-alarm
+    # side) at alpha/2: a share this large at that rate would have probability < 1 %.
     assert check.binomial_p(check.significant) > 0.01, check.lines()
-    assert check.binomial_p(check.missed_chance) > 0.01, check.lines()
+    assert check.binomial_p(check.above_chance, ALPHA / 2) > 0.01, check.lines()
     assert check.significant / check.items <= ALPHA + 0.05, check.lines()
+    # Two-sided: cross-validated accuracy under the null also dips below chance (anti-learning),
+    # which a bootstrap over fixed predictions does not cover; bounded, not held to alpha.
+    assert check.missed_chance / check.items <= 2 * ALPHA, check.lines()
 
 
 def test_a_passthrough_layer_on_gendered_voices_leaks_and_fails(cache, one_torch_thread):
