@@ -45,7 +45,7 @@ class Passthrough(nn.Module):
 
 class CalibrationNet(nn.Module):
     """input -> passthrough -> conv block -> pooled map -> 8-unit embedding -> 4 emotion logits.
-    No tail to clone: every attacker is the linear probe, whose capacity is known."""
+    No tail to clone: the same-architecture attacker is the linear probe, whose capacity is known."""
 
     family = "cnn"
 
@@ -140,14 +140,7 @@ def run_audit(gender_effect: float, seed: int, settings: Settings = NULL_FAST, c
     corpus = load_corpus(settings.corpus(gender_effect, seed), root)
     audit = Audit(calibration_target(seed, settings.duration_s), corpus, parse_config(settings.config_text(seed)),
                   root / "embeddings")
-    rows = []
-    for case in audit.cases:
-        result = audit.result(case)
-        row = result.as_dict()
-        if result.estimate is not None:
-            row["control"] = audit.control(case).as_dict()
-        rows.append(row)
-    return AuditRun(gender_effect, seed, rows)
+    return AuditRun(gender_effect, seed, [audit.result(case).as_dict() for case in audit.cases])
 
 
 # -- the four checks -----------------------------------------------------------------------------

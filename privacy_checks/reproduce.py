@@ -167,18 +167,18 @@ def _study(checkpoint: Path, base: Path, target_corpus, aux_corpus, budget: Stud
     audit = Audit(target, target_corpus, config, out / "cache" / "embeddings", aux=aux_corpus, budget=study_budget,
                   base_checkpoint=base)
     layer = table_layer(target)
+    # A cell's file is named by everything its result depends on: a changed input recomputes it.
+    inputs = "|".join((target.fingerprint, audit.corpus.fingerprint, audit.aux.fingerprint,
+                       _study_config(budget, seed, scenarios, kinds, layers)))
     rows = []
     for case in audit.cases:
         if features == "logmel" and case.layer != layer and not (case.scenario == "scenario_2" and case.attacker == GENERIC):
             continue  # Fig. 3: depth for the scenario-2 generic attackers only
-        cell = out / "cells" / f"{hashlib.sha256((target.fingerprint + audit.corpus.fingerprint + audit.aux.fingerprint + case.name + _study_config(budget, seed, scenarios, kinds, layers)).encode()).hexdigest()[:20]}.json"
+        cell = out / "cells" / f"{hashlib.sha256(f'{inputs}|{case.name}'.encode()).hexdigest()[:20]}.json"
         if cell.is_file():
             rows.append(json.loads(cell.read_text()))
             continue
-        result = audit.result(case)
-        row = result.as_dict()
-        if result.control is not None:
-            row["control"] = result.control.as_dict()
+        row = audit.result(case).as_dict()
         atomic_write_text(cell, json.dumps(row, sort_keys=True) + "\n")
         rows.append(row)
     return rows
@@ -310,6 +310,11 @@ def _table4(results: dict, layer: str | None) -> list[str]:
     return lines + [""]
 
 
+def _attack_cells(row: dict) -> str:
+    """The first three cells of a per-attacker row: scenario, attacker kind, model."""
+    return f"| {SCENARIO_LABEL[row['scenario']]} | {row['attacker']} | {HEAD_LABEL.get(row['head'], row['head'])} |"
+
+
 def _spontaneity(at_layer: list[dict]) -> list[str]:
     lines = ["## Spontaneity: improvised vs scripted (speaker-level permutation test)", "",
              "| Scenario | Attacker | Model | improvised | scripted | p |", "|---|---|---|---|---|---|"]
@@ -320,8 +325,7 @@ def _spontaneity(at_layer: list[dict]) -> list[str]:
         values = {g["group"]: g["leakage"] for g in part["groups"]}
         p = part["comparison"]["p_value"]
         show = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
-        lines.append(f"| {SCENARIO_LABEL[row['scenario']]} | {row['attacker']} | {HEAD_LABEL.get(row['head'], row['head'])} | "
-                     f"{show(values.get('improvised'))} | {show(values.get('scripted'))} | {show(p)} |")
+        lines.append(f"{_attack_cells(row)} {show(values.get('improvised'))} | {show(values.get('scripted'))} | {show(p)} |")
     return lines + [""]
 
 
@@ -334,8 +338,8 @@ def _own_accuracies(at_layer: list[dict]) -> list[str]:
         if not control:
             continue
         emotion = control.get("input_emotion_accuracy")
-        lines.append(f"| {SCENARIO_LABEL[row['scenario']]} | {row['attacker']} | {HEAD_LABEL.get(row['head'], row['head'])} | "
-                     f"{control['input_gender_accuracy']['leakage']:.2f} | {'—' if emotion is None else f'{emotion:.2f}'} |")
+        lines.append(f"{_attack_cells(row)} {control['input_gender_accuracy']['leakage']:.2f} | "
+                     f"{'—' if emotion is None else f'{emotion:.2f}'} |")
     return lines + [""]
 
 
