@@ -18,11 +18,15 @@ from typing import IO, Iterator, Protocol
 @dataclass(frozen=True)
 class Status:
     labels: tuple[str, ...]  # outermost first: "worst_case[...]", "fold 2/5"
-    phase: str  # "forward pass (target)", "training"
+    phase: str  # "forward pass", "training"
     done: int
     total: int
     unit: str  # "utterances", "epochs"
     elapsed: float  # seconds since this phase started (done == 0)
+
+    @property
+    def finished(self) -> bool:
+        return self.total > 0 and self.done >= self.total
 
 
 class Display(Protocol):
@@ -91,7 +95,7 @@ def duration(seconds: float) -> str:
 def describe(status: Status) -> str:
     """One line: 'worst_case[...] · fold 2/5 · training 12/30 epochs · ETA 0:04'."""
     text = " · ".join((*status.labels, f"{status.phase} {status.done}/{status.total} {status.unit}"))
-    if status.total > 0 and status.done >= status.total:
+    if status.finished:
         return f"{text} in {duration(status.elapsed)}"
     left = eta(status.elapsed, status.done, status.total)
     return text if left is None else f"{text} · ETA {duration(left)}"
@@ -111,9 +115,8 @@ class StreamDisplay:
 
     def update(self, status: Status) -> None:
         now = time.monotonic()
-        finished = status.total > 0 and status.done >= status.total
         if self.tty:
-            if finished or now - self._last >= 0.1:
+            if status.finished or now - self._last >= 0.1:
                 self._last = now
                 self._rewrite(describe(status))
         elif now - self._last >= self.every:

@@ -63,11 +63,10 @@ class TerminalProgress:
     # -- progress.Display -----------------------------------------------------------------------
 
     def update(self, status: progress.Status) -> None:
-        finished = status.total > 0 and status.done >= status.total
-        if finished:
+        if status.finished:
             self._finished[status.labels + (status.phase,)] = status
         now = time.monotonic()
-        if not self.live or (now - self._last < self.REFRESH_S and not finished):
+        if not self.live or (now - self._last < self.REFRESH_S and not status.finished):
             return
         self._last = now
         writer = self._writer()
@@ -107,7 +106,7 @@ class TerminalProgress:
 
     def forward_pass_lines(self) -> list[str]:
         """What the forward passes took (before any item runs), or that the cache served them."""
-        passes = [s for key, s in self._finished.items() if s.phase == "forward pass"]
+        passes = [s for s in self._finished.values() if s.phase == "forward pass"]
         if not passes:
             return ["privacy-checks: every layer's outputs came from the cache (no forward pass)"]
         return [f"privacy-checks: features and forward pass, {' · '.join(s.labels)}: {s.total} {s.unit} "
