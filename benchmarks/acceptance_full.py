@@ -15,10 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from privacy_checks.audit import Audit
 from privacy_checks.config import parse_config
-from privacy_checks.corpora import load_corpus
-from privacy_checks.target import load_target
+from privacy_checks.data import load_corpus
+from privacy_checks.engine.audit import Audit
+from privacy_checks.model.target import load_target
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_ser.pt"
 # thorough = every utterance; it also adds a linear-probe baseline, left out of this table
@@ -31,7 +31,9 @@ def audit(data: str, cache: Path) -> dict:
     print(f"\n{engine.corpus.name}")
     for layer, r in results.items():
         e = r.estimate
-        print(f"  {layer:13s} L={e.leakage:.3f} CI=[{e.ci_low:.3f}, {e.ci_high:.3f}] chance={e.chance:.3f} p={e.p_value:.4f} {r.status}")
+        print(
+            f"  {layer:13s} L={e.leakage:.3f} CI=[{e.ci_low:.3f}, {e.ci_high:.3f}] chance={e.chance:.3f} p={e.p_value:.4f} {r.status}"
+        )
     return results
 
 
@@ -42,7 +44,9 @@ def main() -> int:
     first = leaky["features.3"].estimate
     checks = {
         "features.3 leaks >= chance + 0.25 at gender_effect=1": first.leakage >= first.chance + 0.25,
-        "every CI contains chance at gender_effect=0": all(r.estimate.ci_low <= r.estimate.chance <= r.estimate.ci_high for r in null.values()),
+        "every CI contains chance at gender_effect=0": all(
+            r.estimate.ci_low <= r.estimate.chance <= r.estimate.ci_high for r in null.values()
+        ),
         "no item fails at gender_effect=0": all(r.status != "failed" for r in null.values()),
     }
     print()

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from privacy_checks import calibration
+from privacy_checks.study import calibration
 
 
 def main() -> None:
@@ -35,8 +35,9 @@ def main() -> None:
         checks = {
             "null": lambda: calibration.null_check(range(args.seeds), null_settings, cache=cache),
             "power": lambda: calibration.power_check(settings=calibration.FULL, cache=cache),
-            "dose": lambda: calibration.dose_response((0.0, 0.125, 0.25, 0.5, 0.75, 1.0), settings=null_settings,
-                                                      cache=cache),
+            "dose": lambda: calibration.dose_response(
+                (0.0, 0.125, 0.25, 0.5, 0.75, 1.0), settings=null_settings, cache=cache
+            ),
             "processing": lambda: calibration.processing_check(settings=calibration.FULL, cache=cache),
         }
         for name, run in checks.items():

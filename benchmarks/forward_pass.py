@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from privacy_checks.corpora import load_corpus
-from privacy_checks.embeddings import EmbeddingStore, layer_outputs
-from privacy_checks.target import load_target
+from privacy_checks.data import load_corpus
+from privacy_checks.engine.representations import EmbeddingStore, layer_outputs
+from privacy_checks.model.target import load_target
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_ser.pt"
 
@@ -35,12 +35,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         one_pass = timed(lambda: layer_outputs(target, corpus, layers, EmbeddingStore(Path(tmp) / "all")))
         cached = timed(lambda: layer_outputs(target, corpus, layers, EmbeddingStore(Path(tmp) / "all")))
-        per_layer = timed(lambda: [layer_outputs(target, corpus, [layer], EmbeddingStore(Path(tmp) / layer))
-                                   for layer in layers])
+        per_layer = timed(
+            lambda: [layer_outputs(target, corpus, [layer], EmbeddingStore(Path(tmp) / layer)) for layer in layers]
+        )
     print(f"corpus: {corpus.name} ({len(corpus)} utterances), {len(layers)} layers")
     print(f"one pass for all layers : {one_pass:7.2f} s")
     print(f"one pass per layer      : {per_layer:7.2f} s   ratio per-layer / one-pass = {per_layer / one_pass:5.1f}x")
-    print(f"cache hit (all layers)  : {cached:7.3f} s   ratio one-pass / cache hit = {one_pass / max(cached, 1e-9):5.0f}x")
+    print(
+        f"cache hit (all layers)  : {cached:7.3f} s   ratio one-pass / cache hit = {one_pass / max(cached, 1e-9):5.0f}x"
+    )
 
 
 if __name__ == "__main__":

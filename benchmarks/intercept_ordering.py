@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from privacy_checks.audit import Audit
 from privacy_checks.config import PrivacyConfig
-from privacy_checks.corpora import load_corpus
+from privacy_checks.data import load_corpus
+from privacy_checks.engine.audit import Audit
 from privacy_checks.features import FeatureSpec
-from privacy_checks.target import load_target, save_checkpoint
-from privacy_checks.training import train_emotion_model
+from privacy_checks.model.target import load_target, save_checkpoint
+from privacy_checks.study.training import train_emotion_model
 
 FIRST_BLOCK = ("features.2", "features.3")
 
@@ -40,22 +40,33 @@ def main() -> None:
     spec = FeatureSpec()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        quiet = lambda *_: None  # noqa: E731
+        quiet = lambda *_: None
         pretraining = load_corpus("synthetic:seed=2000", tmp)
-        base_model, base_info = train_emotion_model("small_vgg", pretraining, spec, epochs=30, lr=1e-4,
-                                                    batch_size=32, seed=0, log=quiet)
+        base_model, base_info = train_emotion_model(
+            "small_vgg", pretraining, spec, epochs=30, lr=1e-4, batch_size=32, seed=0, log=quiet
+        )
         save_checkpoint(tmp / "base.pt", base_model, "small_vgg", {"num_classes": 4}, spec, pretraining.emotions)
         own = load_corpus("synthetic:seed=1000", tmp)
-        t_model, t_info = train_emotion_model("small_vgg", own, spec, epochs=20, lr=1e-4, batch_size=32, seed=0,
-                                              log=quiet, init=base_model.state_dict())
+        t_model, t_info = train_emotion_model(
+            "small_vgg", own, spec, epochs=20, lr=1e-4, batch_size=32, seed=0, log=quiet, init=base_model.state_dict()
+        )
         save_checkpoint(tmp / "target.pt", t_model, "small_vgg", {"num_classes": 4}, spec, own.emotions)
         trained = time.perf_counter()
-        print(f"base: {base_info['held_out_emotion_accuracy']:.3f} held-out emotion accuracy; "
-              f"T (fine-tuned from base): {t_info['held_out_emotion_accuracy']:.3f}; {trained - start:.0f} s")
-        config = PrivacyConfig().with_overrides("benchmark", audit={
-            "access": ["intercept"], "budget": args.budget, "attackers": args.kinds.split(",")})
-        audit = Audit(load_target(tmp / "target.pt"), load_corpus("synthetic", tmp), config, tmp / "cache" / "embeddings",
-                      aux=load_corpus("synthetic:seed=1,emotions=8", tmp), base_checkpoint=tmp / "base.pt")
+        print(
+            f"base: {base_info['held_out_emotion_accuracy']:.3f} held-out emotion accuracy; "
+            f"T (fine-tuned from base): {t_info['held_out_emotion_accuracy']:.3f}; {trained - start:.0f} s"
+        )
+        config = PrivacyConfig().with_overrides(
+            "benchmark", audit={"access": ["intercept"], "budget": args.budget, "attackers": args.kinds.split(",")}
+        )
+        audit = Audit(
+            load_target(tmp / "target.pt"),
+            load_corpus("synthetic", tmp),
+            config,
+            tmp / "cache" / "embeddings",
+            aux=load_corpus("synthetic:seed=1,emotions=8", tmp),
+            base_checkpoint=tmp / "base.pt",
+        )
         curves: dict[tuple[str, str, str], list] = collections.defaultdict(list)
         for case in audit.cases:
             result = audit.result(case)
@@ -66,21 +77,31 @@ def main() -> None:
     for (scenario, kind, head), points in curves.items():
         by_layer = {layer: r.estimate.leakage for layer, r in points}
         control = points[0][1].control.positive.leakage
-        print(f"{scenario:11s} {kind[:8]:8s} {head:15s} {control:7.3f} "
-              + " ".join(f"{by_layer[layer]:11.3f}" if layer in by_layer else f"{'skip':>11s}" for layer in layers))
+        print(
+            f"{scenario:11s} {kind[:8]:8s} {head:15s} {control:7.3f} "
+            + " ".join(f"{by_layer[layer]:11.3f}" if layer in by_layer else f"{'skip':>11s}" for layer in layers)
+        )
 
     def first_block(scenarios, same):
-        values = [r.estimate.leakage for (s, _, head), points in curves.items() for layer, r in points
-                  if s in scenarios and (head == "tail_clone") == same and layer in FIRST_BLOCK]
+        values = [
+            r.estimate.leakage
+            for (s, _, head), points in curves.items()
+            for layer, r in points
+            if s in scenarios and (head == "tail_clone") == same and layer in FIRST_BLOCK
+        ]
         return float(np.mean(values))
 
     same, different = first_block(("worst_case", "scenario_1"), True), first_block(("scenario_2", "scenario_3"), False)
     lstm = [r.estimate for (s, _, _), points in curves.items() if s == "scenario_4" for _, r in points]
     near_chance = sum(e.ci_low <= 0.5 <= e.ci_high or abs(e.leakage - 0.5) <= 0.05 for e in lstm)
-    print(f"\nfirst block ({', '.join(FIRST_BLOCK)}): same architecture mean L {same:.3f} vs different "
-          f"architecture {different:.3f}: {'holds' if same > different else 'VIOLATED'}")
-    print(f"different family (scenario_4): {near_chance}/{len(lstm)} layers near chance; "
-          f"L from {min(e.leakage for e in lstm):.3f} to {max(e.leakage for e in lstm):.3f}")
+    print(
+        f"\nfirst block ({', '.join(FIRST_BLOCK)}): same architecture mean L {same:.3f} vs different "
+        f"architecture {different:.3f}: {'holds' if same > different else 'VIOLATED'}"
+    )
+    print(
+        f"different family (scenario_4): {near_chance}/{len(lstm)} layers near chance; "
+        f"L from {min(e.leakage for e in lstm):.3f} to {max(e.leakage for e in lstm):.3f}"
+    )
     print(f"total {time.perf_counter() - start:.0f} s")
 
 

@@ -19,11 +19,11 @@ import resource
 import tempfile
 from pathlib import Path
 
-from privacy_checks.audit import Audit
 from privacy_checks.config import parse_config
-from privacy_checks.corpora import load_corpus
-from privacy_checks.embeddings import INPUT_LAYER, EmbeddingStore, layer_outputs
-from privacy_checks.target import load_target
+from privacy_checks.data import load_corpus
+from privacy_checks.engine.audit import Audit
+from privacy_checks.engine.representations import INPUT_LAYER, EmbeddingStore, layer_outputs
+from privacy_checks.model.target import load_target
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_ser.pt"
 
@@ -42,19 +42,25 @@ def main() -> None:
         after_forward = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         if args.whole_audit:
             largest = max(target.candidate_layers(), key=lambda layer: outputs[layer].nbytes)
-            config = parse_config(f"audit: {{budget: thorough, scenarios: [worst_case], attackers: [generic], "
-                                  f"access: [encoder, intercept], layers: ['{largest}']}}\nattacker: {{epochs: 1}}")
+            config = parse_config(
+                f"audit: {{budget: thorough, scenarios: [worst_case], attackers: [generic], "
+                f"access: [encoder, intercept], layers: ['{largest}']}}\nattacker: {{epochs: 1}}"
+            )
             audit = Audit(target, corpus, config, Path(tmp))
             for case in audit.cases:
                 if case.layer == largest:
                     result = audit.result(case)
                     print(f"{case.name}: L={result.estimate.leakage:.3f} ({result.status})")
-            print(f"forward pass alone peaked at {after_forward / 2**30:.2f} GiB; largest layer {largest}: "
-                  f"{outputs[largest].nbytes / 2**30:.2f} GiB on disk")
+            print(
+                f"forward pass alone peaked at {after_forward / 2**30:.2f} GiB; largest layer {largest}: "
+                f"{outputs[largest].nbytes / 2**30:.2f} GiB on disk"
+            )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"{len(corpus)} utterances, {len(outputs)} layers: {on_disk / 2**30:.2f} GiB of layer outputs on disk")
-    print(f"peak resident memory: {peak / 2**30:.2f} GiB ({peak / 2**31:.2f} x the 2 GB target; "
-          f"{peak / on_disk:.2f} x the outputs' size)")
+    print(
+        f"peak resident memory: {peak / 2**30:.2f} GiB ({peak / 2**31:.2f} x the 2 GB target; "
+        f"{peak / on_disk:.2f} x the outputs' size)"
+    )
 
 
 if __name__ == "__main__":

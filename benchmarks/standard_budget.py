@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from privacy_checks.audit import Audit
 from privacy_checks.config import parse_config
-from privacy_checks.corpora import load_corpus
-from privacy_checks.target import load_target
+from privacy_checks.data import load_corpus
+from privacy_checks.engine.audit import Audit
+from privacy_checks.model.target import load_target
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_ser.pt"
 
@@ -38,7 +38,13 @@ def main() -> None:
     corpus = load_corpus("synthetic", Path.cwd())
     aux = None if args.no_aux else load_corpus("synthetic:seed=1,emotions=8", Path.cwd())
     with tempfile.TemporaryDirectory() as tmp:
-        audit = Audit(target, corpus, parse_config(f"audit: {{budget: {args.budget}, threads: {args.threads}}}"), Path(tmp), aux=aux)
+        audit = Audit(
+            target,
+            corpus,
+            parse_config(f"audit: {{budget: {args.budget}, threads: {args.threads}}}"),
+            Path(tmp),
+            aux=aux,
+        )
         audit.prepare()
         prepared = time.perf_counter()
         per_head: dict[str, float] = collections.defaultdict(float)
@@ -51,8 +57,10 @@ def main() -> None:
                 print(f"{time.perf_counter() - t0:7.1f} s  {case.name}", flush=True)
     end = time.perf_counter()
     total = end - start
-    print(f"budget {args.budget}: {len(audit.cases)} items ({dict(statuses)}) on {audit.corpus.name}"
-          f"{'' if aux is None else ' + ' + audit.aux.name}")
+    print(
+        f"budget {args.budget}: {len(audit.cases)} items ({dict(statuses)}) on {audit.corpus.name}"
+        f"{'' if aux is None else ' + ' + audit.aux.name}"
+    )
     print(f"forward passes (all layers, both corpora): {prepared - start:6.1f} s")
     print(f"attackers, controls and statistics:        {end - prepared:6.1f} s")
     print(f"total:                                     {total:6.1f} s   ({total / 180:.2f} x the 3-minute target)")
@@ -63,8 +71,11 @@ def main() -> None:
 
 
 def print_ordering(audit: Audit) -> None:
-    results = {(r.case.scenario, r.case.attacker, r.case.architecture, r.case.layer): r.estimate
-               for r in audit.results() if r.estimate is not None}
+    results = {
+        (r.case.scenario, r.case.attacker, r.case.architecture, r.case.layer): r.estimate
+        for r in audit.results()
+        if r.estimate is not None
+    }
     for own, other in (("worst_case", "scenario_1"), ("scenario_2", "scenario_3")):
         held = strict = total = 0
         for (scenario, kind, head, layer), estimate in results.items():
@@ -74,11 +85,15 @@ def print_ordering(audit: Audit) -> None:
             ordered = estimate.leakage >= rival.leakage
             ok = ordered or estimate.ci_high >= rival.ci_low
             held, strict, total = held + ok, strict + ordered, total + 1
-            print(f"  {kind:17s} {head:12s} {layer:13s} {own} {estimate.leakage:.3f} [{estimate.ci_low:.3f}, "
-                  f"{estimate.ci_high:.3f}]  {other} {rival.leakage:.3f} [{rival.ci_low:.3f}, {rival.ci_high:.3f}]  "
-                  f"{'ordered' if ordered else 'within CIs' if ok else 'VIOLATED'}")
-        print(f"{own} >= {other}: point estimates ordered at {strict}/{total} (kind, head, layer) cells, "
-              f"within the CIs at {held}/{total}")
+            print(
+                f"  {kind:17s} {head:12s} {layer:13s} {own} {estimate.leakage:.3f} [{estimate.ci_low:.3f}, "
+                f"{estimate.ci_high:.3f}]  {other} {rival.leakage:.3f} [{rival.ci_low:.3f}, {rival.ci_high:.3f}]  "
+                f"{'ordered' if ordered else 'within CIs' if ok else 'VIOLATED'}"
+            )
+        print(
+            f"{own} >= {other}: point estimates ordered at {strict}/{total} (kind, head, layer) cells, "
+            f"within the CIs at {held}/{total}"
+        )
 
 
 if __name__ == "__main__":

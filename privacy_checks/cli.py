@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import PrivacyInputError
+from privacy_checks.errors import PrivacyInputError
 
 USAGE_ERROR = 4  # pytest's usage exit code, so scripts see the same codes as the plugin
 
@@ -17,18 +17,32 @@ def main(argv: list[str] | None = None) -> int:
 
     train = commands.add_parser("train", help="train a zoo SER model for emotion and write a checkpoint")
     train.add_argument("--arch", default="small_vgg", help="zoo architecture (default small_vgg)")
-    train.add_argument("--data", default="synthetic:seed=1000", help="training corpus spec (default synthetic:seed=1000)")
+    train.add_argument(
+        "--data", default="synthetic:seed=1000", help="training corpus spec (default synthetic:seed=1000)"
+    )
     train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (the paper: 1e-4)")
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--width", type=float, default=None,
-                       help="scale every channel and unit count of --arch (saved in the checkpoint's arch_kwargs)")
-    train.add_argument("--input", default=None, metavar="KEY=VALUE,...",
-                       help="input features (stored in the checkpoint), e.g. kind=lld,layout=sequence for lstm_ser, "
-                            "kind=waveform for wav_transformer (default: 40-bin log-mel image)")
-    train.add_argument("--init", type=Path, default=None,
-                       help="start from this checkpoint's weights (pretrained weights of the same --arch)")
+    train.add_argument(
+        "--width",
+        type=float,
+        default=None,
+        help="scale every channel and unit count of --arch (saved in the checkpoint's arch_kwargs)",
+    )
+    train.add_argument(
+        "--input",
+        default=None,
+        metavar="KEY=VALUE,...",
+        help="input features (stored in the checkpoint), e.g. kind=lld,layout=sequence for lstm_ser, "
+        "kind=waveform for wav_transformer (default: 40-bin log-mel image)",
+    )
+    train.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this checkpoint's weights (pretrained weights of the same --arch)",
+    )
     train.add_argument("--format", choices=("checkpoint", "pt2", "torchscript", "state_dict"), default="checkpoint")
     train.add_argument("--out", type=Path, required=True)
 
@@ -41,21 +55,34 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("report_json", type=Path)
     report.add_argument("--out", type=Path, default=None, help="folder to write into (default: the report's folder)")
 
-    study = commands.add_parser("reproduce", help="rerun the study: train T, attack it in every scenario, write the "
-                                                  "paper's tables (Table 2-4, Fig. 3, spontaneity, attackers' accuracies)")
-    study.add_argument("--target", default="synthetic", help="target corpus: iemocap:DIR for the paper's protocol (default synthetic)")
-    study.add_argument("--aux", default="synthetic:seed=1,emotions=8",
-                       help="auxiliary corpus: ravdess:DIR for the paper's protocol (default synthetic:seed=1,emotions=8)")
+    study = commands.add_parser(
+        "reproduce",
+        help="rerun the study: train T, attack it in every scenario, write the "
+        "paper's tables (Table 2-4, Fig. 3, spontaneity, attackers' accuracies)",
+    )
+    study.add_argument(
+        "--target", default="synthetic", help="target corpus: iemocap:DIR for the paper's protocol (default synthetic)"
+    )
+    study.add_argument(
+        "--aux",
+        default="synthetic:seed=1,emotions=8",
+        help="auxiliary corpus: ravdess:DIR for the paper's protocol (default synthetic:seed=1,emotions=8)",
+    )
     study.add_argument("--out", type=Path, default=Path("reproduction"), help="results folder; a rerun resumes from it")
-    study.add_argument("--budget", default="cpu", help="cpu (default: VGG16 at 1/8 width, 10 clips per speaker) or paper")
-    study.add_argument("--pretrain", default="synthetic:seed=2000",
-                       help="corpus for the public weights T and the attacker's copy of T start from (the paper: ImageNet)")
+    study.add_argument(
+        "--budget", default="cpu", help="cpu (default: VGG16 at 1/8 width, 10 clips per speaker) or paper"
+    )
+    study.add_argument(
+        "--pretrain",
+        default="synthetic:seed=2000",
+        help="corpus for the public weights T and the attacker's copy of T start from (the paper: ImageNet)",
+    )
     study.add_argument("--seed", type=int, default=0)
 
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            from .training import train_command
+            from privacy_checks.study.training import train_command
 
             return train_command(args)
         if args.command == "report":
@@ -69,14 +96,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _layers(args) -> int:
-    from .config import load_config
-    from .target import load_target
+    from privacy_checks.config import load_config
+    from privacy_checks.model.target import load_target
 
     config = load_config(args.config, required=args.config is not None) if args.config else load_config(None)
     target = load_target(args.checkpoint, config.model, args.trust_checkpoint)
     shapes = target.layer_shapes()
     candidates = set(target.candidate_layers())
-    print(f"{target.path.name}: {target.architecture} ({target.format}), input {target.input_spec.kind} {target.input_spec.shape}")
+    print(
+        f"{target.path.name}: {target.architecture} ({target.format}), input {target.input_spec.kind} {target.input_spec.shape}"
+    )
     width = max(len(n) for n in shapes)
     for name, shape in shapes.items():
         mark = "*" if name in candidates else " "
@@ -86,7 +115,7 @@ def _layers(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from .reproduce import check_budget, run
+    from privacy_checks.study.reproduce import check_budget, run
 
     check_budget(args.budget)
     tables = run(args.target, args.aux, args.out, args.budget, args.seed, pretrain_spec=args.pretrain)
@@ -97,7 +126,7 @@ def _reproduce(args) -> int:
 def _report(args) -> int:
     import json
 
-    from .render import write_report_folder
+    from privacy_checks.reporting.render import write_report_folder
 
     try:
         data = json.loads(args.report_json.read_text(encoding="utf-8"))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import IO, Iterator, Protocol
+from typing import IO, Protocol
 
 
 @dataclass(frozen=True)

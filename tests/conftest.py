@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+import privacy_checks.model.zoo.vgg
+
 # The pytester fixture forgets modules first imported during a test; a class imported twice no
 # longer pickles ("not the same object"), so the engine is imported once, here.
-import privacy_checks.session  # noqa: F401,E402
-import privacy_checks.zoo.vgg  # noqa: F401,E402
-
+import privacy_checks.pytest_plugin.session  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo_ser.pt"
@@ -58,7 +58,7 @@ def audit_project(pytester: pytest.Pytester):
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models on a busy 2-core machine: a second OpenMP thread only waits on its peer."""
-    from privacy_checks.audit import torch_threads
+    from privacy_checks.engine.audit import torch_threads
 
     with torch_threads(1):
         yield

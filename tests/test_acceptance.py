@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from privacy_checks.audit import Audit
 from privacy_checks.config import parse_config
-from privacy_checks.corpora import load_corpus
-from privacy_checks.target import load_target
+from privacy_checks.data import load_corpus
+from privacy_checks.engine.audit import Audit
+from privacy_checks.model.target import load_target
 from tests.conftest import DEMO, FAST_CONFIG
 
 
@@ -45,8 +45,13 @@ def attack_results(tmp_path, config_text, target=None):
 
 
 def test_training_on_the_target_corpus_leaks_at_least_as_much_as_on_the_auxiliary(tmp_path):
-    results = attack_results(tmp_path, FAST_CONFIG.replace(
-        "  scenarios: [worst_case]\n", "  scenarios: [worst_case, scenario_1, scenario_2, scenario_3]\n  layers: ['features.7']\n"))
+    results = attack_results(
+        tmp_path,
+        FAST_CONFIG.replace(
+            "  scenarios: [worst_case]\n",
+            "  scenarios: [worst_case, scenario_1, scenario_2, scenario_3]\n  layers: ['features.7']\n",
+        ),
+    )
     for own, aux in (("worst_case", "scenario_1"), ("scenario_2", "scenario_3")):
         own_e, aux_e = results[(own, "features.7")].estimate, results[(aux, "features.7")].estimate
         assert own_e.ci_high >= aux_e.leakage, (own, own_e, aux, aux_e)  # "at least as much, within the CIs"

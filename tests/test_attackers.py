@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from privacy_checks import stats, zoo
-from privacy_checks.attackers import LINEAR_PROBE, TAIL_CLONE, build_head, cross_validated_predictions
-from privacy_checks.attackers import training
+from privacy_checks import stats
+from privacy_checks.attackers import LINEAR_PROBE, TAIL_CLONE, build_head, cross_validated_predictions, training
 from privacy_checks.attackers.heads import Standardize, TimeSummary, linear_probe, summary_size
 from privacy_checks.config import AttackerSettings
+from privacy_checks.model import zoo
 
 FAST = AttackerSettings(epochs=8, learning_rate=1e-2, batch_size=32)
 TRAINED = AttackerSettings(epochs=30, learning_rate=1e-2, batch_size=32)  # a probe trained to converge

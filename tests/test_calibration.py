@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from privacy_checks import calibration
+from privacy_checks.study import calibration
 
 ALPHA = 0.05
 

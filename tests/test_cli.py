@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from privacy_checks.cli import main
-from privacy_checks.target import load_target
+from privacy_checks.model.target import load_target
 from tests.conftest import DEMO
 
 TINY = "synthetic:speakers=10,utterances=2,duration=0.5,seed=5"
@@ -41,7 +41,7 @@ def test_train_bad_data_is_a_usage_error(tmp_path, capsys):
 
 def test_pt2_program_is_audited(audit_project, tmp_path, pytester):
     program = pytester.path / "demo.pt2"
-    from privacy_checks.training import export_program
+    from privacy_checks.study.training import export_program
 
     target = load_target(DEMO)
     export_program(target.module, target.input_spec, program, target.architecture, target.labels)

@@ -10,7 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from privacy_checks.config import (
     DEFAULT_CONFIG_NAME,
@@ -180,7 +181,11 @@ def test_importing_config_stays_light():
 @pytest.mark.parametrize(
     "text, line, fragments",
     [
-        ("version: 1\nlimitz: {}\n", 2, ["unknown key 'limitz' at the top level", "valid keys: version, limits, audit"]),
+        (
+            "version: 1\nlimitz: {}\n",
+            2,
+            ["unknown key 'limitz' at the top level", "valid keys: version, limits, audit"],
+        ),
         (
             "version: 1\nlimits:\n  rule: point\n  max_exces: 0.2\n",
             4,
@@ -205,7 +210,11 @@ def test_unknown_keys(tmp_path, text, line, fragments):
         ("limits:\n  layers:\n    fc: 2\n", 3, ["'limits.layers.fc' must be a number between 0 and 1"]),
         ("limits:\n  layers:\n    4: 0.1\n", 3, ["key 4 in 'limits.layers' must be a string", "quotes"]),
         ("limits:\n  layers: [fc]\n", 2, ["'limits.layers' must be a mapping"]),
-        ("limits:\n  rule: cilow\n", 2, ["'limits.rule' must be one of point, ci_low, ci_high, got 'cilow'", "ci_low'?"]),
+        (
+            "limits:\n  rule: cilow\n",
+            2,
+            ["'limits.rule' must be one of point, ci_low, ci_high, got 'cilow'", "ci_low'?"],
+        ),
         ("limits: 0.1\n", 1, ["'limits' must be a mapping"]),
         ("audit:\n  folds: 5.0\n", 2, ["'audit.folds' must be an integer >= 2, got 5.0"]),
         ("audit:\n  folds: 1\n", 2, ["'audit.folds' must be an integer >= 2, got 1"]),
@@ -247,8 +256,11 @@ def test_factory_with_dotted_callable_is_accepted(tmp_path):
 @pytest.mark.parametrize(
     "text, line, fragments",
     [
-        ("model:\n  input:\n    kind: logmel\n    n_mel: 40\n", 4,
-         ["unknown key 'n_mel' in 'model.input'", "valid keys: kind, sample_rate, n_mels", "did you mean 'n_mels'"]),
+        (
+            "model:\n  input:\n    kind: logmel\n    n_mel: 40\n",
+            4,
+            ["unknown key 'n_mel' in 'model.input'", "valid keys: kind, sample_rate, n_mels", "did you mean 'n_mels'"],
+        ),
         ("model:\n  input: {n_mels: forty}\n", 2, ["'model.input.n_mels' must be an integer, got 'forty'"]),
         ("model:\n  input: {f_max: true}\n", 2, ["'model.input.f_max' must be a number or null"]),
         # values FeatureSpec itself rejects: its message, with file and line
@@ -265,7 +277,11 @@ def test_bad_input_spec(tmp_path, text, line, fragments):
     "text, line, fragments",
     [
         ("model:\n  labels: neutral\n", 2, ["'model.labels' must be a list of class names"]),
-        ("model:\n  labels:\n    - neutral\n    - no\n", 4, ["'model.labels[1]' must be a non-empty string, got false", "quotes"]),
+        (
+            "model:\n  labels:\n    - neutral\n    - no\n",
+            4,
+            ["'model.labels[1]' must be a non-empty string, got false", "quotes"],
+        ),
         ("model:\n  labels: [a, b, a]\n", 2, ["'model.labels' lists 'a' twice", "distinct"]),
         ("model:\n  kwargs: [1]\n", 2, ["'model.kwargs' must be a mapping"]),
     ],
@@ -419,5 +435,9 @@ def test_audit_selects_layers():
 def test_model_settings_defaults():
     model = ModelSettings()
     assert (model.factory, model.kwargs_dict(), model.input, model.labels, model.feature_spec()) == (
-        None, {}, None, (), None
+        None,
+        {},
+        None,
+        (),
+        None,
     )

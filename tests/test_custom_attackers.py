@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "examples" / "custom_attacker"
@@ -11,8 +10,13 @@ EXAMPLE = REPO / "examples" / "custom_attacker"
 def test_readme_example_runs(audit_project, pytester):
     for name in ("conftest.py", "test_split_point.py"):
         (pytester.path / name).write_text((EXAMPLE / name).read_text())
-    result = audit_project("test_split_point.py", "-v", "-rA", "-k",
-                           "time_average_mlp and (features.7 or classifier.4) or test_transmitted")
+    result = audit_project(
+        "test_split_point.py",
+        "-v",
+        "-rA",
+        "-k",
+        "time_average_mlp and (features.7 or classifier.4) or test_transmitted",
+    )
     out = result.stdout.str()
     assert "demo_ser.pt::time_average_mlp[generic-time_average_mlp-features.7] FAILED" in out
     assert "PASSED test_split_point.py::test_transmitted_layer_does_not_leak_gender" in out

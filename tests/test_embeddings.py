@@ -11,11 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from privacy_checks import progress, zoo
-from privacy_checks.corpora import load_corpus
-from privacy_checks.embeddings import RowFile, INPUT_LAYER, EmbeddingStore, cache_key, layer_outputs
+from privacy_checks import progress
+from privacy_checks.data import load_corpus
+from privacy_checks.engine.representations import INPUT_LAYER, EmbeddingStore, RowFile, cache_key, layer_outputs
 from privacy_checks.features import FeatureSpec, extract
-from privacy_checks.target import Target, load_target, save_checkpoint
+from privacy_checks.model import zoo
+from privacy_checks.model.target import Target, load_target, save_checkpoint
 
 SPEC = FeatureSpec(duration_s=0.5)
 CORPUS = "synthetic:speakers=4,utterances=2,duration=0.5"
@@ -54,8 +55,12 @@ def forward_calls(target):
 def direct_outputs(module: nn.Module, x: torch.Tensor, layers) -> dict[str, np.ndarray]:
     seen: dict[str, torch.Tensor] = {}
     named = dict(module.named_modules())
-    handles = [named[layer].register_forward_hook(
-        lambda _m, _i, out, layer=layer: seen.__setitem__(layer, out.detach().clone())) for layer in layers]
+    handles = [
+        named[layer].register_forward_hook(
+            lambda _m, _i, out, layer=layer: seen.__setitem__(layer, out.detach().clone())
+        )
+        for layer in layers
+    ]
     try:
         with torch.inference_mode():
             module(x)

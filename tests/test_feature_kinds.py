@@ -12,8 +12,11 @@ from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec, _is09_extractors, extract
 
 SR = 16000
-IS09_ORDER = (["pcm_RMSenergy_sma"] + [f"pcm_fftMag_mfcc_sma[{i}]" for i in range(1, 13)]
-              + ["pcm_zcr_sma", "voiceProb_sma", "F0_sma"])
+IS09_ORDER = (
+    ["pcm_RMSenergy_sma"]
+    + [f"pcm_fftMag_mfcc_sma[{i}]" for i in range(1, 13)]
+    + ["pcm_zcr_sma", "voiceProb_sma", "F0_sma"]
+)
 
 
 def tone(freq: float, seconds: float = 1.0) -> np.ndarray:
@@ -102,8 +105,8 @@ def test_lld_features_are_cached_per_file(tmp_path, monkeypatch):
     import soundfile
 
     from privacy_checks import features
-    from privacy_checks.corpora import load_corpus
-    from privacy_checks.embeddings import feature_batches
+    from privacy_checks.data import load_corpus
+    from privacy_checks.engine.representations import feature_batches
 
     for i, (speaker, gender) in enumerate((("s1", "f"), ("s2", "m"))):
         soundfile.write(tmp_path / f"{i}.wav", tone(150.0 + 100 * i), SR)

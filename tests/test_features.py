@@ -31,8 +31,8 @@ FEW = settings(max_examples=15, deadline=None)
 def reference_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> np.ndarray:
     """HTK triangles built one filter at a time with np.interp: 0 at the neighbours' centres, 1 at its own."""
     freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
-    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
-    hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)  # noqa: E731
+    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)
+    hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)
     edges = hz(np.linspace(mel(f_min), mel(f_max), n_mels + 2))
     return np.stack(
         [np.interp(freqs, edges[i : i + 3], [0.0, 1.0, 0.0], left=0.0, right=0.0) for i in range(n_mels)],
@@ -164,7 +164,9 @@ def test_from_mapping_reports_every_problem_at_once():
 
 
 def test_f_max_at_nyquist_is_accepted_and_equals_the_default():
-    assert mel_filterbank(FeatureSpec.from_mapping({"f_max": 8000.0})).tolist() == mel_filterbank(FeatureSpec()).tolist()
+    assert (
+        mel_filterbank(FeatureSpec.from_mapping({"f_max": 8000.0})).tolist() == mel_filterbank(FeatureSpec()).tolist()
+    )
 
 
 @FEW
@@ -284,8 +286,9 @@ def test_extract_of_silence_is_log_offset():
     "spec",
     [
         FeatureSpec(),
-        FeatureSpec(sample_rate=8000, n_mels=24, win_ms=25.0, hop_ms=10.0, n_fft=256, f_min=60.0, f_max=3800.0,
-                    duration_s=1.0),
+        FeatureSpec(
+            sample_rate=8000, n_mels=24, win_ms=25.0, hop_ms=10.0, n_fft=256, f_min=60.0, f_max=3800.0, duration_s=1.0
+        ),
     ],
     ids=["default", "8k-25ms"],
 )
@@ -347,8 +350,12 @@ def _torchaudio():
 
 @pytest.mark.parametrize(
     "spec",
-    [FeatureSpec(), FeatureSpec(sample_rate=8000, n_mels=24, win_ms=25.0, hop_ms=10.0, n_fft=256, f_min=60.0,
-                                f_max=3800.0, duration_s=1.0)],
+    [
+        FeatureSpec(),
+        FeatureSpec(
+            sample_rate=8000, n_mels=24, win_ms=25.0, hop_ms=10.0, n_fft=256, f_min=60.0, f_max=3800.0, duration_s=1.0
+        ),
+    ],
     ids=["default", "8k-25ms"],
 )
 def test_matches_torchaudio_melspectrogram(spec):

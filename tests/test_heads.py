@@ -8,11 +8,25 @@ import pytest
 import torch
 from torch import nn
 
-from privacy_checks import zoo
 from privacy_checks.attackers.heads import (
-    BUILDERS, CONV_HEAD, DENSENET_HEAD, DIFFERENT_FAMILY_HEAD, HEAD_KINDS, LINEAR_PROBE, LSTM_HEAD, RESNET_HEAD,
-    SAME_FAMILY_HEADS, TAIL_CLONE, VGG_HEAD, Halve, MultiTask, build_head, family_of_shape, multitask_from_tail,
+    BUILDERS,
+    CONV_HEAD,
+    DENSENET_HEAD,
+    DIFFERENT_FAMILY_HEAD,
+    HEAD_KINDS,
+    LINEAR_PROBE,
+    LSTM_HEAD,
+    RESNET_HEAD,
+    SAME_FAMILY_HEADS,
+    TAIL_CLONE,
+    VGG_HEAD,
+    Halve,
+    MultiTask,
+    build_head,
+    family_of_shape,
+    multitask_from_tail,
 )
+from privacy_checks.model import zoo
 
 # Conv maps (a mid layer, after global pooling, tiny with odd sizes), sequences (long, one step), a vector.
 SHAPES = [(16, 20, 50), (64, 1, 1), (16, 2, 3), (50, 24), (1, 8), (128,)]

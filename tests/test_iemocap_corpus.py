@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from privacy_checks.corpora import load_corpus
-from privacy_checks.corpora.iemocap import load_iemocap
+from privacy_checks.data import load_corpus
+from privacy_checks.data.iemocap import load_iemocap
 from privacy_checks.errors import PrivacyInputError
 
 SR = 16000
@@ -40,8 +40,13 @@ def write_dialog(root: Path, session: int, dialog: str, rows: list[tuple[str, st
     lines = [HEADER, ""]
     for i, (suffix, code) in enumerate(rows):
         utt_id = f"{dialog}_{suffix}"
-        lines += [label_line(utt_id, code, 6.2901 + 5 * i), "C-E2:\tNeutral;\t()", "C-E3:\tAnger;\t()",
-                  "A-E2:\tval 3; act 2; dom  2;\t()", ""]
+        lines += [
+            label_line(utt_id, code, 6.2901 + 5 * i),
+            "C-E2:\tNeutral;\t()",
+            "C-E3:\tAnger;\t()",
+            "A-E2:\tval 3; act 2; dom  2;\t()",
+            "",
+        ]
         wav = root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt_id}.wav"
         wav.parent.mkdir(parents=True, exist_ok=True)
         sf.write(str(wav), tone(freq=200.0 + 10 * i), SR)
@@ -82,8 +87,12 @@ def test_release_layout_loads_the_four_classes(release: Path):
     assert corpus.fold_groups == "session"
     assert len(corpus) == 20  # 4 per session: xxx, oth, fru and (unmerged) exc are dropped
     first = corpus.utterances[:4]
-    assert [u.id for u in first] == ["Ses01F_impro01_F000", "Ses01F_impro01_M000",
-                                     "Ses01M_script01_1_F000", "Ses01M_script01_1_M000"]
+    assert [u.id for u in first] == [
+        "Ses01F_impro01_F000",
+        "Ses01F_impro01_M000",
+        "Ses01M_script01_1_F000",
+        "Ses01M_script01_1_M000",
+    ]
     assert [u.emotion for u in first] == ["neutral", "angry", "happy", "sad"]
     assert [u.gender for u in first] == ["female", "male", "female", "male"]  # not the Ses01M prefix
     assert [u.speaker for u in first] == ["Ses01_F", "Ses01_M", "Ses01_F", "Ses01_M"]
@@ -168,8 +177,10 @@ def test_missing_root(tmp_path: Path):
 def test_folder_without_sessions_is_not_a_release_root(tmp_path: Path):
     build(tmp_path / "IEMOCAP_full_release", sessions=[1])
     message = error(tmp_path)
-    assert message == (f"{tmp_path}: not an IEMOCAP release root: it has no Session1..Session5 folders "
-                       f"(did you mean {tmp_path / 'IEMOCAP_full_release'}?).")
+    assert message == (
+        f"{tmp_path}: not an IEMOCAP release root: it has no Session1..Session5 folders "
+        f"(did you mean {tmp_path / 'IEMOCAP_full_release'}?)."
+    )
     (tmp_path / "empty").mkdir()
     assert error(tmp_path / "empty").endswith("it has no Session1..Session5 folders.")
 
@@ -223,8 +234,10 @@ def test_missing_wav_names_label_line_and_expected_path(release: Path):
     wav.unlink()
     labels = release / "Session4" / "dialog" / "EmoEvaluation" / "Ses04F_impro01.txt"
     message = error(release)
-    assert message == (f"{labels}:8: audio for Ses04F_impro01_M000 not found (looked for {wav}); "
-                       "copy the session's sentences/wav folder completely.")
+    assert message == (
+        f"{labels}:8: audio for Ses04F_impro01_M000 not found (looked for {wav}); "
+        "copy the session's sentences/wav folder completely."
+    )
 
 
 def test_missing_wav_of_a_dropped_utterance_is_fine(release: Path):

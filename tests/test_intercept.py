@@ -12,14 +12,20 @@ from hypothesis import strategies as st
 from torch import nn
 
 from privacy_checks.attackers.heads import LSTM_HEAD, RESNET_HEAD, VGG_HEAD, build_head
-from privacy_checks.attackers.intercept import (Adapter, Injected, InsertionPoint, Moments, insertion_points,
-                                                matching_point, reshape_to)
-from privacy_checks.audit import Audit, FAILED, PASSED
+from privacy_checks.attackers.intercept import (
+    Adapter,
+    Injected,
+    InsertionPoint,
+    Moments,
+    insertion_points,
+    matching_point,
+    reshape_to,
+)
 from privacy_checks.config import PrivacyConfig
-from privacy_checks.corpora import load_corpus
+from privacy_checks.data import load_corpus
+from privacy_checks.engine.audit import FAILED, PASSED, Audit
 from privacy_checks.errors import PrivacyInputError
-from privacy_checks.target import load_target
-
+from privacy_checks.model.target import load_target
 from tests.conftest import DEMO as DEMO_CHECKPOINT
 
 shapes = st.one_of(
@@ -64,8 +70,12 @@ def test_moment_matching_maps_the_intercepted_statistics_onto_the_attackers_own(
 
 def test_matching_point_keeps_relative_depth_and_kind():
     target = {"a": (8, 10, 10), "b": (8, 5, 5), "c": (16, 5, 5), "d": (16, 2, 2), "pool": (16, 1, 1), "fc": (32,)}
-    points = [InsertionPoint("s1", (4, 8, 8)), InsertionPoint("s2", (8, 4, 4)), InsertionPoint("gap", (8,)),
-              InsertionPoint("fc1", (16,))]
+    points = [
+        InsertionPoint("s1", (4, 8, 8)),
+        InsertionPoint("s2", (8, 4, 4)),
+        InsertionPoint("gap", (8,)),
+        InsertionPoint("fc1", (16,)),
+    ]
     matched = {layer: matching_point(layer, target, points).module for layer in target}
     assert matched == {"a": "s1", "b": "s1", "c": "s2", "d": "s2", "pool": "gap", "fc": "fc1"}
 
@@ -97,8 +107,9 @@ FAST = dict(bootstrap=200, permutations=200, attackers=["generic"], budget="quic
 
 
 def intercept_audit(tmp_path, checkpoint=DEMO_CHECKPOINT, scenarios=("worst_case",), base=None, **audit):
-    config = PrivacyConfig().with_overrides("test", audit={"access": ["intercept"], "scenarios": list(scenarios),
-                                                           **FAST, **audit})
+    config = PrivacyConfig().with_overrides(
+        "test", audit={"access": ["intercept"], "scenarios": list(scenarios), **FAST, **audit}
+    )
     corpus = load_corpus("synthetic:speakers=12,utterances=4,duration=1.0", tmp_path)
     return Audit(load_target(Path(checkpoint)), corpus, config, tmp_path / "cache" / "embeddings", base_checkpoint=base)
 
@@ -118,7 +129,7 @@ def test_intercept_attackers_do_not_depend_on_T_and_are_cached_across_runs(tmp_p
     cached = sorted((tmp_path / "cache" / "intercept-attackers").glob("*.pt"))
     assert len(cached) == 5  # one model per fold, shared by every layer
 
-    import privacy_checks.audit as engine
+    import privacy_checks.engine.audit as engine
 
     def no_training(*args, **kwargs):
         raise AssertionError("a cached intercept attacker was retrained")
@@ -129,7 +140,7 @@ def test_intercept_attackers_do_not_depend_on_T_and_are_cached_across_runs(tmp_p
     # another checkpoint of the same architecture reuses the same attackers
     other = tmp_path / "other.pt"
     model = load_target(DEMO_CHECKPOINT)
-    from privacy_checks.target import save_checkpoint
+    from privacy_checks.model.target import save_checkpoint
 
     torch.manual_seed(1)
     for p in model.module.parameters():
@@ -143,8 +154,8 @@ def test_intercept_attackers_do_not_depend_on_T_and_are_cached_across_runs(tmp_p
 def test_base_checkpoint_of_another_architecture_is_a_usage_error(tmp_path):
     base = tmp_path / "base.pt"
     model = load_target(DEMO_CHECKPOINT)
-    from privacy_checks.target import save_checkpoint
-    from privacy_checks.zoo.vgg import VGGish
+    from privacy_checks.model.target import save_checkpoint
+    from privacy_checks.model.zoo.vgg import VGGish
 
     save_checkpoint(base, model.module, "small_vgg", {"num_classes": 4}, model.input_spec, model.labels)
     intercept_audit(tmp_path, base=base)  # the same architecture is accepted
@@ -162,33 +173,57 @@ def test_intercept_reproduces_the_papers_ordering(tmp_path):
     """Shared public weights (model.base_checkpoint): T fine-tuned from them for emotion, the
     attacker for gender. Its copy of T reads T's early layers; other architectures and the
     different family cannot make sense of h_T (DESIGN.md §2: the paper's finding)."""
-    from privacy_checks.training import train_emotion_model
     from privacy_checks.features import FeatureSpec
-    from privacy_checks.target import save_checkpoint
+    from privacy_checks.model.target import save_checkpoint
+    from privacy_checks.study.training import train_emotion_model
 
     spec = FeatureSpec()
     pretraining = load_corpus("synthetic:seed=2000,speakers=20,utterances=8,duration=1.0", tmp_path)
-    base_model, _ = train_emotion_model("small_vgg", pretraining, spec, epochs=20, lr=1e-3, batch_size=32, seed=0,
-                                        log=lambda *_: None)
+    base_model, _ = train_emotion_model(
+        "small_vgg", pretraining, spec, epochs=20, lr=1e-3, batch_size=32, seed=0, log=lambda *_: None
+    )
     base = tmp_path / "base.pt"
     save_checkpoint(base, base_model, "small_vgg", {"num_classes": 4}, spec, pretraining.emotions)
     own_data = load_corpus("synthetic:seed=1000,speakers=20,utterances=8,duration=1.0", tmp_path)
-    t_model, _ = train_emotion_model("small_vgg", own_data, spec, epochs=10, lr=1e-4, batch_size=32, seed=0,
-                                     log=lambda *_: None, init=base_model.state_dict())
+    t_model, _ = train_emotion_model(
+        "small_vgg",
+        own_data,
+        spec,
+        epochs=10,
+        lr=1e-4,
+        batch_size=32,
+        seed=0,
+        log=lambda *_: None,
+        init=base_model.state_dict(),
+    )
     target = tmp_path / "target.pt"
     save_checkpoint(target, t_model, "small_vgg", {"num_classes": 4}, spec, own_data.emotions)
-    config = PrivacyConfig().with_overrides("test", audit={
-        "access": ["intercept"], "scenarios": ["worst_case", "scenario_2", "scenario_4"], "bootstrap": 200,
-        "permutations": 200, "attackers": ["generic"], "budget": "standard", "layers": ["features.[2367]"]},
-        attacker={"epochs": 15})
+    config = PrivacyConfig().with_overrides(
+        "test",
+        audit={
+            "access": ["intercept"],
+            "scenarios": ["worst_case", "scenario_2", "scenario_4"],
+            "bootstrap": 200,
+            "permutations": 200,
+            "attackers": ["generic"],
+            "budget": "standard",
+            "layers": ["features.[2367]"],
+        },
+        attacker={"epochs": 15},
+    )
     corpus = load_corpus("synthetic:speakers=20,utterances=6,duration=1.0", tmp_path)
     aux = load_corpus("synthetic:seed=1,speakers=20,utterances=6,duration=1.0,emotions=8", tmp_path)
     audit = Audit(load_target(target), corpus, config, tmp_path / "cache" / "embeddings", aux=aux, base_checkpoint=base)
     early = ("features.2", "features.3")  # the first block: T's fine-tuning moved it least from the base
 
     def mean_leakage(scenario, architecture):
-        return np.mean([audit.result(c).estimate.leakage for c in audit.cases
-                        if c.scenario == scenario and c.architecture == architecture and c.layer in early])
+        return np.mean(
+            [
+                audit.result(c).estimate.leakage
+                for c in audit.cases
+                if c.scenario == scenario and c.architecture == architecture and c.layer in early
+            ]
+        )
 
     same_architecture = mean_leakage("worst_case", "tail_clone")
     other_architecture = mean_leakage("scenario_2", "vgg19_style")

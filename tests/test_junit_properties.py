@@ -10,7 +10,9 @@ import pytest
 
 @pytest.mark.parametrize("family", ["xunit1", "xunit2"])
 def test_junit_xml_carries_the_figures(audit_project, pytester, family):
-    result = audit_project("-k", "features.7 or classifier.4", "--junitxml", "junit.xml", "-o", f"junit_family={family}")
+    result = audit_project(
+        "-k", "features.7 or classifier.4", "--junitxml", "junit.xml", "-o", f"junit_family={family}"
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     suite = ET.parse(pytester.path / "junit.xml").getroot().find("testsuite")
     facts = {p.get("name"): p.get("value") for p in suite.find("properties")}

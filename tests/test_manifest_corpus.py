@@ -12,9 +12,9 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy_checks.corpora import load_corpus
-from privacy_checks.corpora.audio import SILENCE_PEAK, read_audio_file, resample
-from privacy_checks.corpora.manifest import load_manifest
+from privacy_checks.data import load_corpus
+from privacy_checks.data.audio import SILENCE_PEAK, read_audio_file, resample
+from privacy_checks.data.manifest import load_manifest
 from privacy_checks.errors import PrivacyInputError
 
 SR = 16000
@@ -87,19 +87,19 @@ def test_manifest_with_relative_paths_loads_and_normalises(corpus_dir: Path):
 def test_required_columns_only_and_forgiving_header(corpus_dir: Path):
     # BOM, column order, case and spaces in the header; spaces around cells; blank lines skipped.
     manifest = corpus_dir / "minimal.csv"
-    manifest.write_bytes(
-        "\ufeffGender , Speaker,PATH\n m ,spk 9 , d.wav \n\n,,\nF,spk 8,wav/a.wav\n".encode("utf-8")
-    )
+    manifest.write_bytes("\ufeffGender , Speaker,PATH\n m ,spk 9 , d.wav \n\n,,\nF,spk 8,wav/a.wav\n".encode("utf-8"))
     corpus = load_manifest(manifest)
-    assert [(u.id, u.speaker, u.gender) for u in corpus.utterances] == [("d.wav", "spk 9", "male"),
-                                                                       ("wav/a.wav", "spk 8", "female")]
+    assert [(u.id, u.speaker, u.gender) for u in corpus.utterances] == [
+        ("d.wav", "spk 9", "male"),
+        ("wav/a.wav", "spk 8", "female"),
+    ]
     assert all(u.emotion is None and u.session is None and u.spontaneity is None for u in corpus.utterances)
     assert corpus.emotions == ()
 
 
 def test_quoted_fields_with_commas(corpus_dir: Path):
     write_audio(corpus_dir / "odd, name.wav", tone())
-    manifest = write_manifest(corpus_dir / "q.csv", ['path,speaker,gender', '"odd, name.wav","Doe, J.",f'])
+    manifest = write_manifest(corpus_dir / "q.csv", ["path,speaker,gender", '"odd, name.wav","Doe, J.",f'])
     (utt,) = load_manifest(manifest).utterances
     assert (utt.id, utt.speaker) == ("odd, name.wav", "Doe, J.")
 
@@ -213,9 +213,7 @@ def test_row_with_wrong_field_count(corpus_dir: Path, row: str):
     assert 'quote a value that contains a comma ("a, b")' in message  # the fix
 
 
-@pytest.mark.parametrize(
-    ("row", "column"), [("d.wav, ,f", "speaker"), (",s1,f", "path"), ("d.wav,s1,", "gender")]
-)
+@pytest.mark.parametrize(("row", "column"), [("d.wav, ,f", "speaker"), (",s1,f", "path"), ("d.wav,s1,", "gender")])
 def test_empty_required_field(corpus_dir: Path, row: str, column: str):
     manifest = write_manifest(corpus_dir / "m.csv", ["path,speaker,gender", "wav/a.wav,s0,m", row])
     message = error(manifest)
@@ -232,8 +230,11 @@ def test_bad_gender(corpus_dir: Path, value: str):
 
 
 @settings(max_examples=20, deadline=None)
-@given(value=st.sampled_from(["f", "m", "female", "male"]).flatmap(
-    lambda s: st.tuples(*[st.sampled_from([c.lower(), c.upper()]) for c in s]).map("".join)))
+@given(
+    value=st.sampled_from(["f", "m", "female", "male"]).flatmap(
+        lambda s: st.tuples(*[st.sampled_from([c.lower(), c.upper()]) for c in s]).map("".join)
+    )
+)
 def test_gender_spellings_in_any_case(tmp_path_factory, value: str):
     data = tmp_path_factory.mktemp("g")
     write_audio(data / "a.wav", tone())

@@ -24,7 +24,9 @@ def test_both_access_modes_collect_separately_named_items(audit_project):
 
 
 def test_intercept_run_reports_access_and_skips_the_output_layer(audit_project, pytester):
-    result = audit_project("--privacy-access", "intercept", "--privacy-report", "out", "-k", "features.3 or classifier.4")
+    result = audit_project(
+        "--privacy-access", "intercept", "--privacy-report", "out", "-k", "features.3 or classifier.4"
+    )
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
     rows = json.loads((pytester.path / "out" / "report.json").read_text())["results"]
     by_layer = {r["layer"]: r for r in rows}

@@ -8,10 +8,20 @@ import sys
 import pytest
 import torch
 
-from privacy_checks.target import load_target
+from privacy_checks.model.target import load_target
 
-LAYERS = ["features.2", "features.3", "features.6", "features.7", "features.10", "features.11",
-          "pool", "classifier.1", "classifier.2", "classifier.4"]
+LAYERS = [
+    "features.2",
+    "features.3",
+    "features.6",
+    "features.7",
+    "features.10",
+    "features.11",
+    "pool",
+    "classifier.1",
+    "classifier.2",
+    "classifier.4",
+]
 
 
 def test_collects_one_item_per_layer_with_readable_ids(audit_project):
@@ -49,7 +59,7 @@ def test_inactive_plugin_imports_no_torch(pytester: pytest.Pytester):
     probe = (
         "import sys, pytest\n"
         "code = pytest.main(['-q', '-p', 'no:cacheprovider'])\n"
-        "assert 'privacy_checks.plugin' in sys.modules, 'plugin not loaded'\n"
+        "assert 'privacy_checks.pytest_plugin.hooks' in sys.modules, 'plugin not loaded'\n"
         "print('TORCH_IMPORTED' if 'torch' in sys.modules else 'NO_TORCH')\n"
         "sys.exit(code)\n"
     )

@@ -9,7 +9,9 @@ import pytest
 from tests.conftest import FAST_CONFIG
 
 AUX = "synthetic:speakers=20,utterances=4,duration=1.0,seed=9,emotions=8"
-ALL_ATTACKS = FAST_CONFIG.replace("  scenarios: [worst_case]\n", "  layers: ['features.7']\n  attackers: [generic, application_aware]\n")
+ALL_ATTACKS = FAST_CONFIG.replace(
+    "  scenarios: [worst_case]\n", "  layers: ['features.7']\n  attackers: [generic, application_aware]\n"
+)
 
 
 def test_every_scenario_and_attacker_kind_runs(audit_project, pytester):
@@ -17,13 +19,29 @@ def test_every_scenario_and_attacker_kind_runs(audit_project, pytester):
     result = audit_project("--privacy-aux-data", AUX, "--privacy-report", "out", "-q")
     report = json.loads((pytester.path / "out" / "report.json").read_text())
     ids = {r["id"]: r for r in report["results"]}
-    expected = {f"{s}[{k}-{h}-features.7]"
-                for k in ("generic", "application_aware")
-                for s, h in (("worst_case", "tail_clone"), ("scenario_1", "tail_clone"), ("scenario_2", "vgg19_style"),
-                             ("scenario_3", "vgg19_style"), ("scenario_4", "lstm"))}
+    expected = {
+        f"{s}[{k}-{h}-features.7]"
+        for k in ("generic", "application_aware")
+        for s, h in (
+            ("worst_case", "tail_clone"),
+            ("scenario_1", "tail_clone"),
+            ("scenario_2", "vgg19_style"),
+            ("scenario_3", "vgg19_style"),
+            ("scenario_4", "lstm"),
+        )
+    }
     assert set(ids) == expected
     assert all(r["status"] in ("passed", "failed", "inconclusive") for r in ids.values())
-    assert report["aux_corpus"]["emotions"] == ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    assert report["aux_corpus"]["emotions"] == [
+        "neutral",
+        "calm",
+        "happy",
+        "sad",
+        "angry",
+        "fearful",
+        "disgust",
+        "surprised",
+    ]
     # features.7 gives gender away to every attacker that trains on it, whatever it knows
     for row in ids.values():
         assert row["ci_low"] > row["chance"] and row["p_value"] < 0.05, row["id"]
@@ -36,7 +54,9 @@ def test_every_scenario_and_attacker_kind_runs(audit_project, pytester):
 
 
 def test_without_aux_corpus_its_scenarios_are_skipped_with_a_reason(audit_project, pytester):
-    pytester.makefile(".yaml", thresholds=ALL_ATTACKS.replace("attackers: [generic, application_aware]", "attackers: [generic]"))
+    pytester.makefile(
+        ".yaml", thresholds=ALL_ATTACKS.replace("attackers: [generic, application_aware]", "attackers: [generic]")
+    )
     result = audit_project("-rs", "-k", "scenario_1 or scenario_3 or scenario_4")
     result.assert_outcomes(skipped=3)
     assert "trains the attacker on an auxiliary corpus: pass --privacy-aux-data SPEC" in result.stdout.str()
@@ -47,7 +67,7 @@ def test_aux_corpus_without_emotions_skips_only_application_aware(audit_project,
     manifest = pytester.path / "aux.csv"
     import soundfile
 
-    from privacy_checks.corpora.synthetic import SyntheticParams, synthesize_utterance
+    from privacy_checks.data.synthetic import SyntheticParams, synthesize_utterance
 
     params = SyntheticParams(speakers=10, utterances=2, duration=1.0, seed=11)
     rows = ["path,speaker,gender"]

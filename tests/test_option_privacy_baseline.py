@@ -42,12 +42,17 @@ def test_baseline_lifecycle(project, pytester, quiet_model):
     baseline = pytester.path / "privacy-baseline.json"
     missing = project(*LAYERS, "--privacy-baseline", str(baseline), checkpoint=quiet_model)
     assert missing.ret == pytest.ExitCode.USAGE_ERROR
-    assert f"--privacy-baseline {baseline}: no such file; create one with --privacy-save-baseline" in missing.stderr.str()
+    assert (
+        f"--privacy-baseline {baseline}: no such file; create one with --privacy-save-baseline" in missing.stderr.str()
+    )
 
     saved = project(*LAYERS, "--privacy-save-baseline", str(baseline), checkpoint=quiet_model)
     assert saved.ret == pytest.ExitCode.OK
     stored = json.loads(baseline.read_text())
-    assert sorted(stored["items"]) == ["worst_case[generic-tail_clone-features.3]", "worst_case[generic-tail_clone-pool]"]
+    assert sorted(stored["items"]) == [
+        "worst_case[generic-tail_clone-features.3]",
+        "worst_case[generic-tail_clone-pool]",
+    ]
     assert all(abs(item["leakage"] - 0.5) <= 0.1 for item in stored["items"].values())
 
     unchanged = project(*LAYERS, "--privacy-baseline", str(baseline), "--privacy-report", "out", checkpoint=quiet_model)
@@ -78,11 +83,14 @@ def test_configured_margin_replaces_the_combined_uncertainty(project, pytester, 
     assert {r["baseline"]["basis"] for r in leakage(pytester).values()} == {"margin"}
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("{not json", "not a readable baseline"),
-    ('{"format": "something-else"}', "not a privacy-checks baseline"),
-    ('{"format": "privacy-checks.baseline", "schema_version": 1, "items": {}}', "damaged baseline"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("{not json", "not a readable baseline"),
+        ('{"format": "something-else"}', "not a privacy-checks baseline"),
+        ('{"format": "privacy-checks.baseline", "schema_version": 1, "items": {}}', "damaged baseline"),
+    ],
+)
 def test_corrupt_baseline_is_a_usage_error(project, pytester, damage, message):
     baseline = pytester.path / "b.json"
     baseline.write_text(damage)
@@ -96,7 +104,9 @@ def test_corrupt_baseline_is_a_usage_error(project, pytester, damage, message):
 def test_baseline_for_another_model_corpus_or_settings_is_a_usage_error(project, pytester):
     baseline = pytester.path / "b.json"
     assert project(*LAYERS, "--privacy-save-baseline", str(baseline)).ret == pytest.ExitCode.OK
-    other_corpus = project(*LAYERS, "--privacy-baseline", str(baseline), data="synthetic:speakers=20,utterances=4,duration=1.0,seed=7")
+    other_corpus = project(
+        *LAYERS, "--privacy-baseline", str(baseline), data="synthetic:speakers=20,utterances=4,duration=1.0,seed=7"
+    )
     assert other_corpus.ret == pytest.ExitCode.USAGE_ERROR
     assert "made with another audit corpus" in other_corpus.stderr.str()
     other_seed = project(*LAYERS, "--privacy-baseline", str(baseline), "--privacy-seed", "3")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from privacy_checks.corpora.synthetic import SyntheticParams, synthesize_utterance
+from privacy_checks.data.synthetic import SyntheticParams, synthesize_utterance
 
 
 def test_null_corpus_fails_no_layer(audit_project):
@@ -19,8 +19,9 @@ def test_null_corpus_fails_no_layer(audit_project):
     assert "inconclusive: the same attacker on T's input features" in result.stdout.str()
 
 
-def write_manifest(folder, speakers, *, genders=None, header="path,speaker,gender,emotion", utterances=2,
-                   extra_rows=()):
+def write_manifest(
+    folder, speakers, *, genders=None, header="path,speaker,gender,emotion", utterances=2, extra_rows=()
+):
     """Real WAVs rendered by the synthesiser, listed in a manifest CSV."""
     params = SyntheticParams(speakers=len(speakers), utterances=utterances, duration=1.0)
     rows = [header]
@@ -68,8 +69,9 @@ def test_fewer_speakers_than_folds(audit_project, pytester):
     assert "4 speakers but folds=5" in result.stderr.str()
 
 
-@pytest.mark.parametrize("audio, message", [(np.zeros(0), "is empty"), (np.zeros(16000), "is silent")],
-                         ids=["empty", "silent"])
+@pytest.mark.parametrize(
+    "audio, message", [(np.zeros(0), "is empty"), (np.zeros(16000), "is silent")], ids=["empty", "silent"]
+)
 def test_unusable_audio_is_a_usage_error_naming_the_file(audit_project, pytester, audio, message):
     manifest = write_manifest(pytester.path, [f"spk{i}" for i in range(10)])
     soundfile.write(pytester.path / "wav" / "spk3_1.wav", audio.astype(np.float32), 16000)

@@ -6,8 +6,20 @@ import json
 
 import pytest
 
-RESULT_FIELDS = {"id", "scenario", "attacker", "architecture", "layer", "leakage", "chance", "ci_low",
-                 "ci_high", "p_value", "max_excess", "status"}
+RESULT_FIELDS = {
+    "id",
+    "scenario",
+    "attacker",
+    "architecture",
+    "layer",
+    "leakage",
+    "chance",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "max_excess",
+    "status",
+}
 
 
 def test_report_json_has_the_contract_fields(audit_project, pytester):
@@ -20,7 +32,7 @@ def test_report_json_has_the_contract_fields(audit_project, pytester):
     rows = {r["layer"]: r for r in report["results"]}
     assert set(rows) == {"features.7", "classifier.4"}
     for row in rows.values():
-        assert RESULT_FIELDS <= set(row)
+        assert set(row) >= RESULT_FIELDS
         assert row["ci_low"] <= row["leakage"] <= row["ci_high"]
         assert row["chance"] == 0.5 and row["max_excess"] == 0.1
     assert rows["features.7"]["status"] == "failed" and rows["features.7"]["leakage"] >= 0.8
@@ -45,7 +57,12 @@ def test_report_folder_has_markdown_html_and_plots(audit_project, pytester):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = pytester.path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
-        "leakage_by_emotion.png", "leakage_by_layer.png", "report.html", "report.json", "report.md"]
+        "leakage_by_emotion.png",
+        "leakage_by_layer.png",
+        "report.html",
+        "report.json",
+        "report.md",
+    ]
     md = (out / "report.md").read_text()
     assert md.startswith("## Privacy audit: FAIL")  # the verdict first
     assert "| layer | worst_case · generic · tail_clone |" in md
@@ -59,8 +76,14 @@ def test_report_folder_has_markdown_html_and_plots(audit_project, pytester):
 
 def test_same_command_twice_writes_identical_reports_and_baselines(audit_project, pytester):
     for name in ("first", "second"):
-        audit_project("-k", "features.7 or pool", "--privacy-report", name,
-                      "--privacy-save-baseline", str(pytester.path / f"{name}.json"))
+        audit_project(
+            "-k",
+            "features.7 or pool",
+            "--privacy-report",
+            name,
+            "--privacy-save-baseline",
+            str(pytester.path / f"{name}.json"),
+        )
     assert (pytester.path / "first.json").read_bytes() == (pytester.path / "second.json").read_bytes()
     for name in ("report.json", "report.md", "report.html", "leakage_by_layer.png"):
         assert (pytester.path / "first" / name).read_bytes() == (pytester.path / "second" / name).read_bytes(), name

@@ -17,7 +17,11 @@ def test_seed_is_reported_and_changes_the_resampling(audit_project, pytester):
     seven, eight = results(pytester, "seven")[0], results(pytester, "eight")[0]
     settings = json.loads((pytester.path / "seven" / "report.json").read_text())["settings"]
     assert settings["audit"]["seed"] == 7
-    assert (seven["ci_low"], seven["ci_high"], seven["p_value"]) != (eight["ci_low"], eight["ci_high"], eight["p_value"])
+    assert (seven["ci_low"], seven["ci_high"], seven["p_value"]) != (
+        eight["ci_low"],
+        eight["ci_high"],
+        eight["p_value"],
+    )
 
 
 def test_negative_seed_is_a_usage_error(audit_project):

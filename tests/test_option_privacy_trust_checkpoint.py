@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from privacy_checks.target import load_target
+from privacy_checks.model.target import load_target
 from tests.conftest import FAST_CONFIG
 
 
 def test_trusted_pickled_module_is_audited(audit_project, pytester, demo_checkpoint):
     module = load_target(demo_checkpoint).module
     torch.save(module, pytester.path / "pickled.pt")
-    pytester.makefile(".yaml", thresholds=FAST_CONFIG + "model:\n  input: {kind: logmel, sample_rate: 16000, n_mels: 40}\n")
+    pytester.makefile(
+        ".yaml", thresholds=FAST_CONFIG + "model:\n  input: {kind: logmel, sample_rate: 16000, n_mels: 40}\n"
+    )
     result = audit_project("-k", "features.7", "--privacy-trust-checkpoint", checkpoint=pytester.path / "pickled.pt")
     # a pickled VGGish still declares its candidate layers and its tail, and leaks like the original
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str() + result.stderr.str()

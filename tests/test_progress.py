@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from privacy_checks import progress
-from privacy_checks.terminal_progress import TerminalProgress
+from privacy_checks.pytest_plugin.terminal_progress import TerminalProgress
 
 
 def screen(raw: str) -> list[str]:
@@ -90,7 +90,9 @@ def test_terminal_line_follows_pytests_dots_and_is_erased_exactly():
     display.start_items(4)
     display.update(status(3))
     shown = screen(tty.getvalue())[-1]
-    assert shown == "demo_ser.pt ..F [item 1/4] worst_case[generic-mlp-pool] · fold 2/5 · training 3/10 epochs · ETA 0:09"
+    assert (
+        shown == "demo_ser.pt ..F [item 1/4] worst_case[generic-mlp-pool] · fold 2/5 · training 3/10 epochs · ETA 0:09"
+    )
     display.item_done()
     display.update(status(5))
     assert re.search(r"\.\.F \[item 2/4, audit ETA \d:\d\d\] worst_case", screen(tty.getvalue())[-1])
@@ -126,7 +128,8 @@ def test_in_a_log_nothing_is_rewritten_but_forward_passes_are_summarised():
     (line,) = display.forward_pass_lines()
     assert re.fullmatch(r"privacy-checks: features and forward pass, target corpus: 8 utterances in \d:\d\d", line)
     assert TerminalProgress(lambda: writer, live=False).forward_pass_lines() == [
-        "privacy-checks: every layer's outputs came from the cache (no forward pass)"]
+        "privacy-checks: every layer's outputs came from the cache (no forward pass)"
+    ]
 
 
 def test_quiet_audit_output_has_no_progress_text(audit_project):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from privacy_checks.corpora import load_corpus
-from privacy_checks.corpora.ravdess import EMOTIONS, load_ravdess
+from privacy_checks.data import load_corpus
+from privacy_checks.data.ravdess import EMOTIONS, load_ravdess
 from privacy_checks.errors import PrivacyInputError
 
 RATE = 48000  # RAVDESS's rate
@@ -62,8 +62,9 @@ def error(root: Path) -> str:
 def test_release_layout_loads_speech_audio_only(release: Path):
     corpus = load_ravdess(release)
     assert corpus.name == f"ravdess:{release}"
-    assert corpus.emotions == EMOTIONS == (
-        "neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+    assert (
+        corpus.emotions == EMOTIONS == ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+    )
     assert corpus.fold_groups is None
     assert len(corpus) == 32  # 4 actors x 8 emotions; song and video codes skipped
     assert corpus.speakers == [f"Actor_{a:02d}" for a in range(1, 5) for _ in range(8)]
@@ -82,7 +83,9 @@ def test_any_subset_of_actors_and_codes_beyond_the_first(tmp_path: Path):
     write(root, 13, "03-01-06-02-02-02-13.wav")
     corpus = load_ravdess(root)
     assert [(u.speaker, u.gender, u.emotion) for u in corpus.utterances] == [
-        ("Actor_13", "male", "fearful"), ("Actor_24", "female", "surprised")]
+        ("Actor_13", "male", "fearful"),
+        ("Actor_24", "female", "surprised"),
+    ]
 
 
 def test_48k_audio_comes_back_at_16k(release: Path):
@@ -118,12 +121,14 @@ def test_load_corpus_rejects_options(release: Path, tmp_path: Path):
 
 def test_missing_root(tmp_path: Path):
     assert error(tmp_path / "nope") == (
-        f"{tmp_path / 'nope'}: RAVDESS folder not found; give the folder holding Actor_01..Actor_24.")
+        f"{tmp_path / 'nope'}: RAVDESS folder not found; give the folder holding Actor_01..Actor_24."
+    )
 
 
 def test_folder_without_actor_folders(release: Path, tmp_path: Path):
-    assert error(tmp_path) == (f"{tmp_path}: not a RAVDESS folder: it has no Actor_01..Actor_24 folders "
-                               f"(did you mean {release}?).")
+    assert error(tmp_path) == (
+        f"{tmp_path}: not a RAVDESS folder: it has no Actor_01..Actor_24 folders (did you mean {release}?)."
+    )
 
 
 @pytest.mark.parametrize("folder", ["Actor_1", "Actor_25", "Actor_00", "Actor_ab"])
@@ -158,8 +163,9 @@ def test_bad_file_name_names_the_file(release: Path, file_name: str, expected: s
 
 def test_actor_must_match_folder(release: Path):
     path = write(release, 2, name(4, 3))
-    assert error(release) == (f"{path}: the file name says actor 03 but it is in Actor_02; "
-                              "move it to its actor's folder.")
+    assert error(release) == (
+        f"{path}: the file name says actor 03 but it is in Actor_02; move it to its actor's folder."
+    )
 
 
 def test_no_speech_audio(tmp_path: Path):

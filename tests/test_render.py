@@ -4,28 +4,58 @@ from __future__ import annotations
 
 import pytest
 
-from privacy_checks.render import emotions_figure, layers_figure, markdown, matrix
+from privacy_checks.reporting.render import emotions_figure, layers_figure, markdown, matrix
 
 
 def row(layer, leakage, status, scenario="worst_case", head="tail_clone", max_excess=0.1):
-    return {"id": f"{scenario}[generic-{head}-{layer}]", "scenario": scenario, "attacker": "generic",
-            "access": "encoder", "architecture": head, "head": head, "layer": layer, "leakage": leakage,
-            "chance": 0.5, "excess": leakage - 0.5, "ci_low": leakage - 0.05, "ci_high": leakage + 0.05,
-            "p_value": 0.001, "max_excess": max_excess, "rule": "ci_low", "limit_key": "limits.max_excess",
-            "status": status, "reason": None, "baseline": None,
-            "breakdowns": {"emotion": {"groups": [
-                {"group": e, "leakage": leakage, "ci_low": leakage - 0.1, "ci_high": min(1, leakage + 0.1)}
-                for e in ("angry", "happy")]}}}
+    return {
+        "id": f"{scenario}[generic-{head}-{layer}]",
+        "scenario": scenario,
+        "attacker": "generic",
+        "access": "encoder",
+        "architecture": head,
+        "head": head,
+        "layer": layer,
+        "leakage": leakage,
+        "chance": 0.5,
+        "excess": leakage - 0.5,
+        "ci_low": leakage - 0.05,
+        "ci_high": leakage + 0.05,
+        "p_value": 0.001,
+        "max_excess": max_excess,
+        "rule": "ci_low",
+        "limit_key": "limits.max_excess",
+        "status": status,
+        "reason": None,
+        "baseline": None,
+        "breakdowns": {
+            "emotion": {
+                "groups": [
+                    {"group": e, "leakage": leakage, "ci_low": leakage - 0.1, "ci_high": min(1, leakage + 0.1)}
+                    for e in ("angry", "happy")
+                ]
+            }
+        },
+    }
 
 
 @pytest.fixture
 def report():
-    results = [row("conv1", 0.95, "failed"), row("pool", 0.55, "passed"),
-               row("conv1", 0.70, "failed", "scenario_2", "vgg19_style"), row("pool", 0.52, "passed", "scenario_2", "vgg19_style")]
-    return {"schema_version": 1, "model": {"path": "/m/model.pt", "architecture": "small_vgg", "sha256": "a" * 64},
-            "corpus": {"name": "synthetic", "utterances": 80, "speakers": 20}, "aux_corpus": None,
-            "results": results, "safe_split_points": {"worst_case/generic/encoder/tail_clone": "pool"},
-            "exposure": {"conv1": {**results[0]}, "pool": {**results[1]}}}
+    results = [
+        row("conv1", 0.95, "failed"),
+        row("pool", 0.55, "passed"),
+        row("conv1", 0.70, "failed", "scenario_2", "vgg19_style"),
+        row("pool", 0.52, "passed", "scenario_2", "vgg19_style"),
+    ]
+    return {
+        "schema_version": 1,
+        "model": {"path": "/m/model.pt", "architecture": "small_vgg", "sha256": "a" * 64},
+        "corpus": {"name": "synthetic", "utterances": 80, "speakers": 20},
+        "aux_corpus": None,
+        "results": results,
+        "safe_split_points": {"worst_case/generic/encoder/tail_clone": "pool"},
+        "exposure": {"conv1": {**results[0]}, "pool": {**results[1]}},
+    }
 
 
 def test_matrix_rows_are_layers_and_columns_attacks(report):

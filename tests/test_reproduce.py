@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from privacy_checks import reproduce
 from privacy_checks.cli import main
+from privacy_checks.study import reproduce
 
 TARGET = "synthetic:speakers=10,utterances=2,duration=0.5"
 AUX = "synthetic:seed=1,speakers=10,utterances=2,emotions=8,duration=0.5"
@@ -22,10 +22,36 @@ def toy_budget(monkeypatch):
 
 def test_writes_every_table_and_resumes(tmp_path, toy_budget, one_torch_thread, monkeypatch):
     out = tmp_path / "study"
-    assert main(["reproduce", "--target", TARGET, "--aux", AUX, "--out", str(out), "--budget", "toy", "--pretrain", PRETRAIN]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "--target",
+                TARGET,
+                "--aux",
+                AUX,
+                "--out",
+                str(out),
+                "--budget",
+                "toy",
+                "--pretrain",
+                PRETRAIN,
+            ]
+        )
+        == 0
+    )
     tables = (out / "tables.md").read_text()
-    for heading in ("## Table 2", "**Generic attacker A_g**", "**Application-aware attacker A_a**", "Random gender classifier",
-                    "## Table 3", "## Table 4", "## Spontaneity", "own accuracies", "## Figure 3"):
+    for heading in (
+        "## Table 2",
+        "**Generic attacker A_g**",
+        "**Application-aware attacker A_a**",
+        "Random gender classifier",
+        "## Table 3",
+        "## Table 4",
+        "## Spontaneity",
+        "own accuracies",
+        "## Figure 3",
+    ):
         assert heading in tables
     assert (out / "figure3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     results = json.loads((out / "results.json").read_text())
@@ -33,7 +59,9 @@ def test_writes_every_table_and_resumes(tmp_path, toy_budget, one_torch_thread, 
     # 2 kinds x (worst case + scenario 1 + 3 CNNs in scenarios 2 and 3 + the LSTM of scenario 4)
     assert len(table2) == 18
     assert {r["access"] for r in table2} == {"intercept"}  # the paper's protocol
-    depth = {r["layer"] for r in results["cells"]["logmel"] if r["scenario"] == "scenario_2" and r["attacker"] == "generic"}
+    depth = {
+        r["layer"] for r in results["cells"]["logmel"] if r["scenario"] == "scenario_2" and r["attacker"] == "generic"
+    }
     assert len(depth) == 9  # five pooling blocks, avgpool and three classifier layers
     cells = sorted((out / "cells").glob("*.json"))
 
@@ -42,14 +70,48 @@ def test_writes_every_table_and_resumes(tmp_path, toy_budget, one_torch_thread, 
         raise AssertionError("a resumed run trained something")
 
     with monkeypatch.context() as patch:
-        patch.setattr("privacy_checks.audit.Audit.result", no_training)
-        patch.setattr("privacy_checks.training.train_emotion_model", no_training)
-        assert main(["reproduce", "--target", TARGET, "--aux", AUX, "--out", str(out), "--budget", "toy", "--pretrain", PRETRAIN]) == 0
+        patch.setattr("privacy_checks.engine.audit.Audit.result", no_training)
+        patch.setattr("privacy_checks.study.training.train_emotion_model", no_training)
+        assert (
+            main(
+                [
+                    "reproduce",
+                    "--target",
+                    TARGET,
+                    "--aux",
+                    AUX,
+                    "--out",
+                    str(out),
+                    "--budget",
+                    "toy",
+                    "--pretrain",
+                    PRETRAIN,
+                ]
+            )
+            == 0
+        )
     assert (out / "tables.md").read_text() == tables
 
     # A run stopped mid-way (a cell's file never written) recomputes that cell only, identically.
     cells[0].unlink()
-    assert main(["reproduce", "--target", TARGET, "--aux", AUX, "--out", str(out), "--budget", "toy", "--pretrain", PRETRAIN]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "--target",
+                TARGET,
+                "--aux",
+                AUX,
+                "--out",
+                str(out),
+                "--budget",
+                "toy",
+                "--pretrain",
+                PRETRAIN,
+            ]
+        )
+        == 0
+    )
     assert sorted((out / "cells").glob("*.json")) == cells
     assert (out / "tables.md").read_text() == tables
 

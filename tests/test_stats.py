@@ -28,8 +28,7 @@ def corpora(draw, min_per_gender=2, max_per_gender=12):
     """(speakers, labels) per utterance, utterances of different speakers interleaved."""
     n_female = draw(st.integers(min_per_gender, max_per_gender))
     n_male = draw(st.integers(min_per_gender, max_per_gender))
-    sizes = draw(st.lists(st.integers(1, 4), min_size=n_female + n_male,
-                          max_size=n_female + n_male))
+    sizes = draw(st.lists(st.integers(1, 4), min_size=n_female + n_male, max_size=n_female + n_male))
     speakers, labels = [], []
     for index, size in enumerate(sizes):
         gender = int(index >= n_female)
@@ -54,8 +53,7 @@ def simulate(rng, per_gender, utterances=(5, 30), accuracy=None):
     sizes = rng.integers(*utterances, size=genders.size)
     speaker_index = np.repeat(np.arange(genders.size), sizes)
     labels = genders[speaker_index]
-    p_right = rng.uniform(0.5, 1, genders.size) if accuracy is None else np.full(genders.size,
-                                                                                 accuracy)
+    p_right = rng.uniform(0.5, 1, genders.size) if accuracy is None else np.full(genders.size, accuracy)
     right = rng.random(labels.size) < p_right[speaker_index]
     predictions = np.where(right, labels, 1 - labels)
     return [f"s{i}" for i in speaker_index], labels, predictions
@@ -81,8 +79,7 @@ def test_folds_are_balanced_in_speakers_overall_and_per_gender(case):
     speaker_fold = dict(zip(speakers, folds))
     speaker_gender = dict(zip(speakers, labels))
     for genders in ({0}, {1}, {0, 1}):
-        counts = np.bincount([f for s, f in speaker_fold.items() if speaker_gender[s] in genders],
-                             minlength=k)
+        counts = np.bincount([f for s, f in speaker_fold.items() if speaker_gender[s] in genders], minlength=k)
         assert counts.max() - counts.min() <= 1
     assert set(folds) == set(range(k))
 
@@ -99,8 +96,7 @@ def test_every_training_split_has_both_genders(case):
 @given(corpora(), st.integers(2, 4), st.integers(0, 2**32 - 1))
 def test_folds_are_deterministic_under_a_seed(corpus, k, seed):
     speakers, labels = corpus
-    np.testing.assert_array_equal(speaker_folds(speakers, labels, k, seed),
-                                  speaker_folds(speakers, labels, k, seed))
+    np.testing.assert_array_equal(speaker_folds(speakers, labels, k, seed), speaker_folds(speakers, labels, k, seed))
 
 
 def test_speaker_folds_refuses_one_gender():
@@ -114,8 +110,7 @@ def test_speaker_folds_refuses_a_single_speaker_of_a_gender():
 
 
 def test_speaker_folds_refuses_more_folds_than_speakers():
-    message = ("corpus has 4 speakers but folds=5: lower `audit.folds` in thresholds.yaml or add"
-               " speakers")
+    message = "corpus has 4 speakers but folds=5: lower `audit.folds` in thresholds.yaml or add speakers"
     with pytest.raises(PrivacyInputError, match=message.replace("(", r"\(")):
         speaker_folds(["f1", "f2", "m1", "m2"], [0, 0, 1, 1], 5, seed=0)
 
@@ -168,8 +163,9 @@ def test_chance_is_the_majority_share():
 
 
 def test_pooled_leakage_and_fold_mean_std():
-    estimate = estimate_leakage([0, 1, 0, 1], [0, 1, 0, 0], ["f1", "m1", "f2", "m2"],
-                                [0, 0, 1, 1], seed=0, n_bootstrap=50, n_permutations=50)
+    estimate = estimate_leakage(
+        [0, 1, 0, 1], [0, 1, 0, 0], ["f1", "m1", "f2", "m2"], [0, 0, 1, 1], seed=0, n_bootstrap=50, n_permutations=50
+    )
     assert (estimate.leakage, estimate.chance, estimate.excess) == (0.75, 0.5, 0.25)
     assert (estimate.fold_mean, estimate.fold_std) == (0.75, 0.25)  # folds 1.0 and 0.5, ddof=0
     assert (estimate.n_utterances, estimate.n_speakers) == (4, 4)
@@ -179,11 +175,9 @@ def test_pooled_leakage_and_fold_mean_std():
 @given(corpora(), st.data())
 def test_interval_contains_the_estimate_and_p_is_a_probability(corpus, data):
     speakers, labels = corpus
-    predictions = np.array(data.draw(st.lists(st.integers(0, 1), min_size=labels.size,
-                                              max_size=labels.size)))
+    predictions = np.array(data.draw(st.lists(st.integers(0, 1), min_size=labels.size, max_size=labels.size)))
     folds = speaker_folds(speakers, labels, 2, seed=0)
-    estimate = estimate_leakage(labels, predictions, speakers, folds, seed=1, n_bootstrap=200,
-                                n_permutations=200)
+    estimate = estimate_leakage(labels, predictions, speakers, folds, seed=1, n_bootstrap=200, n_permutations=200)
     assert estimate.ci_low <= estimate.leakage <= estimate.ci_high
     assert 0 < estimate.p_value <= 1
 
@@ -191,16 +185,16 @@ def test_interval_contains_the_estimate_and_p_is_a_probability(corpus, data):
 def test_estimates_are_bit_identical_under_a_seed():
     speakers, labels, predictions = simulate(np.random.default_rng(3), 8)
     folds = speaker_folds(speakers, labels, 4, seed=3)
-    first, second = (estimate_leakage(labels, predictions, speakers, folds, seed=11)
-                     for _ in range(2))
+    first, second = (estimate_leakage(labels, predictions, speakers, folds, seed=11) for _ in range(2))
     assert first == second
 
 
 def test_interval_narrows_as_speakers_grow():
     def width(per_gender):
         speakers, labels, predictions = simulate(np.random.default_rng(per_gender), per_gender)
-        low, high = speaker_bootstrap_ci(predictions == labels, speakers, labels, seed=0,
-                                         n_bootstrap=1000, confidence=0.95)
+        low, high = speaker_bootstrap_ci(
+            predictions == labels, speakers, labels, seed=0, n_bootstrap=1000, confidence=0.95
+        )
         return high - low
 
     small, large = width(5), width(80)
@@ -209,8 +203,7 @@ def test_interval_narrows_as_speakers_grow():
 
 def test_a_perfect_attacker_is_significant_with_a_tight_interval():
     speakers, labels, _ = simulate(np.random.default_rng(0), 10)
-    estimate = estimate_leakage(labels, labels, speakers, speaker_folds(speakers, labels, 5, 0),
-                                seed=0)
+    estimate = estimate_leakage(labels, labels, speakers, speaker_folds(speakers, labels, 5, 0), seed=0)
     assert estimate.leakage == 1.0
     assert estimate.p_value <= 0.01
     assert estimate.ci_low > 0.9
@@ -223,8 +216,7 @@ def test_always_answering_one_gender_is_not_significant(constant):
     # scoring accuracy above the permuted labels' chance does not.
     speakers, labels, _ = simulate(np.random.default_rng(0), 10)
     assert np.bincount(labels).tolist() == [137, 221]
-    p = speaker_permutation_p_value(labels, np.full_like(labels, constant), speakers, seed=0,
-                                    n_permutations=1000)
+    p = speaker_permutation_p_value(labels, np.full_like(labels, constant), speakers, seed=0, n_permutations=1000)
     assert p > 0.5
 
 
@@ -236,16 +228,27 @@ def test_p_values_are_calibrated_under_the_null():
         speakers, labels, _ = simulate(rng, 10)
         speaker_bias = {s: rng.random() for s in set(speakers)}
         predictions = (rng.random(labels.size) < [speaker_bias[s] for s in speakers]).astype(int)
-        p_values.append(speaker_permutation_p_value(labels, predictions, speakers,
-                                                    seed=int(rng.integers(2**32)),
-                                                    n_permutations=500))
+        p_values.append(
+            speaker_permutation_p_value(
+                labels, predictions, speakers, seed=int(rng.integers(2**32)), n_permutations=500
+            )
+        )
     rejected = np.mean(np.array(p_values) < 0.05)
     assert 0.01 <= rejected <= 0.10
 
 
 def test_as_dict_is_plain_and_rounded():
-    estimate = LeakageEstimate(leakage=2 / 3, chance=0.5, ci_low=0.6, ci_high=0.7, p_value=0.001,
-                               fold_mean=0.66, fold_std=0.01, n_utterances=30, n_speakers=6)
+    estimate = LeakageEstimate(
+        leakage=2 / 3,
+        chance=0.5,
+        ci_low=0.6,
+        ci_high=0.7,
+        p_value=0.001,
+        fold_mean=0.66,
+        fold_std=0.01,
+        n_utterances=30,
+        n_speakers=6,
+    )
     values = estimate.as_dict()
     assert values["leakage"] == 0.666667
     assert values["excess"] == 0.166667
@@ -256,8 +259,17 @@ def test_as_dict_is_plain_and_rounded():
 # --- decision -----------------------------------------------------------------------------------
 
 
-ESTIMATE = LeakageEstimate(leakage=0.75, chance=0.5, ci_low=0.625, ci_high=0.875, p_value=0.001,
-                           fold_mean=0.75, fold_std=0.05, n_utterances=100, n_speakers=10)
+ESTIMATE = LeakageEstimate(
+    leakage=0.75,
+    chance=0.5,
+    ci_low=0.625,
+    ci_high=0.875,
+    p_value=0.001,
+    fold_mean=0.75,
+    fold_std=0.05,
+    n_utterances=100,
+    n_speakers=10,
+)
 
 
 @pytest.mark.parametrize(
@@ -274,7 +286,11 @@ ESTIMATE = LeakageEstimate(leakage=0.75, chance=0.5, ci_low=0.625, ci_high=0.875
 def test_decide_compares_the_rules_excess(rule, max_excess, compared, status):
     decision = decide(ESTIMATE, max_excess, rule)
     assert (decision.status, decision.rule, decision.compared_excess, decision.max_excess) == (
-        status, rule, compared, max_excess)
+        status,
+        rule,
+        compared,
+        max_excess,
+    )
 
 
 def test_decide_names_the_known_rules():

@@ -22,10 +22,18 @@ PROPERTY = settings(max_examples=40, deadline=None)
 
 # (speaker, gender, group, correct): f* female (0), m* male (1); None = group unknown
 HAND_MADE = [
-    ("f1", 0, "neutral", 1), ("f1", 0, "neutral", 0), ("f1", 0, "sad", 1),
-    ("f2", 0, "neutral", 1), ("f2", 0, "sad", 1), ("f2", 0, None, 0),
-    ("m1", 1, "neutral", 1), ("m1", 1, "sad", 0), ("m1", 1, "angry", 1),
-    ("m2", 1, "neutral", 0), ("m2", 1, "sad", 1), ("m2", 1, "sad", 1),
+    ("f1", 0, "neutral", 1),
+    ("f1", 0, "neutral", 0),
+    ("f1", 0, "sad", 1),
+    ("f2", 0, "neutral", 1),
+    ("f2", 0, "sad", 1),
+    ("f2", 0, None, 0),
+    ("m1", 1, "neutral", 1),
+    ("m1", 1, "sad", 0),
+    ("m1", 1, "angry", 1),
+    ("m2", 1, "neutral", 0),
+    ("m2", 1, "sad", 1),
+    ("m2", 1, "sad", 1),
 ]
 
 
@@ -100,15 +108,18 @@ def test_min_speakers_counts_speakers_of_each_gender():
     # "neutral" has 2 female and 2 male speakers; "pair" one of each
     labels, predictions, speakers, groups = unpack(HAND_MADE)
     groups = ["pair" if s in ("f1", "m1") and g == "sad" else g for s, g in zip(speakers, groups)]
-    by_name = {r.group: r for r in leakage_by_group(labels, predictions, speakers, groups,
-                                                     seed=0, n_bootstrap=100)}
+    by_name = {r.group: r for r in leakage_by_group(labels, predictions, speakers, groups, seed=0, n_bootstrap=100)}
     assert by_name["pair"].n_speakers == 2 and math.isnan(by_name["pair"].ci_low)
     assert not math.isnan(by_name["neutral"].ci_low)
-    by_name = {r.group: r for r in leakage_by_group(labels, predictions, speakers, groups,
-                                                     seed=0, n_bootstrap=100, min_speakers=3)}
+    by_name = {
+        r.group: r
+        for r in leakage_by_group(labels, predictions, speakers, groups, seed=0, n_bootstrap=100, min_speakers=3)
+    }
     assert math.isnan(by_name["neutral"].ci_low)
-    by_name = {r.group: r for r in leakage_by_group(labels, predictions, speakers, groups,
-                                                     seed=0, n_bootstrap=100, min_speakers=1)}
+    by_name = {
+        r.group: r
+        for r in leakage_by_group(labels, predictions, speakers, groups, seed=0, n_bootstrap=100, min_speakers=1)
+    }
     pair = by_name["pair"]  # one speaker per stratum: every resample is the same
     assert pair.ci_low == pair.ci_high == pair.leakage
     with pytest.raises(ValueError, match="min_speakers"):
@@ -117,9 +128,16 @@ def test_min_speakers_counts_speakers_of_each_gender():
 
 def test_group_as_dict_is_json_stable_with_none_for_nan():
     angry, neutral, _ = leakage_by_group(*unpack(HAND_MADE), seed=0, n_bootstrap=200)
-    assert angry.as_dict() == {"group": "angry", "leakage": 1.0, "chance": 1.0, "ci_low": None,
-                               "ci_high": None, "n_utterances": 1, "n_speakers": 1,
-                               "excess": 0.0}
+    assert angry.as_dict() == {
+        "group": "angry",
+        "leakage": 1.0,
+        "chance": 1.0,
+        "ci_low": None,
+        "ci_high": None,
+        "n_utterances": 1,
+        "n_speakers": 1,
+        "excess": 0.0,
+    }
     values = neutral.as_dict()
     assert isinstance(values["n_utterances"], int) and isinstance(values["ci_low"], float)
     assert values["ci_low"] == round(neutral.ci_low, 6)
@@ -152,8 +170,7 @@ def test_nothing_known_gives_no_groups_and_bad_input_is_refused():
 
 def test_perfect_in_one_group_and_chance_in_the_other_is_significant():
     rng = np.random.default_rng(4)
-    data = simulate(rng, 20, ["improvised", "scripted"],
-                    accuracy={"improvised": 1.0, "scripted": 0.5})
+    data = simulate(rng, 20, ["improvised", "scripted"], accuracy={"improvised": 1.0, "scripted": 0.5})
     result = compare_groups(*data, seed=5, n_permutations=200)
     assert result.groups == ("improvised", "scripted")
     assert result.statistic > 0.3  # improvised minus scripted, signed
@@ -166,9 +183,8 @@ def test_the_two_group_statistic_is_the_signed_accuracy_difference():
     keep = [g in ("neutral", "sad") for g in groups]
     result = compare_groups(labels, predictions, speakers, groups, seed=0, n_permutations=50)
     assert result.groups == ("angry", "neutral", "sad")  # three groups here
-    pick = lambda values: [v for v, k in zip(values, keep) if k]  # noqa: E731
-    two = compare_groups(pick(labels), pick(predictions), pick(speakers), pick(groups), seed=0,
-                         n_permutations=50)
+    pick = lambda values: [v for v, k in zip(values, keep) if k]
+    two = compare_groups(pick(labels), pick(predictions), pick(speakers), pick(groups), seed=0, n_permutations=50)
     assert two.groups == ("neutral", "sad")
     assert two.statistic == pytest.approx(0.6 - 0.8)
     assert 0 < two.p_value <= 1
@@ -178,8 +194,9 @@ def test_the_two_group_statistic_is_the_signed_accuracy_difference():
 def test_p_values_are_calibrated_when_accuracy_ignores_the_group(group_names):
     # 100 null datasets: speakers differ in accuracy, but not by group
     rng = np.random.default_rng(6)
-    p_values = [compare_groups(*simulate(rng, 6, group_names), seed=seed, n_permutations=200)
-                .p_value for seed in range(100)]
+    p_values = [
+        compare_groups(*simulate(rng, 6, group_names), seed=seed, n_permutations=200).p_value for seed in range(100)
+    ]
     assert 0.0 <= np.mean(np.array(p_values) < 0.05) <= 0.12
     assert 0.3 < np.mean(p_values) < 0.7
 
@@ -199,10 +216,16 @@ def test_speakers_with_different_group_mixes_do_not_fake_a_difference():
         improvised_share = (accuracy - 0.5) * 1.6 + 0.1
         improvised = rng.random(labels.size) < improvised_share[speaker_index]
         right = rng.random(labels.size) < accuracy[speaker_index]
-        p_values.append(compare_groups(
-            labels, np.where(right, labels, 1 - labels), [f"s{i}" for i in speaker_index],
-            np.where(improvised, "improvised", "scripted"), seed=seed, n_permutations=200,
-        ).p_value)
+        p_values.append(
+            compare_groups(
+                labels,
+                np.where(right, labels, 1 - labels),
+                [f"s{i}" for i in speaker_index],
+                np.where(improvised, "improvised", "scripted"),
+                seed=seed,
+                n_permutations=200,
+            ).p_value
+        )
     assert np.mean(np.array(p_values) < 0.05) <= 0.12
 
 
@@ -213,8 +236,7 @@ def test_three_groups_use_the_pearson_chi_square():
     result = compare_groups(*data, seed=8, n_permutations=200)
     labels, predictions, _, groups = data
     correct = np.asarray(labels) == np.asarray(predictions)
-    table = [[np.sum(correct & (np.array(groups) == g)), np.sum(~correct & (np.array(groups) == g))]
-             for g in names]
+    table = [[np.sum(correct & (np.array(groups) == g)), np.sum(~correct & (np.array(groups) == g))] for g in names]
     assert result.groups == tuple(names)
     assert result.statistic == pytest.approx(chi2_contingency(table, correction=False)[0])
     assert result.p_value < 0.01
@@ -229,12 +251,18 @@ def test_unknown_groups_are_dropped():
     noisy[0] = float("nan")  # a missing pandas cell counts as unknown too
     keep = ~unknown
     keep[0] = False
-    kept = (np.asarray(labels)[keep], np.asarray(predictions)[keep],
-            list(np.asarray(speakers)[keep]), list(np.asarray(groups, dtype=object)[keep]))
-    assert compare_groups(labels, predictions, speakers, noisy, seed=1, n_permutations=100) == \
-        compare_groups(*kept, seed=1, n_permutations=100)
-    assert leakage_by_group(labels, predictions, speakers, noisy, seed=1, n_bootstrap=100) == \
-        leakage_by_group(*kept, seed=1, n_bootstrap=100)
+    kept = (
+        np.asarray(labels)[keep],
+        np.asarray(predictions)[keep],
+        list(np.asarray(speakers)[keep]),
+        list(np.asarray(groups, dtype=object)[keep]),
+    )
+    assert compare_groups(labels, predictions, speakers, noisy, seed=1, n_permutations=100) == compare_groups(
+        *kept, seed=1, n_permutations=100
+    )
+    assert leakage_by_group(labels, predictions, speakers, noisy, seed=1, n_bootstrap=100) == leakage_by_group(
+        *kept, seed=1, n_bootstrap=100
+    )
 
 
 def test_fewer_than_two_groups_is_reported_not_raised():
@@ -245,8 +273,7 @@ def test_fewer_than_two_groups_is_reported_not_raised():
     assert "fewer than two groups" in one.method and "'sad'" in one.method
     none = compare_groups(labels, predictions, speakers, [None] * 12, seed=0)
     assert none.groups == () and math.isnan(none.p_value)
-    assert none.as_dict() == {"groups": [], "statistic": None, "p_value": None,
-                              "method": none.method}
+    assert none.as_dict() == {"groups": [], "statistic": None, "p_value": None, "method": none.method}
     json.dumps(none.as_dict(), allow_nan=False)
 
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from scipy.signal import butter, sosfiltfilt
 from scipy.stats import mannwhitneyu
 
-from privacy_checks.corpora import synthetic
-from privacy_checks.corpora.synthetic import (
+from privacy_checks.data import synthetic
+from privacy_checks.data.synthetic import (
     EMOTION_SETS,
     SyntheticParams,
     make_synthetic_corpus,
@@ -143,8 +143,15 @@ def test_name_and_fingerprint():
 
 def test_from_options_converts_types():
     params = SyntheticParams.from_options(
-        {"speakers": "10", "utterances": "2", "gender_effect": "0", "seed": "7",
-         "emotions": "8", "duration": "1.5", "sample_rate": "8000"}
+        {
+            "speakers": "10",
+            "utterances": "2",
+            "gender_effect": "0",
+            "seed": "7",
+            "emotions": "8",
+            "duration": "1.5",
+            "sample_rate": "8000",
+        }
     )
     assert params == SyntheticParams(10, 2, 0.0, 7, 8, 1.5, 8000)
     assert SyntheticParams.from_options({}) == SyntheticParams()
@@ -335,12 +342,8 @@ def test_loudness_does_not_depend_on_gender():
     duration=st.sampled_from([0.5, 1.0, 2.0]),
     sample_rate=st.sampled_from([8000, 16000, 22050]),
 )
-def test_audio_is_always_valid(
-    speakers, utterances, gender_effect, seed, emotions, duration, sample_rate
-):
-    params = SyntheticParams(
-        speakers, utterances, gender_effect, seed, emotions, duration, sample_rate
-    )
+def test_audio_is_always_valid(speakers, utterances, gender_effect, seed, emotions, duration, sample_rate):
+    params = SyntheticParams(speakers, utterances, gender_effect, seed, emotions, duration, sample_rate)
     corpus = make_synthetic_corpus(params)
     expected = duration * sample_rate
     for utterance in corpus.utterances:

@@ -9,19 +9,19 @@ import pytest
 import torch
 from torch import nn
 
-from privacy_checks import zoo
 from privacy_checks.config import parse_config
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
-from privacy_checks.target import CHECKPOINT_FORMAT, load_target, save_checkpoint
-from privacy_checks.training import export_program
-from privacy_checks.zoo.vgg import VGGish
+from privacy_checks.model import zoo
+from privacy_checks.model.target import CHECKPOINT_FORMAT, load_target, save_checkpoint
+from privacy_checks.model.zoo.vgg import VGGish
+from privacy_checks.study.training import export_program
 
 LABELS = ("neutral", "happy", "angry", "sad")
 SHORT = FeatureSpec(duration_s=0.5)  # (1, 40, 26): keeps every forward pass and export cheap
 
 # Factory module written into tmp_path for the state_dict + model.factory format.
-FACTORY_SOURCE = '''
+FACTORY_SOURCE = """
 from torch import nn
 
 
@@ -41,15 +41,17 @@ class TinyNet(nn.Module):
 
 def build(hidden=8, num_classes=4):
     return TinyNet(hidden, num_classes)
-'''
+"""
 
 
 def model_config(factory: str | None = "tiny_factory_mod:build", kwargs: str = "{hidden: 6}"):
     lines = ["model:"]
     if factory:
         lines += [f"  factory: '{factory}'", f"  kwargs: {kwargs}"]
-    lines += ["  input: {kind: logmel, sample_rate: 16000, n_mels: 40, duration_s: 0.5}",
-              "  labels: [neutral, happy, angry, sad]"]
+    lines += [
+        "  input: {kind: logmel, sample_rate: 16000, n_mels: 40, duration_s: 0.5}",
+        "  labels: [neutral, happy, angry, sad]",
+    ]
     return parse_config("\n".join(lines) + "\n").model
 
 
@@ -166,7 +168,8 @@ def test_export_program_layer_hooks_see_named_layers(exported, vgg, batch):
     def capture(module, name):
         seen = {}
         handle = dict(module.named_modules())[name].register_forward_hook(
-            lambda _m, _i, out: seen.setdefault("out", out.detach().clone()))
+            lambda _m, _i, out: seen.setdefault("out", out.detach().clone())
+        )
         try:
             outputs(module, batch)
         finally:
@@ -311,7 +314,11 @@ def test_layer_shapes_small_vgg_default_spec():
     assert FeatureSpec().shape == (1, 40, 101)
     assert list(shapes) == [
         *(f"features.{i}" for i in range(12)),
-        "pool", "classifier.0", "classifier.1", "classifier.2", "classifier.4",  # no Dropout
+        "pool",
+        "classifier.0",
+        "classifier.1",
+        "classifier.2",
+        "classifier.4",  # no Dropout
     ]
     assert shapes["features.0"] == (16, 40, 101)
     assert shapes["features.3"] == (16, 20, 50)
@@ -326,8 +333,18 @@ def test_layer_shapes_small_vgg_default_spec():
 def test_candidate_layers_small_vgg(project_checkpoint):
     target = load_target(project_checkpoint)
     candidates = target.candidate_layers()
-    assert candidates == ["features.2", "features.3", "features.6", "features.7", "features.10",
-                          "features.11", "pool", "classifier.1", "classifier.2", "classifier.4"]
+    assert candidates == [
+        "features.2",
+        "features.3",
+        "features.6",
+        "features.7",
+        "features.10",
+        "features.11",
+        "pool",
+        "classifier.1",
+        "classifier.2",
+        "classifier.4",
+    ]
     order = list(target.layer_shapes())
     assert [order.index(c) for c in candidates] == sorted(order.index(c) for c in candidates)
 
@@ -337,8 +354,9 @@ def test_tail_from_every_candidate(project_checkpoint):
     shapes = target.layer_shapes()
     own = {name: p.detach().clone() for name, p in target.module.named_parameters()}
     # Random in T: conv/linear weights (dim >= 2) and the BatchNorm running means the fixture drew.
-    own_random = [t for n, t in (*own.items(), *target.module.named_buffers())
-                  if t.dim() >= 2 or n.endswith("running_mean")]
+    own_random = [
+        t for n, t in (*own.items(), *target.module.named_buffers()) if t.dim() >= 2 or n.endswith("running_mean")
+    ]
     torch.manual_seed(5)
     for layer in target.candidate_layers():
         tail = target.tail_from(layer)
@@ -378,7 +396,7 @@ class Generic(nn.Module):
 
 
 def load_target_from_module(module: nn.Module, spec: FeatureSpec):
-    from privacy_checks.target import Target
+    from privacy_checks.model.target import Target
 
     return Target(module.eval(), "test", spec, (), "0" * 64, Path("x.pt"), "test")
 

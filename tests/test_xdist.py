@@ -26,7 +26,9 @@ def test_two_workers_give_the_serial_results(audit_project, pytester):
     items = json.loads(baseline.read_text())["items"]  # the baseline, too, is written by the controller
     assert sorted(items) == sorted(r["id"] for r in values(pytester, "parallel")[0])
     assert len(values(pytester, "parallel")[0]) == 4  # every item once, in case order
-    assert (pytester.path / "serial" / "report.md").read_text() == (pytester.path / "parallel" / "report.md").read_text()
+    assert (pytester.path / "serial" / "report.md").read_text() == (
+        pytester.path / "parallel" / "report.md"
+    ).read_text()
     out = parallel.stdout.str()
     assert out.count("privacy audit: gender leakage") == 1  # the summary, once, by the controller
     assert "exposure per layer" in out
@@ -35,12 +37,22 @@ def test_two_workers_give_the_serial_results(audit_project, pytester):
 def test_workers_share_one_forward_pass(pytester, demo_checkpoint, monkeypatch):
     """With the pytest cache on, two workers find the same cache entry: one computes it under the
     lock, the other reads it; the entry's files are written once."""
-    pytester.makefile(".yaml", thresholds="audit: {scenarios: [worst_case], budget: quick, bootstrap: 200, permutations: 200}\n"
-                                          "attacker: {epochs: 2, batch_size: 8}\n")
+    pytester.makefile(
+        ".yaml",
+        thresholds="audit: {scenarios: [worst_case], budget: quick, bootstrap: 200, permutations: 200}\n"
+        "attacker: {epochs: 2, batch_size: 8}\n",
+    )
     (pytester.path / "m.pt").write_bytes(demo_checkpoint.read_bytes())
-    result = pytester.runpytest_subprocess("--privacy-audit", "m.pt", "--privacy-data",
-                                           "synthetic:speakers=20,utterances=4,duration=1.0", "-n", "2",
-                                           "-k", "features.3 or pool")
+    result = pytester.runpytest_subprocess(
+        "--privacy-audit",
+        "m.pt",
+        "--privacy-data",
+        "synthetic:speakers=20,utterances=4,duration=1.0",
+        "-n",
+        "2",
+        "-k",
+        "features.3 or pool",
+    )
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
     entries = list((pytester.path / ".pytest_cache" / "d" / "privacy-checks" / "embeddings").glob("*/"))
     entries = [e for e in entries if e.is_dir()]

@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from privacy_checks import zoo
 from privacy_checks.attackers.heads import multitask_from_tail
 from privacy_checks.cli import main as cli_main
-from privacy_checks.corpora import load_corpus
+from privacy_checks.data import load_corpus
 from privacy_checks.features import FeatureSpec
-from privacy_checks.target import load_target, representation, save_checkpoint
-from privacy_checks.training import train_emotion_model
+from privacy_checks.model import zoo
+from privacy_checks.model.target import load_target, representation, save_checkpoint
+from privacy_checks.study.training import train_emotion_model
 
 LOGMEL = (2, 1, 40, 101)  # two 2-s clips of 40 log-mel bins
 TINY_CORPUS = "synthetic:speakers=10,utterances=2,duration=1.0"
@@ -53,12 +53,15 @@ def test_every_architecture_is_registered():
     assert set(SMALL) | {"small_vgg"} <= set(zoo.names())
 
 
-@pytest.mark.parametrize("name, kwargs, expected", [
-    ("vgg16", {"pool": (7, 7)}, 138_357_544),
-    ("vgg19", {"pool": (7, 7)}, 143_667_240),
-    ("resnet50", {"fc": ()}, 25_557_032),
-    ("densenet121", {}, 7_978_856),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, expected",
+    [
+        ("vgg16", {"pool": (7, 7)}, 138_357_544),
+        ("vgg19", {"pool": (7, 7)}, 143_667_240),
+        ("resnet50", {"fc": ()}, 25_557_032),
+        ("densenet121", {}, 7_978_856),
+    ],
+)
 def test_torchvision_parameter_counts(name, kwargs, expected):
     assert n_params(full_size(name, in_channels=3, num_classes=1000, **kwargs)) == expected
 
@@ -130,8 +133,17 @@ def test_application_aware_variant(name):
 @pytest.mark.parametrize("name", CNNS)
 def test_cnns_train_with_the_project_recipe(name, tmp_path):
     corpus = load_corpus(TINY_CORPUS, tmp_path)
-    _, info = train_emotion_model(name, corpus, FeatureSpec(duration_s=1.0), epochs=1, lr=1e-4, batch_size=8,
-                                  seed=0, log=lambda _: None, arch_kwargs={"width": 0.125})
+    _, info = train_emotion_model(
+        name,
+        corpus,
+        FeatureSpec(duration_s=1.0),
+        epochs=1,
+        lr=1e-4,
+        batch_size=8,
+        seed=0,
+        log=lambda _: None,
+        arch_kwargs={"width": 0.125},
+    )
     assert info["arch_kwargs"] == {"width": 0.125, "num_classes": len(corpus.emotions)}
     assert 0.0 <= info["held_out_emotion_accuracy"] <= 1.0
 
@@ -174,8 +186,12 @@ def test_every_candidate_layer_has_a_traced_shape(tmp_path):
 
 def test_train_command_saves_width(tmp_path, capsys):
     out = tmp_path / "vgg16.pt"
-    assert cli_main(["train", "--arch", "vgg16", "--width", "0.125", "--data", TINY_CORPUS, "--epochs", "1",
-                     "--out", str(out)]) == 0
+    assert (
+        cli_main(
+            ["train", "--arch", "vgg16", "--width", "0.125", "--data", TINY_CORPUS, "--epochs", "1", "--out", str(out)]
+        )
+        == 0
+    )
     payload = torch.load(out, weights_only=True)
     assert payload["arch_kwargs"] == {"width": 0.125, "num_classes": 4}
     assert load_target(out).candidate_layers() == zoo.build("vgg16", width=0.125).candidate_layers()

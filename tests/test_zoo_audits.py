@@ -10,14 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from privacy_checks.audit import Audit
 from privacy_checks.config import PrivacyConfig
-from privacy_checks.corpora import load_corpus
+from privacy_checks.data import load_corpus
+from privacy_checks.engine.audit import Audit
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
-from privacy_checks.target import load_target, save_checkpoint
-from privacy_checks.torchscript import save_torchscript
-from privacy_checks.training import export_program, train_emotion_model
+from privacy_checks.model.target import load_target, save_checkpoint
+from privacy_checks.model.torchscript import save_torchscript
+from privacy_checks.study.training import export_program, train_emotion_model
 
 DATA = "synthetic:speakers=10,utterances=2,duration=1.0"
 LOGMEL = {"duration_s": 1.0}
@@ -33,9 +33,18 @@ ZOO = [
     ("wav_transformer", {"width": 0.25}, {"kind": "waveform", "duration_s": 1.0}),
 ]
 FORMATS = ("checkpoint", "pt2", "torchscript")
-CONFIG = PrivacyConfig().with_overrides("test", audit={
-    "scenarios": ["worst_case"], "attackers": ["generic"], "budget": "quick", "folds": 2, "bootstrap": 100,
-    "permutations": 100}, attacker={"epochs": 1})
+CONFIG = PrivacyConfig().with_overrides(
+    "test",
+    audit={
+        "scenarios": ["worst_case"],
+        "attackers": ["generic"],
+        "budget": "quick",
+        "folds": 2,
+        "bootstrap": 100,
+        "permutations": 100,
+    },
+    attacker={"epochs": 1},
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +59,19 @@ def trained(corpus, tmp_path_factory):
     paths = {}
     for arch, kwargs, spec_fields in ZOO:
         spec = FeatureSpec.from_mapping(spec_fields)
-        model, info = train_emotion_model(arch, corpus, spec, epochs=1, lr=1e-3, batch_size=8, seed=0,
-                                          log=lambda *_: None, arch_kwargs=kwargs)
+        model, info = train_emotion_model(
+            arch, corpus, spec, epochs=1, lr=1e-3, batch_size=8, seed=0, log=lambda *_: None, arch_kwargs=kwargs
+        )
         arch_kwargs = info["arch_kwargs"]
         labels = corpus.emotions
         save_checkpoint(folder / f"{arch}.pt", model, arch, arch_kwargs, spec, labels)
         export_program(model, spec, folder / f"{arch}.pt2", arch, labels, arch_kwargs)
         save_torchscript(model, spec, folder / f"{arch}.ts", arch, labels, arch_kwargs)
-        paths[arch] = {"checkpoint": folder / f"{arch}.pt", "pt2": folder / f"{arch}.pt2",
-                       "torchscript": folder / f"{arch}.ts"}
+        paths[arch] = {
+            "checkpoint": folder / f"{arch}.pt",
+            "pt2": folder / f"{arch}.pt2",
+            "torchscript": folder / f"{arch}.ts",
+        }
     return paths
 
 

@@ -1,7 +1,6 @@
 """An audit test of one's own: the layer we transmit must not leak to our own attacker."""
 
 from conftest import TimeAverageMLP
-
 from privacy_checks import CustomAttacker
 
 TRANSMITTED_LAYER = "classifier.4"  # what our app sends to the server

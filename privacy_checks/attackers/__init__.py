@@ -1,6 +1,6 @@
 """Attackers: heads that read an intercepted representation, and their cross-validated training."""
 
-from .heads import LINEAR_PROBE, TAIL_CLONE, build_head
-from .training import cross_validated_predictions, transfer_predictions
+from privacy_checks.attackers.heads import LINEAR_PROBE, TAIL_CLONE, build_head
+from privacy_checks.attackers.training import cross_validated_predictions, transfer_predictions
 
 __all__ = ["LINEAR_PROBE", "TAIL_CLONE", "build_head", "cross_validated_predictions", "transfer_predictions"]

@@ -19,8 +19,8 @@ every head's channels and units.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -209,8 +209,9 @@ def scaled(units: int, width: float) -> int:
 # --- VGG style -------------------------------------------------------------------------------------
 
 
-def vgg_trunk(space: Spatial, channels: int, stages: Sequence[Sequence[int]],
-              width: float) -> tuple[nn.Sequential, int]:
+def vgg_trunk(
+    space: Spatial, channels: int, stages: Sequence[Sequence[int]], width: float
+) -> tuple[nn.Sequential, int]:
     """Stages of 3x3 conv-BN-ReLU then 2x max-pool, global average pool, one hidden FC layer."""
     layers: list[nn.Module] = []
     for stage in stages:
@@ -257,9 +258,14 @@ class Bottleneck(nn.Module):
         super().__init__()
         cout = units * self.expansion
         self.residual = nn.Sequential(
-            space.conv(cin, units, 1), space.norm(units), nn.ReLU(),
-            space.conv(units, units, 3, stride), space.norm(units), nn.ReLU(),
-            space.conv(units, cout, 1), space.norm(cout),
+            space.conv(cin, units, 1),
+            space.norm(units),
+            nn.ReLU(),
+            space.conv(units, units, 3, stride),
+            space.norm(units),
+            nn.ReLU(),
+            space.conv(units, cout, 1),
+            space.norm(cout),
         )
         same = cin == cout and stride == 1
         self.shortcut = nn.Identity() if same else nn.Sequential(space.conv(cin, cout, 1, stride), space.norm(cout))
@@ -337,8 +343,9 @@ class StackedLSTM(nn.Module):
         return x.mean(1)
 
 
-def lstm_head(shape: tuple[int, ...], outputs: Sequence[int] = (2,), width: float = 1.0,
-              widths: Sequence[int] = LSTM_WIDTHS) -> MultiTask:
+def lstm_head(
+    shape: tuple[int, ...], outputs: Sequence[int] = (2,), width: float = 1.0, widths: Sequence[int] = LSTM_WIDTHS
+) -> MultiTask:
     """The recurrent attacker: a (C, F, T) map is read frame by frame (C*F features per step), a (T, D)
     sequence directly, a (D,) vector as a length-1 sequence."""
     family = family_of_shape(shape)
@@ -389,8 +396,13 @@ BUILDERS: dict[str, Callable[..., MultiTask]] = {
 }
 
 
-def build_head(kind: str, shape: tuple[int, ...], make_tail: Callable[[], nn.Module | None],
-               outputs: Sequence[int] = (2,), width: float = 1.0) -> nn.Module:
+def build_head(
+    kind: str,
+    shape: tuple[int, ...],
+    make_tail: Callable[[], nn.Module | None],
+    outputs: Sequence[int] = (2,),
+    width: float = 1.0,
+) -> nn.Module:
     """A fresh head of `kind` for per-example inputs of `shape`; `outputs` > 1 entries make it
     application-aware (gender first). `make_tail` is called only for the tail clone."""
     outputs = tuple(outputs)

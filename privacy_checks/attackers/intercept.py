@@ -24,18 +24,18 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..fileio import atomic_write_bytes
-from ..target import representation
-from .heads import Bottleneck, GlobalAvgPool, Halve, Standardize, StackedLSTM, channel_axes
+from privacy_checks.attackers.heads import Bottleneck, GlobalAvgPool, Halve, StackedLSTM, Standardize, channel_axes
+from privacy_checks.fileio import atomic_write_bytes
+from privacy_checks.model.target import representation
 
 # Module types whose outputs are insertion points of the family heads: stage ends and FC units.
 _POINT_TYPES = (Halve, Bottleneck, GlobalAvgPool, nn.LSTM, StackedLSTM)
@@ -54,7 +54,9 @@ def _kind(shape: tuple[int, ...]) -> str:
     return "vector" if int(np.prod(shape[1:])) == 1 or len(shape) == 1 else "spatial"
 
 
-def trace_outputs(model: nn.Module, input_shape: tuple[int, ...], keep: Callable[[str, nn.Module], bool]) -> dict[str, tuple[int, ...]]:
+def trace_outputs(
+    model: nn.Module, input_shape: tuple[int, ...], keep: Callable[[str, nn.Module], bool]
+) -> dict[str, tuple[int, ...]]:
     """Per-example output shapes of the modules `keep` selects, in execution order."""
     shapes: dict[str, tuple[int, ...]] = {}
     handles = []
@@ -64,6 +66,7 @@ def trace_outputs(model: nn.Module, input_shape: tuple[int, ...], keep: Callable
             tensor = representation(output)
             if tensor is not None and name not in shapes:
                 shapes[name] = tuple(tensor.shape[1:])
+
         return hook
 
     for name, module in model.named_modules():
@@ -83,16 +86,22 @@ def trace_outputs(model: nn.Module, input_shape: tuple[int, ...], keep: Callable
 
 def insertion_points(head: nn.Module, input_shape: tuple[int, ...]) -> list[InsertionPoint]:
     """Where a family head (vgg/resnet/densenet/lstm/conv style) can take an intercepted h_T."""
+
     def keep(_name, module):
         return isinstance(module, (*_POINT_TYPES, nn.ReLU))
 
     shapes = trace_outputs(head, input_shape, keep)
     modules = dict(head.named_modules())
-    return [InsertionPoint(name, shape) for name, shape in shapes.items()
-            if not isinstance(modules[name], nn.ReLU) or len(shape) == 1]  # ReLUs only of FC layers
+    return [
+        InsertionPoint(name, shape)
+        for name, shape in shapes.items()
+        if not isinstance(modules[name], nn.ReLU) or len(shape) == 1
+    ]  # ReLUs only of FC layers
 
 
-def matching_point(layer: str, target_shapes: dict[str, tuple[int, ...]], points: list[InsertionPoint]) -> InsertionPoint:
+def matching_point(
+    layer: str, target_shapes: dict[str, tuple[int, ...]], points: list[InsertionPoint]
+) -> InsertionPoint:
     """The attacker's point at the layer's relative depth among points of the same kind."""
     kind = _kind(target_shapes[layer])
     same_kind = [name for name, shape in target_shapes.items() if _kind(shape) == kind]
@@ -205,15 +214,18 @@ class Injected(nn.Module):
             handle.remove()
 
 
-def own_moments(model: nn.Sequential, x: np.ndarray, rows: np.ndarray, points: list[str], device: str,
-                batch_size: int = 128) -> dict[str, Moments]:
+def own_moments(
+    model: nn.Sequential, x: np.ndarray, rows: np.ndarray, points: list[str], device: str, batch_size: int = 128
+) -> dict[str, Moments]:
     """The attacker's activation statistics at `points` on (up to 512 of) its training rows."""
     rows = rows[:: max(1, len(rows) // _STATS_ROWS)][:_STATS_ROWS]
     moments = {p: Moments() for p in points}
     handles = []
     for point in points:
+
         def hook(_module, _inputs, output, point=point):
             moments[point].add(representation(output).cpu())
+
         handles.append(model[1].get_submodule(point).register_forward_hook(hook))
     try:
         with torch.inference_mode():
@@ -251,8 +263,11 @@ class ModelCache:
                 return hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
             return value
 
-        text = json.dumps({k: norm(v) for k, v in sorted(parts.items())} | {"version": CACHE_VERSION,
-                          "torch": torch.__version__}, sort_keys=True, default=str)
+        text = json.dumps(
+            {k: norm(v) for k, v in sorted(parts.items())} | {"version": CACHE_VERSION, "torch": torch.__version__},
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def load(self, key: str, make_head: Callable[[], nn.Module]) -> nn.Sequential | None:

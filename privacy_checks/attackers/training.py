@@ -10,15 +10,15 @@ so results repeat bit for bit.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from .. import progress
-from ..config import AttackerSettings
-from .heads import Standardize, channel_axes
+from privacy_checks import progress
+from privacy_checks.attackers.heads import Standardize, channel_axes
+from privacy_checks.config import AttackerSettings
 
 
 def cross_validated_predictions(
@@ -40,7 +40,9 @@ def cross_validated_predictions(
         train = np.flatnonzero(folds != fold)
         test = np.flatnonzero(folds == fold)
         with progress.step(f"fold {index + 1}/{len(names)}"):
-            model = train_attacker(make_head, representations, targets, train, settings, fold_seed(seed, int(fold)), device)
+            model = train_attacker(
+                make_head, representations, targets, train, settings, fold_seed(seed, int(fold)), device
+            )
         predictions[test] = _as_columns(predict(model, representations, test, device))
     return predictions[:, 0] if emotions is None else predictions
 
@@ -65,8 +67,16 @@ def transfer_predictions(
     return _as_columns(predict(model, eval_x, np.arange(len(eval_x)), device))[:, 0]
 
 
-def train_attacker(make_head: Callable[[], nn.Module], x: np.ndarray, targets, rows: np.ndarray,
-                   settings: AttackerSettings, seed: int, device: str = "cpu", standardize: bool = True) -> nn.Sequential:
+def train_attacker(
+    make_head: Callable[[], nn.Module],
+    x: np.ndarray,
+    targets,
+    rows: np.ndarray,
+    settings: AttackerSettings,
+    seed: int,
+    device: str = "cpu",
+    standardize: bool = True,
+) -> nn.Sequential:
     """A fresh head behind a standardiser fitted on `rows`, trained on `rows` (eval mode on return).
     `targets` is the gender labels or a tuple (gender, emotion) for a multi-task head. Without
     `standardize` the standardiser is the identity (a model that must see inputs as T saw them)."""
@@ -105,8 +115,9 @@ def _standardizer(x: np.ndarray, train: np.ndarray) -> Standardize:
     return Standardize(mean.astype(np.float32), std.astype(np.float32))
 
 
-def _fit(model: nn.Module, x: np.ndarray, y, train: np.ndarray, settings: AttackerSettings, seed: int,
-         device: str) -> None:
+def _fit(
+    model: nn.Module, x: np.ndarray, y, train: np.ndarray, settings: AttackerSettings, seed: int, device: str
+) -> None:
     """Adam on cross-entropy; `y` is the gender labels, or a tuple of label arrays for a multi-task
     head (one cross-entropy per output, summed)."""
     targets = y if isinstance(y, tuple) else (y,)

@@ -1,0 +1,51 @@
+"""Utterance records and the corpus object every loader returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+GENDERS = ("female", "male")  # label 0, label 1
+
+
+@dataclass(frozen=True)
+class Utterance:
+    id: str
+    speaker: str
+    gender: str  # one of GENDERS
+    emotion: str | None = None
+    session: str | None = None
+    spontaneity: str | None = None  # "improvised" | "scripted"
+    path: str | None = None  # audio file; None for generated audio
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A labelled speech corpus.
+
+    ``fingerprint`` changes whenever the audio or the labels could change, so it keys the
+    embedding cache. ``read_audio(utterance, sample_rate)`` returns mono float32 audio at the
+    requested rate and raises PrivacyInputError for unreadable, empty or silent audio.
+    ``fold_groups`` names the Utterance attribute whose values are the cross-validation folds
+    ("session" for IEMOCAP, as in the paper); None means speaker-independent folds.
+    """
+
+    name: str
+    utterances: tuple[Utterance, ...]
+    fingerprint: str
+    read_audio: Callable[[Utterance, int], np.ndarray] = field(repr=False, compare=False)
+    emotions: tuple[str, ...] = ()
+    fold_groups: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    @property
+    def speakers(self) -> list[str]:
+        return [u.speaker for u in self.utterances]
+
+    @property
+    def gender_labels(self) -> np.ndarray:
+        return np.array([GENDERS.index(u.gender) for u in self.utterances], dtype=np.int64)

@@ -1,0 +1,155 @@
+"""Baselines: the leakage of the last accepted model, so a change that makes a layer leak more
+fails even under its absolute limit (the "regression" in regression test). Torch-free.
+
+A baseline is small, diff-friendly JSON keyed by the stable item ids:
+
+    {"format": "privacy-checks.baseline", "schema_version": 1,
+     "model": {"architecture": ..., "sha256": ...},
+     "comparable": {"corpus": ..., "aux_corpus": ..., "settings": ...},
+     "items": {"worst_case[generic-tail_clone-features.3]": {"leakage": 0.99, "ci_low": ..., "ci_high": ...}}}
+
+Comparable means: same architecture, same audit corpus (fingerprint), auxiliary corpus and
+result-shaping settings (budget, folds, seed, resampling, attacker training). The model's weights
+are expected to differ: that is what is compared. A baseline for anything else is a usage error,
+not a silent comparison of unlike figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from privacy_checks.errors import PrivacyInputError
+from privacy_checks.fileio import atomic_write_text
+
+FORMAT = "privacy-checks.baseline"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Regression:
+    """How one item compares with its baseline entry."""
+
+    before: float
+    after: float
+    allowed: float  # the rise tolerated: the configured margin, else the combined uncertainty
+    basis: str  # "margin" | "combined uncertainty"
+
+    @property
+    def rise(self) -> float:
+        return self.after - self.before
+
+    @property
+    def regressed(self) -> bool:
+        return self.rise > self.allowed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "leakage_before": round(self.before, 6),
+            "rise": round(self.rise, 6),
+            "allowed_rise": round(self.allowed, 6),
+            "basis": self.basis,
+            "regressed": self.regressed,
+        }
+
+
+@dataclass(frozen=True)
+class Baseline:
+    path: Path
+    architecture: str
+    comparable: dict[str, Any]
+    items: dict[str, dict[str, float]]
+
+    def compare(
+        self, item_id: str, leakage: float, ci_low: float, ci_high: float, margin: float | None
+    ) -> Regression | None:
+        """None when the item has no baseline entry (a new layer or scenario)."""
+        old = self.items.get(item_id)
+        if old is None:
+            return None
+        if margin is not None:
+            return Regression(old["leakage"], leakage, margin, "margin")
+        # Half-widths of the two intervals combined in quadrature: the uncertainty of the difference.
+        allowed = math.hypot((old["ci_high"] - old["ci_low"]) / 2, (ci_high - ci_low) / 2)
+        return Regression(old["leakage"], leakage, allowed, "combined uncertainty")
+
+
+def comparable_settings(corpus: Mapping, aux_corpus: Mapping | None, settings: Mapping) -> dict[str, Any]:
+    """What must match for two audits' figures to be comparable (not the limits: a baseline
+    outlives a change of limits)."""
+    audit = dict(settings["audit"])
+    shaping = {k: audit[k] for k in ("budget", "folds", "seed", "bootstrap", "permutations", "confidence")}
+    return {
+        "corpus": corpus["fingerprint"],
+        "aux_corpus": aux_corpus["fingerprint"] if aux_corpus else None,
+        "settings": hashlib.sha256(
+            json.dumps({"audit": shaping, "attacker": settings["attacker"]}, sort_keys=True).encode()
+        ).hexdigest()[:16],
+    }
+
+
+def baseline_dict(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The baseline of a report (AuditReport.as_dict()): its measured items."""
+    items = {
+        r["id"]: {"leakage": r["leakage"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
+        for r in report["results"]
+        if r["leakage"] is not None
+    }
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "model": {"architecture": report["model"]["architecture"], "sha256": report["model"]["sha256"]},
+        "comparable": comparable_settings(report["corpus"], report["aux_corpus"], report["settings"]),
+        "items": dict(sorted(items.items())),
+    }
+
+
+def save_baseline(path: Path, report: Mapping[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(baseline_dict(report), indent=1, sort_keys=True) + "\n")
+
+
+def load_baseline(path: Path) -> Baseline:
+    where = f"--privacy-baseline {path}"
+    if not path.is_file():
+        raise PrivacyInputError(f"{where}: no such file; create one with --privacy-save-baseline {path}.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PrivacyInputError(
+            f"{where}: not a readable baseline ({exc}); re-create it with --privacy-save-baseline {path}."
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise PrivacyInputError(f'{where}: not a privacy-checks baseline (no "format": "{FORMAT}").')
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise PrivacyInputError(
+            f"{where}: schema_version {data.get('schema_version')!r} is not supported (expected {SCHEMA_VERSION})."
+        )
+    try:
+        items = {str(k): {f: float(v[f]) for f in ("leakage", "ci_low", "ci_high")} for k, v in data["items"].items()}
+        architecture = str(data["model"]["architecture"])
+        comparable = dict(data["comparable"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PrivacyInputError(f"{where}: damaged baseline (missing or malformed {exc}); re-create it.") from None
+    return Baseline(path, architecture, comparable, items)
+
+
+def check_comparable(baseline: Baseline, architecture: str, comparable: Mapping[str, Any]) -> None:
+    """A usage error when the baseline was made for another architecture, corpus or settings."""
+    where = f"--privacy-baseline {baseline.path}"
+    if baseline.architecture != architecture:
+        raise PrivacyInputError(
+            f"{where}: made for a {baseline.architecture!r} model, this is {architecture!r}; its item ids name "
+            "other layers. Save a baseline for this model with --privacy-save-baseline."
+        )
+    what = {"corpus": "audit corpus", "aux_corpus": "auxiliary corpus", "settings": "audit/attacker settings"}
+    differ = [what[k] for k in what if baseline.comparable.get(k) != comparable.get(k)]
+    if differ:
+        raise PrivacyInputError(
+            f"{where}: made with another {', '.join(differ)}; leakage figures are only comparable on the same "
+            "data and settings. Re-run with those, or save a new baseline with --privacy-save-baseline."
+        )

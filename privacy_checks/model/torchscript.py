@@ -1,0 +1,164 @@
+"""TorchScript checkpoints, intercepted without hooks on the ScriptModule.
+
+Forward hooks on a loaded ScriptModule never run: its compiled forward calls the submodules inside
+the graph. So the audit gets in another way:
+
+1. An archive that names a zoo architecture (``privacy-checks train --format torchscript`` stores
+   ``privacy_checks.json`` inside): the eager architecture is rebuilt and given the archive's
+   weights, and must reproduce the archive's outputs on a probe input.
+2. Any other archive: the module runs as a chain of its children (Sequential containers opened up),
+   each called from Python through a plain wrapper that hooks can see, under the children's own
+   names (``features.3``); a map reaching a Linear is flattened first, as forward methods do. The chain must reproduce the archive's output on a probe input; a
+   residual or branching forward does not, and then no layer can be intercepted: the error says so
+   and names the fixes.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from privacy_checks.errors import PrivacyInputError
+from privacy_checks.model import zoo
+from privacy_checks.model.target import (
+    EXPORT_METADATA,
+    Target,
+    _first_line,
+    _load_weights,
+    metadata_spec_and_labels,
+    representation,
+)
+
+_PASS_THROUGH = ("Dropout", "Identity")  # no split point worth listing
+
+
+class ScriptStep(nn.Module):
+    """One child of a ScriptModule, called from Python. The scripted module is held outside the
+    module tree so this wrapper is a leaf (where layer tracing and interception hook in)."""
+
+    def __init__(self, scripted, kind: str):
+        super().__init__()
+        self._scripted = (scripted,)
+        self.kind = kind  # the child's original class name, e.g. Conv2d
+
+    def forward(self, x):
+        return self._scripted[0](x)
+
+    def _apply(self, fn, recurse=True):  # .to(device) and friends reach the scripted weights
+        self._scripted[0]._apply(fn)
+        return super()._apply(fn, recurse)
+
+    def extra_repr(self) -> str:
+        return f"scripted {self.kind}"
+
+
+class ScriptChain(nn.Module):
+    """A ScriptModule's children run in order, under their own dotted names."""
+
+    rebuildable = False  # no fresh copy of an unknown architecture can be made from this
+
+    def __init__(self, scripted):
+        super().__init__()
+        self.order: list[str] = []
+        for name, child in _flatten(scripted, ""):
+            self._place(name, ScriptStep(child, child.original_name))
+            self.order.append(name)
+
+    def _place(self, dotted: str, step: nn.Module) -> None:
+        parent: nn.Module = self
+        *path, leaf = dotted.split(".")
+        for part in path:
+            if not hasattr(parent, part):
+                parent.add_module(part, nn.Module())
+            parent = getattr(parent, part)
+        parent.add_module(leaf, step)
+
+    def forward(self, x):
+        for name in self.order:
+            step = self.get_submodule(name)
+            if step.kind == "Linear" and x.dim() > 2:  # the torch.flatten(x, 1) of a forward method
+                x = x.flatten(1)
+            x = step(x)
+        return x
+
+    def candidate_layers(self) -> list[str]:
+        return [n for n in self.order if self.get_submodule(n).kind not in _PASS_THROUGH]
+
+
+def _flatten(module, prefix: str):
+    for name, child in module.named_children():
+        dotted = f"{prefix}{name}"
+        if child.original_name == "Sequential":
+            yield from _flatten(child, dotted + ".")
+        else:
+            yield dotted, child
+
+
+def load_torchscript(path: Path, fingerprint: str, model_config) -> Target:
+    extra = {EXPORT_METADATA: ""}
+    try:
+        with warnings.catch_warnings():  # torch deprecates TorchScript; users still ship it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            scripted = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as exc:
+        raise PrivacyInputError(f"cannot read TorchScript archive {path}: {_first_line(exc)}") from None
+    meta = json.loads(extra[EXPORT_METADATA]) if extra[EXPORT_METADATA] else {}
+    spec, labels = metadata_spec_and_labels(meta, model_config, path)
+    scripted.eval()
+    probe = torch.randn((2, *spec.shape), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = representation(scripted(probe))
+    architecture = meta.get("architecture")
+    if architecture in zoo.names():
+        module = zoo.build(architecture, **dict(meta.get("arch_kwargs", {})))
+        _load_weights(module, scripted.state_dict(), path)
+        module.eval()
+        if not _same(module, probe, expected):
+            raise PrivacyInputError(
+                f"{path}: its weights in the {architecture!r} architecture it names do not reproduce its own "
+                "outputs; re-save it with privacy-checks train --format torchscript."
+            )
+        return Target(module, architecture, spec, labels, fingerprint, path, "torchscript")
+    chain = ScriptChain(scripted).eval()
+    if not chain.order or not _same(chain, probe, expected):
+        children = ", ".join(chain.order) or "none"
+        raise PrivacyInputError(
+            f"{path}: no layer of this TorchScript module ({scripted.original_name}) can be intercepted: hooks "
+            f"do not run inside compiled code, and running its children in order ({children}) does not "
+            "reproduce its output (a residual or branching forward). Export it with torch.export (.pt2), or "
+            "save a state_dict with model.factory in thresholds.yaml."
+        )
+    return Target(chain, f"torchscript:{scripted.original_name}", spec, labels, fingerprint, path, "torchscript")
+
+
+def _same(module: nn.Module, probe: torch.Tensor, expected: torch.Tensor) -> bool:
+    try:
+        with torch.inference_mode():
+            got = representation(module(probe))
+    except Exception:  # the chain may not even run (a child that takes two inputs)
+        return False
+    return got is not None and got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def save_torchscript(model: nn.Module, spec, out: Path, arch: str, labels, arch_kwargs: dict) -> None:
+    """A traced archive with the input spec and zoo architecture inside (atomic write)."""
+    import io
+
+    from privacy_checks.fileio import atomic_write_bytes
+
+    example = torch.zeros((2, *spec.shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(model.eval(), example, check_trace=False)
+    meta = json.dumps(
+        {"architecture": arch, "arch_kwargs": dict(arch_kwargs), "input_spec": spec.as_dict(), "labels": list(labels)}
+    )
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(traced, buffer, _extra_files={EXPORT_METADATA: meta})
+    atomic_write_bytes(out, buffer.getvalue())

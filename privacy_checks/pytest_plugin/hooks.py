@@ -1,0 +1,301 @@
+"""pytest hooks and options for ``pytest --privacy-audit CHECKPOINT``.
+
+Only hooks and option parsing live here, and nothing heavy is imported at module level: a project
+that has the plugin installed but doesn't pass ``--privacy-audit`` never imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from privacy_checks.engine.threat_model import BUDGETS
+from privacy_checks.pytest_plugin.options import DEVICES, AuditOptions, non_negative_int
+from privacy_checks.pytest_plugin.stash import PROGRESS_KEY, SESSION_KEY
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("privacy", "privacy-checks: gender-leakage audit of speech models")
+    group.addoption(
+        "--privacy-audit",
+        metavar="CHECKPOINT",
+        default=None,
+        help="audit this SER checkpoint for gender leakage (one item per scenario x attacker x layer)",
+    )
+    group.addoption(
+        "--privacy-data",
+        metavar="SPEC",
+        default=None,
+        help="audit corpus: synthetic, synthetic:key=value,..., or a manifest .csv "
+        "(default: audit.data in thresholds.yaml, else synthetic)",
+    )
+    group.addoption(
+        "--privacy-aux-data",
+        metavar="SPEC",
+        default=None,
+        help="auxiliary corpus (other speakers) for scenarios 1, 3 and 4, same syntax as --privacy-data "
+        "(default: audit.aux_data; without one those scenarios are skipped)",
+    )
+    group.addoption(
+        "--privacy-scenarios",
+        metavar="NAMES",
+        default=None,
+        help="comma-separated Table 1 scenarios: worst_case,scenario_1,...,scenario_4 (default: all)",
+    )
+    group.addoption(
+        "--privacy-access",
+        metavar="MODES",
+        default=None,
+        help="comma-separated: encoder (the attacker runs T's on-device part; gates CI) and/or "
+        "intercept (the paper's protocol: its own model, h_T fed in); default audit.access, encoder",
+    )
+    group.addoption(
+        "--privacy-budget",
+        metavar="BUDGET",
+        default=None,
+        choices=tuple(BUDGETS),
+        help="quick (pull requests), standard (default) or thorough (nightly): utterances per "
+        "speaker, epochs and which attackers",
+    )
+    group.addoption(
+        "--privacy-config",
+        metavar="FILE",
+        default=None,
+        help="limits and settings (default: thresholds.yaml in the rootdir, if present)",
+    )
+    group.addoption(
+        "--privacy-report",
+        metavar="DIR",
+        default=None,
+        help="write report.json, report.md (fits $GITHUB_STEP_SUMMARY), report.html and PNG plots into DIR",
+    )
+    group.addoption(
+        "--privacy-baseline",
+        metavar="FILE",
+        default=None,
+        help="compare every item with this stored baseline: an item whose leakage rose beyond the "
+        "combined uncertainty (or baseline.margin) fails even under its limit",
+    )
+    group.addoption(
+        "--privacy-save-baseline",
+        metavar="FILE",
+        default=None,
+        help="write this run's leakage per item as the new baseline (small JSON keyed by item id)",
+    )
+    group.addoption(
+        "--privacy-seed",
+        metavar="N",
+        type=non_negative_int,
+        default=None,
+        help="seed for folds, attackers and resampling (default: audit.seed, 0)",
+    )
+    group.addoption(
+        "--privacy-trust-checkpoint",
+        action="store_true",
+        default=False,
+        help="allow loading a pickled nn.Module (this runs code from the file)",
+    )
+    group.addoption(
+        "--privacy-device",
+        metavar="DEVICE",
+        default="cpu",
+        choices=DEVICES,
+        help="where forward passes and attacker training run: auto, cpu or cuda (default cpu)",
+    )
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from privacy_checks.pytest_plugin import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    options = AuditOptions.from_pytest(config)
+    if options is None:
+        return
+    from privacy_checks.pytest_plugin.session import AuditSession  # imports torch: only when the audit is on
+
+    custom = [a for returned in config.hook.pytest_privacy_attackers(config=config) for a in (returned or ())]
+    config.stash[SESSION_KEY] = AuditSession.start(options, config, custom)
+    config.pluginmanager.register(ResultRows(config.stash[SESSION_KEY]), "privacy-checks-results")
+    if not _is_worker(config):
+        from privacy_checks.pytest_plugin.terminal_progress import TerminalProgress
+
+        config.stash[PROGRESS_KEY] = TerminalProgress.for_config(config)
+    if getattr(config.option, "dist", "no") == "load":  # pytest-xdist's default for -n
+        config.option.dist = "loadgroup"  # keep each attack's layers on one worker (items.py)
+    checkpoint = str(options.checkpoint)
+    # `pytest --privacy-audit m.pt` audits only; `pytest --privacy-audit m.pt tests/` runs both.
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        if checkpoint not in config.args:
+            config.args.append(checkpoint)
+    else:
+        config.args[:] = [checkpoint]
+
+
+@pytest.fixture
+def privacy_audit(request: pytest.FixtureRequest):
+    """The audit engine of this run (same model, corpora and thresholds as --privacy-audit), for
+    writing one's own audit tests: ``privacy_audit.evaluate(CustomAttacker(...), "pool")`` returns
+    the result of that attacker at that layer. Skips the test when --privacy-audit is not given."""
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        pytest.skip("privacy_audit needs --privacy-audit CHECKPOINT")
+    session.prepare()
+    return session.audit
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        return None
+    audit = session.audit
+    return [
+        f"privacy-checks: auditing {audit.target.path.name} on {audit.corpus.name} "
+        f"({len(audit.cases)} cases, limits from {session.config.source or 'built-in defaults'})"
+    ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Model and corpus facts as global properties of a --junitxml report (as the
+    record_testsuite_property fixture does); per-item figures are each test case's properties."""
+    audit_session = session.config.stash.get(SESSION_KEY, None)
+    if audit_session is None:
+        return
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # a pytest without the junitxml plugin's key: nothing to annotate
+        return
+    xml = session.config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    audit = audit_session.audit
+    facts = {
+        "privacy_model": audit.target.path.name,
+        "privacy_model_sha256": audit.target.fingerprint,
+        "privacy_architecture": audit.target.architecture,
+        "privacy_corpus": audit.corpus.name,
+        "privacy_corpus_fingerprint": audit.corpus.fingerprint,
+        "privacy_utterances": len(audit.corpus),
+        "privacy_speakers": len(set(audit.corpus.speakers)),
+        "privacy_budget": audit.budget.name,
+        "privacy_seed": audit.config.audit.seed,
+    }
+    if audit.aux is not None:
+        facts["privacy_aux_corpus"] = audit.aux.name
+    for name, value in facts.items():
+        xml.add_global_property(name, value)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    session = parent.config.stash.get(SESSION_KEY, None)
+    if session is not None and file_path == session.options.checkpoint:
+        from privacy_checks.pytest_plugin.items import CheckpointFile
+
+        return CheckpointFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session):
+    audit_session = session.config.stash.get(SESSION_KEY, None)
+    if audit_session is not None and not session.config.option.collectonly:
+        from privacy_checks.pytest_plugin.items import LeakageItem
+
+        selected = [item.case for item in session.items if isinstance(item, LeakageItem)]
+        audit_session.select(selected)
+        if selected:
+            from privacy_checks import progress
+
+            display = session.config.stash.get(PROGRESS_KEY, None)
+            # One forward pass for every layer before any item runs; unreadable audio is a usage error.
+            with progress.showing(display):
+                audit_session.prepare()
+            if display is not None:
+                display.start_items(len(selected))
+                if session.config.get_verbosity() >= 0:
+                    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+                    for line in display.forward_pass_lines() if reporter is not None else ():
+                        reporter.write_line(line)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    display = item.config.stash.get(PROGRESS_KEY, None)
+    if display is None or not hasattr(item, "case"):
+        return (yield)
+    from privacy_checks import progress
+
+    try:
+        with progress.showing(display):  # erased before pytest reports the item
+            return (yield)
+    finally:
+        display.item_done()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    report = yield
+    session = item.config.stash.get(SESSION_KEY, None)
+    if session is not None and call.when == "call" and hasattr(item, "case"):
+        result = session.audit.computed(item.case)
+        if result is not None:
+            # A plain dict attribute travels with the report from an xdist worker to the controller.
+            report.privacy_result = result.as_dict()
+    return report
+
+
+class ResultRows:
+    """Records every item's result row from its test report: this process's, or each pytest-xdist
+    worker's on the controller, which then writes the one summary and report."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        row = getattr(report, "privacy_result", None)
+        if row is not None:
+            self.session.record(row)
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or _is_worker(config) or not session.rows:
+        return
+    terminalreporter.write_sep("=", "privacy audit: gender leakage")
+    for line in session.report().lines():
+        terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    audit_session = session.config.stash.get(SESSION_KEY, None)
+    if audit_session is None or _is_worker(session.config) or not audit_session.rows:
+        return  # the controller (or a serial run) writes the reports, once
+    options = audit_session.options
+    report = audit_session.report()
+    writes = []
+    if options.report_dir is not None:
+        writes.append(("--privacy-report", options.report_dir, lambda: report.write(options.report_dir)))
+    if options.save_baseline is not None:
+        from privacy_checks.engine.baseline import save_baseline
+
+        writes.append(
+            (
+                "--privacy-save-baseline",
+                options.save_baseline,
+                lambda: save_baseline(options.save_baseline, report.as_dict()),
+            )
+        )
+    for flag, where, write in writes:
+        try:
+            write()
+        except OSError as exc:  # checked at start-up; this is the disk filling up or a race
+            session.config.get_terminal_writer().line(f"ERROR: {flag} {where}: cannot write: {exc}", red=True)
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR

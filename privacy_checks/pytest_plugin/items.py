@@ -1,0 +1,108 @@
+"""pytest nodes: the audited checkpoint is a File; each audit case is an Item whose failure text
+speaks the domain (figures, the thresholds.yaml key, where to move the split point)."""
+
+from __future__ import annotations
+
+import pytest
+
+from privacy_checks.pytest_plugin.stash import SESSION_KEY
+
+
+class LeakageExceeded(Exception):
+    """Raised by a LeakageItem whose excess over chance is above its limit."""
+
+    def __init__(self, result, safe_split: str | None):
+        super().__init__(result.case.name)
+        self.result = result
+        self.safe_split = safe_split
+
+
+class CheckpointFile(pytest.File):
+    def collect(self):
+        session = self.config.stash[SESSION_KEY]
+        for case in session.audit.cases:
+            item = LeakageItem.from_parent(self, name=case.name, case=case)
+            # Under pytest-xdist (--dist loadgroup) all layers of one attack run on one worker: its
+            # control and its safe-split search are computed once, not once per worker.
+            item.add_marker(pytest.mark.xdist_group(name="/".join(case.attack)))
+            yield item
+
+
+class LeakageItem(pytest.Item):
+    def __init__(self, *, case, **kwargs):
+        super().__init__(**kwargs)
+        self.case = case
+
+    def runtest(self) -> None:
+        session = self.config.stash[SESSION_KEY]
+        result = session.result(self.case)
+        if result.status == "skipped":
+            pytest.skip(result.reason)
+        row = result.as_dict()
+        for key in ("leakage", "ci_low", "ci_high", "chance", "max_excess", "p_value"):
+            self.user_properties.append((key, row[key]))
+        if result.status == "failed":
+            raise LeakageExceeded(result, session.safe_split(self.case))
+        if result.status == "inconclusive":
+            if session.config.controls.fail_on_inconclusive:
+                pytest.fail(f"inconclusive: {result.reason} (controls.fail_on_inconclusive is true)", pytrace=False)
+            pytest.skip(f"inconclusive: {result.reason}")
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, LeakageExceeded):
+            return failure_text(excinfo.value.result, excinfo.value.safe_split)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, f"gender leakage: {self.case.name}"
+
+
+def failure_text(result, safe_split: str | None) -> str:
+    if result.decision.status != "failed":  # under its limit: failed only against the baseline
+        return regression_text(result)
+    r = result.as_dict()
+    case = result.case
+    bound = {"point": "the point estimate", "ci_low": "the CI lower bound", "ci_high": "the CI upper bound"}[r["rule"]]
+    lines = [
+        f"gender leakage above the limit at layer {case.layer}",
+        f"  attack: {case.scenario}, {case.attacker} attacker, {case.architecture} head, {case.access} access",
+        f"  L = {r['leakage']:.3f} (95% CI {r['ci_low']:.3f}-{r['ci_high']:.3f} over {r['n_speakers']} speakers; "
+        f"fold mean {r['fold_mean']:.3f} ± {r['fold_std']:.3f}); chance = {r['chance']:.3f}; p = {r['p_value']:.4f}",
+        f"  excess over chance: {r['excess']:+.3f}; the rule '{r['rule']}' compares {bound}, "
+        f"{result.decision.compared_excess:+.3f}, with the limit {r['max_excess']:.3f} "
+        f"(thresholds.yaml: {r['limit_key']})",
+    ]
+    if safe_split:
+        lines.append(
+            f"  what to do: move the split point to {safe_split}, the earliest layer from which every later "
+            f"layer passes, or, if this exposure is acceptable, raise the limit for {case.layer} "
+            f'(limits.layers."{case.layer}" in thresholds.yaml).'
+        )
+    else:
+        lines.append(
+            "  what to do: no audited layer passes at this limit; reduce what the transmitted representation "
+            "carries about the speaker (e.g. adversarial or gender-invariant training), or raise the limit "
+            f'(limits.layers."{case.layer}" in thresholds.yaml) if this exposure is acceptable.'
+        )
+    return "\n".join(lines)
+
+
+def regression_text(result) -> str:
+    r = result.as_dict()
+    case, change = result.case, result.regression
+    basis = (
+        "baseline.margin in thresholds.yaml"
+        if change.basis == "margin"
+        else "the combined uncertainty of the two measurements (their 95% half-widths in quadrature)"
+    )
+    return "\n".join(
+        [
+            f"gender leakage rose against the baseline at layer {case.layer}",
+            f"  attack: {case.scenario}, {case.attacker} attacker, {case.architecture} head, {case.access} access",
+            f"  L = {change.after:.3f} now (95% CI {r['ci_low']:.3f}-{r['ci_high']:.3f}), {change.before:.3f} in the baseline: "
+            f"+{change.rise:.3f}, more than the {change.allowed:.3f} allowed by {basis}",
+            f"  (still within its absolute limit: excess {r['excess']:+.3f} vs {r['max_excess']:.3f}, {r['limit_key']})",
+            "  what to do: find what made this representation carry more about the speaker (a new layer, less "
+            "pooling, a training change); if the new exposure is accepted, record it with --privacy-save-baseline FILE.",
+        ]
+    )

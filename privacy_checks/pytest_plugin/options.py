@@ -1,0 +1,136 @@
+"""Command-line options parsed into one typed object at configure time (no torch here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    checkpoint: Path
+    data: str | None  # None: thresholds.yaml audit.data, else the built-in synthetic corpus
+    aux_data: str | None  # None: thresholds.yaml audit.aux_data; none at all skips scenarios 1, 3, 4
+    scenarios: tuple[str, ...] | None  # None: thresholds.yaml audit.scenarios (all five by default)
+    budget: str | None  # None: thresholds.yaml audit.budget
+    access: tuple[str, ...] | None  # None: thresholds.yaml audit.access (encoder by default)
+    config_path: Path
+    config_required: bool  # an explicit --privacy-config must exist; the default may be absent
+    report_dir: Path | None
+    seed: int | None
+    trust_checkpoint: bool
+    device: str
+    baseline: Path | None = None  # compare every item with this stored baseline
+    save_baseline: Path | None = None  # write this run's results as the new baseline
+
+    @classmethod
+    def from_pytest(cls, config) -> AuditOptions | None:
+        """None when the audit is off; pytest.UsageError for a malformed option."""
+        import pytest
+
+        opt = config.option
+        if not opt.privacy_audit:
+            for name in (
+                "privacy_data",
+                "privacy_aux_data",
+                "privacy_report",
+                "privacy_seed",
+                "privacy_scenarios",
+                "privacy_budget",
+                "privacy_access",
+                "privacy_baseline",
+                "privacy_save_baseline",
+            ):
+                if getattr(opt, name) is not None:
+                    flag = "--" + name.replace("_", "-")
+                    raise pytest.UsageError(f"{flag} needs --privacy-audit CHECKPOINT to say which model to audit.")
+            return None
+        here = Path(config.invocation_params.dir)
+        explicit_config = opt.privacy_config is not None
+        config_path = here / opt.privacy_config if explicit_config else Path(config.rootpath) / "thresholds.yaml"
+        if opt.privacy_device not in DEVICES:
+            raise pytest.UsageError(
+                f"--privacy-device must be one of {', '.join(DEVICES)}, got {opt.privacy_device!r}."
+            )
+        report_dir = (here / opt.privacy_report) if opt.privacy_report else None
+        if report_dir is not None:
+            _check_report_dir(report_dir)
+        save_baseline = (here / opt.privacy_save_baseline) if opt.privacy_save_baseline else None
+        if save_baseline is not None:
+            _check_writable_file("--privacy-save-baseline", save_baseline)
+        return cls(
+            checkpoint=(here / opt.privacy_audit).resolve(),
+            data=opt.privacy_data,
+            aux_data=opt.privacy_aux_data,
+            scenarios=_name_list("--privacy-scenarios", opt.privacy_scenarios, "scenario"),
+            access=_name_list("--privacy-access", opt.privacy_access, "access mode"),
+            budget=opt.privacy_budget,
+            config_path=config_path,
+            config_required=explicit_config,
+            report_dir=report_dir,
+            seed=opt.privacy_seed,
+            trust_checkpoint=bool(opt.privacy_trust_checkpoint),
+            device=opt.privacy_device,
+            baseline=(here / opt.privacy_baseline) if opt.privacy_baseline else None,
+            save_baseline=save_baseline,
+        )
+
+
+def _name_list(flag: str, text: str | None, what: str) -> tuple[str, ...] | None:
+    """`worst_case,scenario_2` -> names, checked against the threat model's catalog (a usage error
+    lists the valid ones)."""
+    if text is None:
+        return None
+    import pytest
+
+    from privacy_checks.engine.threat_model import ACCESS_MODES, SCENARIOS
+
+    valid = tuple(SCENARIOS) if what == "scenario" else ACCESS_MODES
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in valid]
+    if unknown or not names:
+        raise pytest.UsageError(
+            f"{flag}: unknown {what}(s) {', '.join(unknown) or '(none given)'}; valid: {', '.join(valid)}"
+        )
+    return names
+
+
+def _check_report_dir(folder: Path) -> None:
+    """Fail before the audit runs, not after minutes of training."""
+    import os
+
+    import pytest
+
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if folder.exists() and not folder.is_dir():
+        raise pytest.UsageError(f"--privacy-report {folder}: exists and is not a folder; pass a folder path.")
+    if existing is None or not os.access(existing, os.W_OK):
+        raise pytest.UsageError(
+            f"--privacy-report {folder}: {existing} is not writable; pass a folder you can write to."
+        )
+
+
+def _check_writable_file(flag: str, path: Path) -> None:
+    import os
+
+    import pytest
+
+    if path.is_dir():
+        raise pytest.UsageError(f"{flag} {path}: is a folder; pass a file path, e.g. privacy-baseline.json.")
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise pytest.UsageError(f"{flag} {path}: the folder {folder} does not exist or is not writable.")
+
+
+def non_negative_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value

@@ -1,0 +1,173 @@
+"""The pytest-side audit session: built once at configure time from the typed options.
+
+Importing this module imports torch, so plugin.py imports it only when ``--privacy-audit`` is given.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from privacy_checks.config import PrivacyConfig, load_config
+from privacy_checks.data import load_corpus
+from privacy_checks.engine.audit import Audit, CaseResult
+from privacy_checks.engine.baseline import load_baseline
+from privacy_checks.errors import PrivacyInputError
+from privacy_checks.model.target import load_target
+from privacy_checks.pytest_plugin.options import AuditOptions
+from privacy_checks.reporting.report import AuditReport
+
+
+class AuditSession:
+    def __init__(self, options: AuditOptions, config: PrivacyConfig, audit: Audit):
+        self.options = options
+        self.config = config
+        self.audit = audit
+        self.selected: set = set(audit.cases)  # narrowed to the collected items (-k, node ids)
+        # Result rows by item id, as the test reports bring them: from this process, or from
+        # pytest-xdist workers, so the controller's summary and report cover every item once.
+        self.rows: dict[str, dict] = {}
+
+    def select(self, cases) -> None:
+        self.selected = set(cases)
+
+    def safe_split(self, case, computed_only: bool = False) -> str | None:
+        return self.audit.safe_split(case, among=self.selected, computed_only=computed_only)
+
+    @classmethod
+    def start(cls, options: AuditOptions, pytest_config, custom_attackers=()) -> AuditSession:
+        """Load config, checkpoint and corpus; any user mistake becomes a usage error (exit 4)."""
+        try:
+            config = _effective_config(options)
+            target = load_target(options.checkpoint, config.model, options.trust_checkpoint)
+            corpus = _corpus(options.data, config.audit.data, "data", config, pytest_config)
+            aux_spec = options.aux_data or config.audit.aux_data
+            aux = (
+                _corpus(options.aux_data, config.audit.aux_data, "aux_data", config, pytest_config)
+                if aux_spec
+                else None
+            )
+            audit = Audit(
+                target,
+                corpus,
+                config,
+                _cache_dir(pytest_config),
+                aux=aux,
+                device=_device(options.device),
+                custom_attackers=tuple(custom_attackers),
+                base_checkpoint=_config_path(config, config.model.base_checkpoint, pytest_config),
+                baseline=load_baseline(options.baseline) if options.baseline else None,
+            )
+        except PrivacyInputError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if config.audit.threads is None:
+            _share_cores(pytest_config)
+        return cls(options, config, audit)
+
+    def prepare(self) -> None:
+        try:
+            self.audit.prepare()
+        except PrivacyInputError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def record(self, row: dict) -> None:
+        self.rows[row["id"]] = row
+
+    def report(self) -> AuditReport:
+        """From the recorded rows, in case order. It never trains: an interrupted run (-x, Ctrl-C)
+        reports what it measured."""
+        rows = [self.rows[c.name] for c in self.audit.cases if c.name in self.rows]
+        aux = self.audit.aux
+        return AuditReport(
+            model=self.audit.target.describe(),
+            corpus=self.audit.describe_corpus(),
+            aux_corpus=self.audit.describe_corpus(aux) if aux is not None else None,
+            settings=self.audit.describe_settings(),
+            results=rows,
+            safe_splits=safe_splits(rows),
+        )
+
+    def result(self, case) -> CaseResult:
+        return self.audit.result(case)
+
+
+def safe_splits(rows: list[dict]) -> dict[str, str | None]:
+    """Per attack (scenario/attacker/access/head), the earliest layer from which every later
+    measured layer passed; rows are in case order (layers forward)."""
+    attacks: dict[str, list[dict]] = {}
+    for row in rows:
+        attacks.setdefault("/".join((row["scenario"], row["attacker"], row["access"], row["head"])), []).append(row)
+    safe: dict[str, str | None] = {}
+    for key, attack in attacks.items():
+        earliest = None
+        for row in reversed(attack):
+            if row["status"] != "passed":
+                break
+            earliest = row["layer"]
+        safe[key] = earliest
+    return safe
+
+
+def _corpus(option_value: str | None, config_value: str | None, key: str, config: PrivacyConfig, pytest_config):
+    """Command-line paths are relative to where pytest was invoked; thresholds.yaml paths to the file."""
+    if option_value is not None:
+        flag = "--privacy-data" if key == "data" else "--privacy-aux-data"
+        return load_corpus(option_value, Path(pytest_config.invocation_params.dir), option=flag)
+    base = config.source.parent if config.source else Path(pytest_config.rootpath)
+    return load_corpus(config_value, base, option=f"{config.source or 'thresholds.yaml'}: audit.{key}")
+
+
+def _config_path(config: PrivacyConfig, value: str | None, pytest_config) -> Path | None:
+    """A path written in thresholds.yaml, relative to that file (or the rootdir without one)."""
+    if value is None:
+        return None
+    base = config.source.parent if config.source else Path(pytest_config.rootpath)
+    return base / value
+
+
+def _effective_config(options: AuditOptions) -> PrivacyConfig:
+    config = load_config(options.config_path, required=options.config_required)
+    # Options left unset are None and keep the file's values.
+    return config.with_overrides(
+        "command line",
+        audit={
+            "seed": options.seed,
+            "scenarios": options.scenarios,
+            "budget": options.budget,
+            "access": options.access,
+        },
+    )
+
+
+def _share_cores(pytest_config) -> None:
+    """With audit.threads null, each pytest-xdist worker gets its share of the cores (n workers each
+    spinning every core's threads slow each other down several-fold)."""
+    import os
+
+    if not hasattr(pytest_config, "workerinput"):
+        return
+    import torch
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
+
+
+def _cache_dir(pytest_config) -> Path:
+    """Embeddings live in pytest's cache (.pytest_cache/d/privacy-checks); without the cache
+    plugin, in the system temp folder. Never next to the user's files."""
+    cache = getattr(pytest_config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("privacy-checks")) / "embeddings"
+    return Path(tempfile.gettempdir()) / "privacy-checks-cache" / "embeddings"
+
+
+def _device(choice: str) -> str:
+    import torch
+
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise PrivacyInputError("--privacy-device cuda: torch sees no CUDA device here; use cpu or auto.")
+    return choice
