@@ -19,6 +19,7 @@ from torch import nn
 from privacy_checks import progress
 from privacy_checks.attackers.heads import Standardize, channel_axes
 from privacy_checks.config import AttackerSettings
+from privacy_checks.seeds import fold_seed
 
 
 def cross_validated_predictions(
@@ -92,10 +93,6 @@ def train_attacker(
 def _as_columns(predicted) -> np.ndarray:
     columns = predicted if isinstance(predicted, tuple) else (predicted,)
     return np.stack(columns, axis=1)
-
-
-def fold_seed(seed: int, fold: int) -> int:
-    return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0])
 
 
 def _standardizer(x: np.ndarray, train: np.ndarray) -> Standardize:

@@ -752,6 +752,17 @@ def parse_config(text: str, display: str = DEFAULT_CONFIG_NAME, source: Path | N
         raise document.error(document.line_of(exc.path), exc.message) from None
 
 
+def config_from_mapping(data: Mapping[str, Any], origin: str = "settings") -> PrivacyConfig:
+    """A validated configuration from a mapping shaped like thresholds.yaml (sections of keys), for
+    callers that build settings in code (reproduce, calibration, users' scripts); errors name
+    ``origin`` and the key."""
+    document = _Document(origin)
+    try:
+        return _build(thaw(data), document, None)
+    except _Invalid as exc:
+        raise PrivacyInputError(f"{origin}: {format_key(exc.path)}: {exc.message}") from None
+
+
 def _build(data: dict, document: _Document, source: Path | None) -> PrivacyConfig:
     _reject_unknown_keys(data, (), _TOP_LEVEL_KEYS)
     if "version" in data and (data["version"] != SCHEMA_VERSION or isinstance(data["version"], bool)):

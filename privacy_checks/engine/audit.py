@@ -29,7 +29,7 @@ from privacy_checks.attackers.intercept import (
     own_moments,
     source_moments,
 )
-from privacy_checks.attackers.training import fold_seed, predict, train_attacker
+from privacy_checks.attackers.training import predict, train_attacker
 from privacy_checks.config import PrivacyConfig
 from privacy_checks.data import Corpus
 from privacy_checks.engine.baseline import Baseline, Regression, check_comparable, comparable_settings
@@ -47,6 +47,7 @@ from privacy_checks.engine.threat_model import (
 )
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.target import Target, load_target
+from privacy_checks.seeds import derived_seed, fold_seed
 
 PASSED, FAILED, SKIPPED, INCONCLUSIVE = "passed", "failed", "skipped", "inconclusive"
 
@@ -143,12 +144,6 @@ def torch_threads(count: int | None):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def derived_seed(seed: int, label: str) -> int:
-    """A per-case seed: independent streams per case, the same whatever runs before it."""
-    digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
 
 
 def cap_utterances(corpus: Corpus, per_speaker: int | None) -> Corpus:

@@ -8,7 +8,6 @@ refused unless the user trusts it explicitly.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import zipfile
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from privacy_checks.digests import file_sha256
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
 from privacy_checks.model import zoo
@@ -105,14 +105,6 @@ class Target:
             "labels": list(self.labels),
             "input": self.input_spec.as_dict(),
         }
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_target(path: Path, model_config=None, trust_checkpoint: bool = False) -> Target:

@@ -16,8 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from privacy_checks.errors import PrivacyInputError
-
-Seed = int | np.random.SeedSequence
+from privacy_checks.seeds import Seed, child_seed
 
 _GENDER_NAMES = ("female", "male")  # label 0, label 1
 DECISION_RULES = ("point", "ci_low", "ci_high")
@@ -341,14 +340,6 @@ def decide(estimate: LeakageEstimate, max_excess: float, rule: str) -> Decision:
 # --- breakdowns (Table 3: per emotion; spontaneity: improvised vs scripted) ---------------------
 
 
-def _child_seed(seed: Seed, index: int) -> np.random.SeedSequence:
-    """The ``index``-th child of ``seed``, like ``SeedSequence.spawn`` but without mutating a
-    caller's SeedSequence, so the same seed object gives the same children on every call."""
-    if isinstance(seed, np.random.SeedSequence):
-        return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, index), pool_size=seed.pool_size)
-    return np.random.SeedSequence(seed, spawn_key=(index,))
-
-
 def _is_unknown_group(value) -> bool:
     return value is None or (isinstance(value, (float, np.floating)) and np.isnan(value))
 
@@ -444,7 +435,7 @@ def leakage_by_group(
                 correct[member],
                 group_speakers,
                 group_labels,
-                seed=_child_seed(seed, index),
+                seed=child_seed(seed, index),
                 n_bootstrap=n_bootstrap,
                 confidence=confidence,
             )

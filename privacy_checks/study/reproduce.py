@@ -23,12 +23,13 @@ from privacy_checks import progress, stats
 from privacy_checks.attackers.heads import SAME_FAMILY_HEADS
 from privacy_checks.config import parse_config
 from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import Audit, derived_seed
+from privacy_checks.engine.audit import Audit
 from privacy_checks.engine.threat_model import APPLICATION_AWARE, BUDGETS, GENERIC
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
 from privacy_checks.fileio import atomic_write_bytes, atomic_write_text
 from privacy_checks.model.target import load_target, save_checkpoint
+from privacy_checks.seeds import derived_seed
 
 PRETRAINING = "synthetic:seed=2000"  # the stand-in for the public weights every model starts from
 SCENARIO_ROWS = ("worst_case", "scenario_1", "scenario_2", "scenario_3", "scenario_4")
