@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-GENDERS = ("female", "male")  # label 0, label 1
+GENDERS = ("female", "male")  # label 0, label 1: the one place gender is coded
+
+
+def gender_code(gender: str) -> int:
+    return GENDERS.index(gender)
 
 
 @dataclass(frozen=True)
@@ -48,4 +52,17 @@ class Corpus:
 
     @property
     def gender_labels(self) -> np.ndarray:
-        return np.array([GENDERS.index(u.gender) for u in self.utterances], dtype=np.int64)
+        return np.array([gender_code(u.gender) for u in self.utterances], dtype=np.int64)
+
+    def speaker_count(self, gender: str | None = None) -> int:
+        """Distinct speakers, or those of one gender."""
+        return len({u.speaker for u in self.utterances if gender is None or u.gender == gender})
+
+    def shuffled_gender_labels(self, seed: int) -> np.ndarray:
+        """Gender labels after permuting the speaker->gender mapping (the negative control: the
+        same speakers and class balance, no true link between voice and label)."""
+        speakers = sorted(set(self.speakers))
+        gender_of = {u.speaker: u.gender for u in self.utterances}
+        permuted = np.random.default_rng(seed).permutation([gender_of[s] for s in speakers])
+        mapping = dict(zip(speakers, permuted))
+        return np.array([gender_code(mapping[u.speaker]) for u in self.utterances], dtype=np.int64)

@@ -404,7 +404,7 @@ class Audit:
         train_x = self._outputs[role][layer]
         genders = corpus.gender_labels
         if shuffle_genders:
-            genders = _shuffled_speaker_genders(corpus, seed)
+            genders = corpus.shuffled_gender_labels(seed)
         emotions = _emotion_labels(corpus) if case.attacker == APPLICATION_AWARE else None
         outputs = (2,) if emotions is None else (2, len(corpus.emotions))
         make_head = self._head_factory(architecture or case.architecture, tuple(train_x.shape[1:]), layer, outputs)
@@ -439,7 +439,7 @@ class Audit:
         scenario = self.scenarios[case.scenario]
         role, corpus = ("aux", self.aux) if scenario.aux_corpus else ("target", self.corpus)
         raw = self._outputs[role][INPUT_LAYER]
-        genders = _shuffled_speaker_genders(corpus, self.config.audit.seed) if shuffle_genders else corpus.gender_labels
+        genders = corpus.shuffled_gender_labels(self.config.audit.seed) if shuffle_genders else corpus.gender_labels
         emotions = _emotion_labels(corpus) if case.attacker == APPLICATION_AWARE else None
         outputs = (2,) if emotions is None else (2, len(corpus.emotions))
         head, input_shape = case.attack[3], tuple(raw.shape[1:])
@@ -636,8 +636,8 @@ class Audit:
             "fingerprint": corpus.fingerprint,
             "utterances": len(corpus),
             "speakers": len(set(corpus.speakers)),
-            "female_speakers": len({u.speaker for u in corpus.utterances if u.gender == "female"}),
-            "male_speakers": len({u.speaker for u in corpus.utterances if u.gender == "male"}),
+            "female_speakers": corpus.speaker_count("female"),
+            "male_speakers": corpus.speaker_count("male"),
             "emotions": list(corpus.emotions),
             "folds": self.config.audit.folds,
         }
@@ -674,12 +674,3 @@ def _has_emotions(corpus: Corpus) -> bool:
 
 def _emotion_labels(corpus: Corpus) -> np.ndarray:
     return np.array([corpus.emotions.index(u.emotion) for u in corpus.utterances], dtype=np.int64)
-
-
-def _shuffled_speaker_genders(corpus: Corpus, seed: int) -> np.ndarray:
-    """Gender labels after permuting the speaker->gender mapping (the negative control)."""
-    speakers = sorted(set(corpus.speakers))
-    gender_of = {u.speaker: u.gender for u in corpus.utterances}
-    permuted = np.random.default_rng(seed).permutation([gender_of[s] for s in speakers])
-    mapping = dict(zip(speakers, permuted))
-    return np.array([0 if mapping[u.speaker] == "female" else 1 for u in corpus.utterances], dtype=np.int64)
