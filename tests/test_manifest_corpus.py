@@ -379,12 +379,15 @@ def test_load_corpus_named_corpus_folder_missing(tmp_path: Path, kind: str):
     )
 
 
-@pytest.mark.parametrize("spec", ["librispeech:/x", "data/manifest.tsv", "synth"])
-def test_load_corpus_unknown_spec(tmp_path: Path, spec: str):
+@pytest.mark.parametrize(
+    ("spec", "hint"),
+    [("librispeech:/x", ""), ("data/manifest.tsv", ""), ("synth", " (did you mean 'synthetic'?)")],
+)
+def test_load_corpus_unknown_spec(tmp_path: Path, spec: str, hint: str):
     with pytest.raises(PrivacyInputError) as info:
         load_corpus(spec, tmp_path, option="--privacy-aux-data")
     assert str(info.value) == (
-        f"--privacy-aux-data {spec!r}: unknown corpus spec; "
+        f"--privacy-aux-data {spec!r}: unknown corpus spec{hint}; "
         "use `synthetic`, `synthetic:key=value,...`, `iemocap:DIR[,merge_excitement=true]`, `ravdess:DIR` "
         "or the path to a manifest .csv."
     )

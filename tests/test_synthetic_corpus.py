@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from scipy.signal import butter, sosfiltfilt
 from scipy.stats import mannwhitneyu
 
-from privacy_checks.data import synthetic
 from privacy_checks.data.synthetic import (
     EMOTION_SETS,
     SyntheticParams,
+    layout,
     make_synthetic_corpus,
     speaker_traits,
     synthesize_utterance,
@@ -270,7 +270,7 @@ def test_swapping_genders_changes_audio_only_through_gender_effect(monkeypatch, 
     """Relabel every speaker with the other gender: at gender_effect 0 not one sample may change."""
     params = SyntheticParams(speakers=2, utterances=2, gender_effect=gender_effect, duration=0.5)
     original = [synthesize_utterance(params, i) for i in range(4)]
-    monkeypatch.setattr(synthetic, "GENDERS", ("male", "female"))
+    monkeypatch.setattr(layout, "GENDERS", ("male", "female"))
     assert make_synthetic_corpus(params).utterances[0].gender == "male"
     swapped = [synthesize_utterance(params, i) for i in range(4)]
     identical = all(np.array_equal(a, b) for a, b in zip(original, swapped))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from math import gcd
 from pathlib import Path
 
 import numpy as np
 
+from privacy_checks.data.records import Corpus, Utterance
 from privacy_checks.errors import PrivacyInputError
 
 # Below this peak amplitude a clip carries no usable signal (16-bit dither is ~3e-5).
@@ -45,17 +47,19 @@ def read_audio_file(path: Path, sample_rate: int, where: str = "") -> np.ndarray
 
 
 def audio_file_corpus(
-    name: str, utterances, fingerprint: str, emotions: tuple[str, ...] = (), fold_groups: str | None = None
-):
+    name: str,
+    utterances: Iterable[Utterance],
+    fingerprint: str,
+    emotions: tuple[str, ...] = (),
+    fold_groups: str | None = None,
+) -> Corpus:
     """A Corpus whose utterances are audio files (``Utterance.path``), read with read_audio_file;
     errors name the corpus and the utterance."""
-    from privacy_checks.data.records import Corpus
-
     return Corpus(
         name=name,
         utterances=tuple(utterances),
         fingerprint=fingerprint,
-        read_audio=lambda utt, rate: read_audio_file(Path(utt.path), rate, where=f"{name} ({utt.id})"),
+        read_audio=lambda utt, rate: read_audio_file(utt.audio_file(), rate, where=f"{name} ({utt.id})"),
         emotions=tuple(emotions),
         fold_groups=fold_groups,
     )

@@ -52,7 +52,7 @@ def load_manifest(path: Path) -> Corpus:
             )
         fields = {name: cell.strip() for name, cell in zip(header, row)}
         utterances.append(_utterance(fields, base, path, line_no))
-        audio = Path(utterances[-1].path)
+        audio = utterances[-1].audio_file()
         stat = audio.stat()
         # Content-addressing by size + mtime keeps start-up cheap; edits to a file change its mtime.
         digest.update(f"{row}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
@@ -63,7 +63,7 @@ def load_manifest(path: Path) -> Corpus:
         name=f"manifest:{path}",
         utterances=tuple(utterances),
         fingerprint=digest.hexdigest(),
-        read_audio=lambda utt, rate: read_audio_file(Path(utt.path), rate, where=f"{path} ({utt.id})"),
+        read_audio=lambda utt, rate: read_audio_file(utt.audio_file(), rate, where=f"{path} ({utt.id})"),
         emotions=emotions,
     )
 
@@ -82,7 +82,8 @@ def _utterance(fields: dict[str, str], base: Path, manifest: Path, line_no: int)
     audio = (base / fields["path"]).resolve()
     if not audio.is_file():
         raise PrivacyInputError(
-            f"{where}: audio file {fields['path']} not found (looked in {audio}); paths are relative to the manifest's folder."
+            f"{where}: audio file {fields['path']} not found (looked in {audio}); "
+            "paths are relative to the manifest's folder."
         )
     return Utterance(
         id=fields["path"],

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from privacy_checks.errors import PrivacyInputError
 
 GENDERS = ("female", "male")  # label 0, label 1: the one place gender is coded
 
@@ -23,6 +26,12 @@ class Utterance:
     session: str | None = None
     spontaneity: str | None = None  # "improvised" | "scripted"
     path: str | None = None  # audio file; None for generated audio
+
+    def audio_file(self) -> Path:
+        """The audio file of an utterance read from disk (``path``); generated audio has none."""
+        if self.path is None:
+            raise PrivacyInputError(f"utterance {self.id!r} has no audio file; read it from the corpus it came from")
+        return Path(self.path)
 
 
 @dataclass(frozen=True)
