@@ -425,13 +425,6 @@ def test_most_literal_glob_wins(name, globs):
     assert key == f'limits.layers."{winner}"' or key == f"limits.layers.{winner}"
 
 
-def test_audit_selects_layers():
-    assert AuditSettings().selects("anything")
-    audit = AuditSettings(layers=("features.*", "classifier.4"))
-    assert audit.selects("features.3") and audit.selects("classifier.4")
-    assert not audit.selects("classifier.1")
-
-
 def test_model_settings_defaults():
     model = ModelSettings()
     assert (model.factory, model.kwargs_dict(), model.input, model.labels, model.feature_spec()) == (

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from privacy_checks.errors import PrivacyInputError
-from privacy_checks.features import FeatureSpec, _is09_extractors, extract
+from privacy_checks.features import FeatureSpec, extract
+from privacy_checks.features.lld import is09_extractors
 
 SR = 16000
 IS09_ORDER = (
@@ -25,7 +26,7 @@ def tone(freq: float, seconds: float = 1.0) -> np.ndarray:
 
 
 def test_lld_columns_are_the_16_is09_descriptors_then_their_deltas_in_the_papers_order():
-    lld, delta = _is09_extractors()
+    lld, delta = is09_extractors()
     assert list(lld.feature_names) == IS09_ORDER
     assert list(delta.feature_names) == [name.replace("_sma", "_sma_de") for name in IS09_ORDER]
 
@@ -92,9 +93,9 @@ def test_custom_feature_function(feature_module):
 
 def test_custom_feature_function_errors_name_the_function(feature_module):
     with pytest.raises(PrivacyInputError, match="'myfeatures:broken' returned an array of shape"):
-        FeatureSpec(kind="custom", function="myfeatures:broken").shape
+        _ = FeatureSpec(kind="custom", function="myfeatures:broken").shape
     with pytest.raises(PrivacyInputError, match="'myfeatures:nothing' cannot be imported"):
-        FeatureSpec(kind="custom", function="myfeatures:nothing").shape
+        _ = FeatureSpec(kind="custom", function="myfeatures:nothing").shape
     with pytest.raises(PrivacyInputError, match="kind custom needs function"):
         FeatureSpec.from_mapping({"kind": "custom"})
     with pytest.raises(PrivacyInputError, match="layout 'grid' is not one of image, sequence"):
@@ -104,11 +105,11 @@ def test_custom_feature_function_errors_name_the_function(feature_module):
 def test_lld_features_are_cached_per_file(tmp_path, monkeypatch):
     import soundfile
 
-    from privacy_checks import features
     from privacy_checks.data import load_corpus
     from privacy_checks.engine.representations import feature_batches
+    from privacy_checks.features import lld
 
-    for i, (speaker, gender) in enumerate((("s1", "f"), ("s2", "m"))):
+    for i in range(2):
         soundfile.write(tmp_path / f"{i}.wav", tone(150.0 + 100 * i), SR)
     (tmp_path / "m.csv").write_text("path,speaker,gender\n0.wav,s1,f\n1.wav,s2,m\n")
     corpus = load_corpus("m.csv", tmp_path)
@@ -121,6 +122,6 @@ def test_lld_features_are_cached_per_file(tmp_path, monkeypatch):
     def no_opensmile(*args):
         raise AssertionError("cached LLDs were recomputed")
 
-    monkeypatch.setattr(features, "lld_frames", no_opensmile)
+    monkeypatch.setattr(lld, "lld_frames", no_opensmile)
     again = np.concatenate([b.numpy() for _, b in feature_batches(corpus, spec, 2, cache)])
     np.testing.assert_array_equal(again, first)

@@ -145,6 +145,13 @@ def test_from_mapping_rejects_bad_values_naming_the_source_and_the_rule(values, 
     assert expected in str(info.value)
 
 
+def test_a_misspelt_kind_or_layout_gets_a_did_you_mean_hint():
+    with pytest.raises(PrivacyInputError) as info:
+        FeatureSpec.from_mapping({"kind": "logmle", "layout": "sequense"}, where="cfg")
+    assert "kind 'logmle' is not one of logmel, lld, waveform, custom (did you mean 'logmel'?)" in str(info.value)
+    assert "layout 'sequense' is not one of image, sequence (did you mean 'sequence'?)" in str(info.value)
+
+
 def test_clip_too_short_for_reflect_padding_is_rejected_not_a_crash():
     # torch.stft(center=True) reflect-pads n_fft // 2 = 1024 samples: a 1000-sample clip cannot be.
     with pytest.raises(PrivacyInputError) as info:

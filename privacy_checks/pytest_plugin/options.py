@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from privacy_checks.config.checks import did_you_mean
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -50,9 +52,10 @@ class AuditOptions:
         here = Path(config.invocation_params.dir)
         explicit_config = opt.privacy_config is not None
         config_path = here / opt.privacy_config if explicit_config else Path(config.rootpath) / "thresholds.yaml"
-        if opt.privacy_device not in DEVICES:
+        if opt.privacy_device not in DEVICES:  # argparse's choices catch it first; kept for direct callers
             raise pytest.UsageError(
-                f"--privacy-device must be one of {', '.join(DEVICES)}, got {opt.privacy_device!r}."
+                f"--privacy-device must be one of {', '.join(DEVICES)}, "
+                f"got {opt.privacy_device!r}{did_you_mean(opt.privacy_device, DEVICES)}."
             )
         report_dir = (here / opt.privacy_report) if opt.privacy_report else None
         if report_dir is not None:
@@ -91,8 +94,9 @@ def _name_list(flag: str, text: str | None, what: str) -> tuple[str, ...] | None
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     unknown = [n for n in names if n not in valid]
     if unknown or not names:
+        hint = did_you_mean(unknown[0], valid) if len(unknown) == 1 else ""
         raise pytest.UsageError(
-            f"{flag}: unknown {what}(s) {', '.join(unknown) or '(none given)'}; valid: {', '.join(valid)}"
+            f"{flag}: unknown {what}(s) {', '.join(unknown) or '(none given)'}; valid: {', '.join(valid)}{hint}"
         )
     return names
 

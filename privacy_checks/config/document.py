@@ -1,0 +1,105 @@
+"""YAML text -> Python values, remembering the line of every key, for file:line messages.
+
+The YAML is *composed* (nodes keep their marks) and converted here rather than by yaml.safe_load,
+which forgets where each value was written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from privacy_checks.config.checks import KeyPath, format_key, quoted
+from privacy_checks.errors import PrivacyInputError
+
+
+class Document:
+    """Python values of one YAML document plus ``lines[path]``: where each key or list item is."""
+
+    def __init__(self, display: str):
+        self.display = display
+        self.lines: dict[KeyPath, int] = {}
+        # types scalars exactly as yaml.safe_load would (ints, floats, bools, nulls, dates)
+        self._constructor = yaml.constructor.SafeConstructor()
+        self._open: set[int] = set()  # collections being converted: catches `&a [*a]` loops
+
+    def error(self, line: int, message: str) -> PrivacyInputError:
+        return PrivacyInputError(f"{self.display}:{line}: {message}")
+
+    def line_of(self, path: KeyPath) -> int:
+        """The line of the nearest located key path (a value's own, else its parent's)."""
+        while path not in self.lines and path:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+    def to_python(self, node: yaml.Node, path: KeyPath = ()) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
+        if id(node) in self._open:
+            raise self.error(node.start_mark.line + 1, "a YAML alias refers to itself; remove the loop")
+        self._open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            assert isinstance(node, yaml.SequenceNode)  # the third and last kind of node
+            return self._sequence(node, path)
+        finally:
+            self._open.discard(id(node))
+
+    def _sequence(self, node: yaml.SequenceNode, path: KeyPath) -> list[Any]:
+        self._require_tag(node, "seq")
+        result = []
+        for index, item in enumerate(node.value):
+            item_path = (*path, index)
+            self.lines[item_path] = item.start_mark.line + 1
+            result.append(self.to_python(item, item_path))
+        return result
+
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[Any, Any]:
+        self._require_tag(node, "map")
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                raise self.error(
+                    line,
+                    f"unsupported key in {quoted(path) if path else 'the top level'}: "
+                    "keys must be plain names (no '<<' merges, lists or mappings as keys)",
+                )
+            key = self._scalar(key_node)
+            key_path = (*path, key)
+            if key in result:
+                raise self.error(
+                    line,
+                    f"duplicate key {format_key(key_path)!r}: also set at line {self.lines[key_path]}; keep only one",
+                )
+            self.lines[key_path] = line
+            result[key] = self.to_python(value_node, key_path)
+        return result
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            # unknown tags such as !!python/object: safe loading refuses them
+            raise self.error(node.start_mark.line + 1, f"cannot read value: {exc.problem}") from None
+
+    def _require_tag(self, node: yaml.Node, kind: str) -> None:
+        if node.tag != f"tag:yaml.org,2002:{kind}":
+            raise self.error(node.start_mark.line + 1, f"unsupported YAML tag {node.tag!r}; remove it")
+
+
+def compose(text: str, display: str) -> yaml.Node | None:
+    """The node tree of ``text`` (None for an empty document); malformed YAML -> file:line message."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = "; ".join(p for p in (exc.context, exc.problem) if p)
+        fix = "indent with spaces, not tabs" if "'\\t'" in problem else "fix the syntax"
+        raise PrivacyInputError(f"{display}:{line}: malformed YAML: {problem}{where}; {fix}") from None
+    except yaml.YAMLError as exc:  # e.g. control characters (ReaderError)
+        raise PrivacyInputError(f"{display}:1: malformed YAML: {exc}") from None

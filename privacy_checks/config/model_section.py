@@ -1,0 +1,133 @@
+"""The `model` section: how to rebuild a model from a plain state_dict checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from privacy_checks.config import checks
+from privacy_checks.config.checks import Invalid, KeyPath, quoted, shown
+from privacy_checks.config.schema import setting
+from privacy_checks.config.values import FrozenMapping, freeze, thaw
+from privacy_checks.errors import PrivacyInputError
+
+if TYPE_CHECKING:
+    from privacy_checks.features import FeatureSpec
+
+_FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
+
+
+def check_factory_ref(value: Any, path: KeyPath) -> str | None:
+    """'module:callable' (dotted on either side), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _FACTORY.match(value.strip()):
+        hint = ""
+        if isinstance(value, str) and ":" not in value:
+            hint = "; separate the module from the callable with ':'"
+        raise Invalid(
+            path,
+            f"{quoted(path)} must be 'module:callable' (e.g. 'mypkg.models:build'), got {shown(value)}{hint}",
+        )
+    return value.strip()
+
+
+def check_kwargs(value: Any, path: KeyPath) -> tuple[tuple[str, Any], ...]:
+    entries = checks.mapping(value, path, "keyword arguments for the factory")
+    return tuple((key, freeze(v)) for key, v in entries.items())
+
+
+def check_labels(value: Any, path: KeyPath) -> tuple[str, ...]:
+    """Distinct, non-empty class names."""
+    result = checks.texts("class names")(value, path)
+    seen: dict[str, int] = {}
+    for i, label in enumerate(result):
+        if label in seen:
+            raise Invalid(
+                (*path, i),
+                f"{quoted(path)} lists {label!r} twice (items {seen[label]} and {i}); class names must be distinct",
+            )
+        seen[label] = i
+    return result
+
+
+def check_feature_input(value: Any, path: KeyPath) -> Mapping[str, Any] | None:
+    """Keys and value types against FeatureSpec's fields, then FeatureSpec's own checks."""
+    if value is None:
+        return None
+    entries = checks.mapping(value, path, "feature settings")
+    from privacy_checks.features import FeatureSpec  # lazy: features imports numpy
+
+    spec_fields = {f.name: _annotation_text(f.type) for f in dataclasses.fields(FeatureSpec)}
+    checked = {}
+    for key, item in entries.items():
+        if key not in spec_fields:
+            raise Invalid((*path, key), checks.unknown_key_message(key, path, spec_fields))
+        checked[key] = _feature_value(item, (*path, key), spec_fields[key])
+    try:
+        FeatureSpec.from_mapping(checked, where=quoted(path))
+    except PrivacyInputError as exc:
+        raise Invalid(path, str(exc)) from None
+    return FrozenMapping(checked)
+
+
+def _annotation_text(annotation: Any) -> str:
+    # 'float | None' under postponed annotations; a class (int) otherwise
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation)
+
+
+def _feature_value(value: Any, path: KeyPath, annotation: str) -> Any:
+    """Type-check one FeatureSpec value from its annotation ('int', 'float', 'float | None', 'str')."""
+    names = [part.strip() for part in annotation.split("|")]
+    if value is None and "None" in names:
+        return None
+    if "float" in names and checks.is_number(value):
+        return float(value)
+    if "int" in names and checks.is_integer(value):
+        return value
+    if "str" in names and isinstance(value, str):
+        return value
+    wanted = {"int": "an integer", "float": "a number", "str": "a string"}
+    expected = " or ".join(wanted[n] for n in names if n in wanted) or annotation
+    if "None" in names:
+        expected += " or null"
+    raise Invalid(path, f"{quoted(path)} must be {expected}, got {shown(value)}")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Only needed for checkpoints that hold a plain state_dict (and base_checkpoint for intercept access)."""
+
+    factory: str | None = setting(
+        None, check_factory_ref, "'module:callable' returning the nn.Module, e.g. mypkg.models:build"
+    )
+    # frozen (see values.freeze); use kwargs_dict()
+    kwargs: tuple[tuple[str, Any], ...] = setting((), check_kwargs, "keyword arguments for the factory", written={})
+    # FeatureSpec fields as written (FrozenMapping); None = not given
+    input: Mapping[str, Any] | None = setting(
+        None, check_feature_input, "feature settings, e.g. {kind: logmel, sample_rate: 16000, n_mels: 40}"
+    )
+    labels: tuple[str, ...] = setting(
+        (), check_labels, "the model's output classes in order, e.g. [neutral, happy, angry, sad]"
+    )
+    base_checkpoint: str | None = setting(
+        None,
+        checks.optional_text,
+        "intercept access: public pretrained weights of T's architecture the attacker starts from",
+        notes=("A privacy-checks checkpoint, relative to this file; null: a fresh initialisation.",),
+    )
+
+    def kwargs_dict(self) -> dict[str, Any]:
+        """Keyword arguments for the factory, as fresh plain dicts and lists."""
+        return {key: thaw(value) for key, value in self.kwargs}
+
+    def feature_spec(self) -> FeatureSpec | None:
+        """The input as a ``FeatureSpec`` (defaults for keys not written), or None when not given."""
+        if self.input is None:
+            return None
+        from privacy_checks.features import FeatureSpec
+
+        return FeatureSpec.from_mapping(dict(self.input), where="'model.input'")
