@@ -41,7 +41,8 @@ class SingleBiasLSTM(nn.LSTM):
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size + 1, hidden_size, bias=False, batch_first=True)
 
-    def forward(self, x: torch.Tensor, hx=None):
+    # Padded (B, T, D) batches only, so narrower than nn.LSTM's overloads (no PackedSequence).
+    def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):  # type: ignore[override]
         return super().forward(torch.cat([x, x.new_ones(*x.shape[:-1], 1)], -1), hx)
 
 

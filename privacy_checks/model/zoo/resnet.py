@@ -72,8 +72,9 @@ class ResNet(Staged):
             for units in fc:
                 head += [nn.Linear(channels, scaled(units, width)), nn.ReLU()]
                 channels = scaled(units, width)
-            self.fc = nn.Sequential(*head, nn.Linear(channels, num_classes))
-            fc_steps = tuple(f"fc.{i}" for i in range(len(self.fc)))
+            fc_layers = nn.Sequential(*head, nn.Linear(channels, num_classes))
+            fc_steps = tuple(f"fc.{i}" for i in range(len(fc_layers)))
+            self.fc: nn.Module = fc_layers
         else:
             self.fc = nn.Linear(channels, num_classes)
             fc_steps = ("fc",)
