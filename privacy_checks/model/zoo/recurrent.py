@@ -29,7 +29,8 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from privacy_checks.model.zoo import Staged, register, scaled
+from privacy_checks.model.zoo.base import Staged, scaled
+from privacy_checks.model.zoo.registry import register
 
 LSTM_UNITS = (256, 256, 128, 64)
 

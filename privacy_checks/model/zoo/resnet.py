@@ -17,7 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from privacy_checks.model.zoo import FLATTEN, Staged, register, scaled, torchvision_init
+from privacy_checks.model.zoo.base import FLATTEN, Staged, scaled, torchvision_init
+from privacy_checks.model.zoo.registry import register
 
 STAGES = (3, 4, 6, 3)  # bottleneck blocks per stage
 STAGE_WIDTHS = (64, 128, 256, 512)  # a block's output is 4x its width
