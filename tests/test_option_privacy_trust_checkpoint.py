@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from privacy_checks.model.target import load_target
+from privacy_checks.model import load_target
 from tests.conftest import FAST_CONFIG
 
 

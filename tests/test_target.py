@@ -12,8 +12,7 @@ from torch import nn
 from privacy_checks.config import parse_config
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
-from privacy_checks.model import zoo
-from privacy_checks.model.target import CHECKPOINT_FORMAT, load_target, save_checkpoint
+from privacy_checks.model import CHECKPOINT_FORMAT, load_target, save_checkpoint, zoo
 from privacy_checks.model.zoo.vgg import VGGish
 from privacy_checks.study.training import export_program
 
@@ -396,7 +395,7 @@ class Generic(nn.Module):
 
 
 def load_target_from_module(module: nn.Module, spec: FeatureSpec):
-    from privacy_checks.model.target import Target
+    from privacy_checks.model import Target
 
     return Target(module.eval(), "test", spec, (), "0" * 64, Path("x.pt"), "test")
 

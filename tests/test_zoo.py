@@ -8,12 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from privacy_checks.attackers.heads import multitask_from_tail
 from privacy_checks.cli import main as cli_main
 from privacy_checks.data import load_corpus
 from privacy_checks.features import FeatureSpec
-from privacy_checks.model import zoo
-from privacy_checks.model.target import load_target, representation, save_checkpoint
+from privacy_checks.model import load_target, multitask_from_tail, representation, save_checkpoint, zoo
 from privacy_checks.study.training import train_emotion_model
 
 LOGMEL = (2, 1, 40, 101)  # two 2-s clips of 40 log-mel bins

@@ -15,8 +15,7 @@ from privacy_checks.data import load_corpus
 from privacy_checks.engine.audit import Audit
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
-from privacy_checks.model.target import load_target, save_checkpoint
-from privacy_checks.model.torchscript import save_torchscript
+from privacy_checks.model import load_target, save_checkpoint, save_torchscript
 from privacy_checks.study.training import export_program, train_emotion_model
 
 DATA = "synthetic:speakers=10,utterances=2,duration=1.0"

@@ -8,32 +8,40 @@ the graph. So the audit gets in another way:
    weights, and must reproduce the archive's outputs on a probe input.
 2. Any other archive: the module runs as a chain of its children (Sequential containers opened up),
    each called from Python through a plain wrapper that hooks can see, under the children's own
-   names (``features.3``); a map reaching a Linear is flattened first, as forward methods do. The chain must reproduce the archive's output on a probe input; a
-   residual or branching forward does not, and then no layer can be intercepted: the error says so
-   and names the fixes.
+   names (``features.3``); a map reaching a Linear is flattened first, as forward methods do. The
+   chain must reproduce the archive's output on a probe input; a residual or branching forward
+   does not, and then no layer can be intercepted: the error says so and names the fixes.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.features import FeatureSpec
+from privacy_checks.fileio import atomic_write_bytes
 from privacy_checks.model import zoo
-from privacy_checks.model.target import (
+from privacy_checks.model.layers import SKIPPED_LEAF_KINDS, representation
+from privacy_checks.model.loading import (
     EXPORT_METADATA,
-    Target,
-    _first_line,
-    _load_weights,
+    archive_metadata,
+    first_line,
+    load_weights,
     metadata_spec_and_labels,
-    representation,
 )
+from privacy_checks.model.target import Target
 
-_PASS_THROUGH = ("Dropout", "Identity")  # no split point worth listing
+if TYPE_CHECKING:
+    from privacy_checks.config import ModelSettings
 
 
 class ScriptStep(nn.Module):
@@ -86,10 +94,10 @@ class ScriptChain(nn.Module):
         return x
 
     def candidate_layers(self) -> list[str]:
-        return [n for n in self.order if self.get_submodule(n).kind not in _PASS_THROUGH]
+        return [n for n in self.order if self.get_submodule(n).kind not in SKIPPED_LEAF_KINDS]
 
 
-def _flatten(module, prefix: str):
+def _flatten(module: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     for name, child in module.named_children():
         dotted = f"{prefix}{name}"
         if child.original_name == "Sequential":
@@ -98,15 +106,26 @@ def _flatten(module, prefix: str):
             yield dotted, child
 
 
-def load_torchscript(path: Path, fingerprint: str, model_config) -> Target:
+def is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:  # damaged archive: torch.load reports it with the file's name
+        return False
+    return any(n.split("/", 1)[-1].startswith(("code/", "constants.pkl")) for n in names)
+
+
+def load_torchscript(path: Path, fingerprint: str, model_config: ModelSettings | None) -> Target:
     extra = {EXPORT_METADATA: ""}
     try:
         with warnings.catch_warnings():  # torch deprecates TorchScript; users still ship it
             warnings.simplefilter("ignore", DeprecationWarning)
             scripted = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except Exception as exc:
-        raise PrivacyInputError(f"cannot read TorchScript archive {path}: {_first_line(exc)}") from None
-    meta = json.loads(extra[EXPORT_METADATA]) if extra[EXPORT_METADATA] else {}
+        raise PrivacyInputError(f"cannot read TorchScript archive {path}: {first_line(exc)}") from None
+    meta = archive_metadata(extra)
     spec, labels = metadata_spec_and_labels(meta, model_config, path)
     scripted.eval()
     probe = torch.randn((2, *spec.shape), generator=torch.Generator().manual_seed(0))
@@ -115,7 +134,7 @@ def load_torchscript(path: Path, fingerprint: str, model_config) -> Target:
     architecture = meta.get("architecture")
     if architecture in zoo.names():
         module = zoo.build(architecture, **dict(meta.get("arch_kwargs", {})))
-        _load_weights(module, scripted.state_dict(), path)
+        load_weights(module, scripted.state_dict(), path)
         module.eval()
         if not _same(module, probe, expected):
             raise PrivacyInputError(
@@ -135,21 +154,22 @@ def load_torchscript(path: Path, fingerprint: str, model_config) -> Target:
     return Target(chain, f"torchscript:{scripted.original_name}", spec, labels, fingerprint, path, "torchscript")
 
 
-def _same(module: nn.Module, probe: torch.Tensor, expected: torch.Tensor) -> bool:
+def _same(module: nn.Module, probe: torch.Tensor, expected: torch.Tensor | None) -> bool:
+    """`module` reproduces the archive's output `expected` (None: the archive returned no tensor)."""
     try:
         with torch.inference_mode():
             got = representation(module(probe))
     except Exception:  # the chain may not even run (a child that takes two inputs)
         return False
-    return got is not None and got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+    if got is None or expected is None:
+        return False
+    return got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
-def save_torchscript(model: nn.Module, spec, out: Path, arch: str, labels, arch_kwargs: dict) -> None:
+def save_torchscript(
+    model: nn.Module, spec: FeatureSpec, out: Path, arch: str, labels: Sequence[str], arch_kwargs: Mapping[str, Any]
+) -> None:
     """A traced archive with the input spec and zoo architecture inside (atomic write)."""
-    import io
-
-    from privacy_checks.fileio import atomic_write_bytes
-
     example = torch.zeros((2, *spec.shape))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

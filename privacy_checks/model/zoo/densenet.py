@@ -17,7 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from privacy_checks.model.zoo import FLATTEN, Staged, register, scaled, torchvision_init
+from privacy_checks.model.zoo.base import FLATTEN, Staged, scaled, torchvision_init
+from privacy_checks.model.zoo.registry import register
 
 BLOCKS = (6, 12, 24, 16)
 GROWTH = 32

@@ -29,7 +29,8 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from privacy_checks.model.zoo import Staged, register, scaled
+from privacy_checks.model.zoo.base import Staged, scaled
+from privacy_checks.model.zoo.registry import register
 
 LSTM_UNITS = (256, 256, 128, 64)
 
@@ -41,7 +42,8 @@ class SingleBiasLSTM(nn.LSTM):
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size + 1, hidden_size, bias=False, batch_first=True)
 
-    def forward(self, x: torch.Tensor, hx=None):
+    # Padded (B, T, D) batches only, so narrower than nn.LSTM's overloads (no PackedSequence).
+    def forward(self, x: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):  # type: ignore[override]
         return super().forward(torch.cat([x, x.new_ones(*x.shape[:-1], 1)], -1), hx)
 
 

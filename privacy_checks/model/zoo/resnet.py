@@ -17,7 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from privacy_checks.model.zoo import FLATTEN, Staged, register, scaled, torchvision_init
+from privacy_checks.model.zoo.base import FLATTEN, Staged, scaled, torchvision_init
+from privacy_checks.model.zoo.registry import register
 
 STAGES = (3, 4, 6, 3)  # bottleneck blocks per stage
 STAGE_WIDTHS = (64, 128, 256, 512)  # a block's output is 4x its width
@@ -72,8 +73,9 @@ class ResNet(Staged):
             for units in fc:
                 head += [nn.Linear(channels, scaled(units, width)), nn.ReLU()]
                 channels = scaled(units, width)
-            self.fc = nn.Sequential(*head, nn.Linear(channels, num_classes))
-            fc_steps = tuple(f"fc.{i}" for i in range(len(self.fc)))
+            fc_layers = nn.Sequential(*head, nn.Linear(channels, num_classes))
+            fc_steps = tuple(f"fc.{i}" for i in range(len(fc_layers)))
+            self.fc: nn.Module = fc_layers
         else:
             self.fc = nn.Linear(channels, num_classes)
             fc_steps = ("fc",)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from privacy_checks.model.zoo import fresh_copy as _fresh
-from privacy_checks.model.zoo import register, scaled
+from privacy_checks.model.zoo.base import fresh_copy as _fresh
+from privacy_checks.model.zoo.base import scaled
+from privacy_checks.model.zoo.registry import register
 
 # Channels per block; each block is conv-BN-ReLU (x convs) then max-pool, as VGG.
 SMALL_VGG_BLOCKS = ((16,), (32,), (64,))

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from privacy_checks.model.zoo import FLATTEN, Staged, register, scaled, torchvision_init
+from privacy_checks.model.zoo.base import FLATTEN, Staged, scaled, torchvision_init
+from privacy_checks.model.zoo.registry import register
 
 POOL = "M"
 CONFIGS = {

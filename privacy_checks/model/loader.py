@@ -1,0 +1,54 @@
+"""Which loader reads a checkpoint (DESIGN.md §4): TorchScript archives, ``torch.export`` programs
+(.pt2), the project's checkpoint, a plain state_dict with a factory from the config, and (only when
+trusted) a pickled whole module. Anything else is a PrivacyInputError naming the file and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from privacy_checks.digests import file_sha256
+from privacy_checks.errors import PrivacyInputError
+from privacy_checks.model.checkpoint import from_project_checkpoint, is_project_checkpoint
+from privacy_checks.model.loading import first_line
+from privacy_checks.model.pickled import is_pickled_code, load_pickled_module
+from privacy_checks.model.state_dict import from_state_dict, is_state_dict
+from privacy_checks.model.target import Target
+from privacy_checks.model.torch_export import load_export
+from privacy_checks.model.torchscript import is_torchscript, load_torchscript
+
+if TYPE_CHECKING:
+    from privacy_checks.config import ModelSettings
+
+
+def load_target(path: Path, model_config: ModelSettings | None = None, trust_checkpoint: bool = False) -> Target:
+    """Load any supported checkpoint; PrivacyInputError (naming the file and the fix) otherwise.
+
+    `model_config` is the thresholds.yaml ``model:`` section (factory, kwargs, input, labels).
+    """
+    if not path.is_file():
+        raise PrivacyInputError(f"--privacy-audit: checkpoint {path} does not exist; pass the path to a model file.")
+    fingerprint = file_sha256(path)
+    if is_torchscript(path):
+        return load_torchscript(path, fingerprint, model_config)
+    if path.suffix == ".pt2":
+        return load_export(path, fingerprint, model_config)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if is_pickled_code(exc):
+            return load_pickled_module(path, fingerprint, model_config, trust_checkpoint)
+        raise PrivacyInputError(
+            f"cannot read checkpoint {path}: {first_line(exc)}. "
+            "Is it a file written by torch.save or privacy-checks train?"
+        ) from None
+    if is_project_checkpoint(payload):
+        return from_project_checkpoint(path, fingerprint, payload)
+    if is_state_dict(payload):
+        return from_state_dict(path, fingerprint, payload, model_config)
+    raise PrivacyInputError(
+        f"{path}: not a checkpoint this tool understands (expected a privacy-checks checkpoint, a state_dict, "
+        "or a .pt2 torch.export program); see README 'Checkpoint formats'."
+    )
