@@ -3,7 +3,7 @@
 The pytest plugin imports this package at start-up, so it stays light: stdlib and yaml only
 (``privacy_checks.features`` is imported lazily, and only when ``model.input`` is given).
 
-- checks.py: the validation vocabulary (checkers with key paths, did-you-mean, value phrases)
+- privacy_checks/validation.py (shared with features and the options): the validation vocabulary
 - schema.py: ``setting()``, how each key is declared once with default, constraint and doc
 - limits.py, model_section.py, settings.py: the sections and PrivacyConfig
 - document.py: YAML -> Python values with the line of every key
@@ -12,7 +12,6 @@ The pytest plugin imports this package at start-up, so it stays light: stdlib an
 - values.py: FrozenMapping, freeze, thaw
 """
 
-from privacy_checks.config.checks import KeyPath, format_key, shown
 from privacy_checks.config.limits import RULES, LimitOverride, Limits, is_glob, literal_length
 from privacy_checks.config.loading import DEFAULT_CONFIG_NAME, config_from_mapping, load_config, parse_config
 from privacy_checks.config.model_section import ModelSettings
@@ -26,6 +25,7 @@ from privacy_checks.config.settings import (
 )
 from privacy_checks.config.template import default_config_text
 from privacy_checks.config.values import FrozenMapping, freeze, thaw
+from privacy_checks.validation import KeyPath, format_key, shown
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",

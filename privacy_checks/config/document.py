@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from privacy_checks.config.checks import KeyPath, format_key, quoted
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.validation import KeyPath, format_key, quoted
 
 
 class Document:

@@ -7,12 +7,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from privacy_checks.config import checks
-from privacy_checks.config.checks import Invalid, KeyPath, format_key, quoted
+from privacy_checks import validation as checks
 from privacy_checks.config.schema import setting
 from privacy_checks.engine.threat_model import ATTACKER_KINDS, SCENARIOS
+from privacy_checks.stats.decision import DECISION_RULES
+from privacy_checks.validation import Invalid, KeyPath, format_key, quoted
 
-RULES = ("point", "ci_low", "ci_high")
+RULES = DECISION_RULES  # the names stats.decide understands, declared there once
 
 _WILDCARD = re.compile(r"\[[^\]]*\]|[*?]")
 

@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from privacy_checks.config import checks
-from privacy_checks.config.checks import Invalid, format_key, shown
+from privacy_checks import validation as checks
 from privacy_checks.config.document import Document, compose
 from privacy_checks.config.schema import SCHEMA_VERSION
 from privacy_checks.config.settings import SECTION_KEYS, SECTIONS, PrivacyConfig
 from privacy_checks.config.values import thaw
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.validation import Invalid, format_key, shown
 
 DEFAULT_CONFIG_NAME = "thresholds.yaml"
 _TOP_LEVEL_KEYS = ("version", *SECTIONS)

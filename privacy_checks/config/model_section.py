@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from privacy_checks.config import checks
-from privacy_checks.config.checks import Invalid, KeyPath, quoted, shown
+from privacy_checks import validation as checks
 from privacy_checks.config.schema import setting
 from privacy_checks.config.values import FrozenMapping, freeze, thaw
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.validation import Invalid, KeyPath, quoted, shown
 
 if TYPE_CHECKING:
     from privacy_checks.features import FeatureSpec

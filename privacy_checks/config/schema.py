@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from privacy_checks.config.checks import Checker
+from privacy_checks.validation import Checker
 
 SCHEMA_VERSION = 1  # the `version:` a thresholds.yaml may state
 T = TypeVar("T")

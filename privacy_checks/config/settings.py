@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from privacy_checks.config import checks
-from privacy_checks.config.checks import Invalid, KeyPath
+from privacy_checks import validation as checks
 from privacy_checks.config.limits import Limits
 from privacy_checks.config.model_section import ModelSettings
 from privacy_checks.config.schema import Key, keys_of, setting
 from privacy_checks.engine.threat_model import ACCESS_MODES, ATTACKER_KINDS, BUDGETS, DEFAULT_BUDGET, ENCODER, SCENARIOS
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.validation import Invalid, KeyPath
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from privacy_checks.config.checks import did_you_mean, is_finite_number, is_integer
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.validation import did_you_mean, is_finite_number, is_integer
 
 FEATURE_KINDS = ("logmel", "lld", "waveform", "custom")
 LAYOUTS = ("image", "sequence")

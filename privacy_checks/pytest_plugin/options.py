@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from privacy_checks.config.checks import did_you_mean
+from privacy_checks.validation import did_you_mean
 
 DEVICES = ("auto", "cpu", "cuda")
 
