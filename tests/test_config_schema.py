@@ -1,5 +1,5 @@
 """The schema: every key declared once (default, check, doc), the template generated from it, and the
-shared checks vocabulary."""
+shared validation vocabulary."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 import yaml
 
-from privacy_checks.config import PrivacyConfig, checks, config_from_mapping, default_config_text, parse_config
+from privacy_checks import validation as checks
+from privacy_checks.config import PrivacyConfig, config_from_mapping, default_config_text, parse_config
 from privacy_checks.config.schema import keys_of, section_doc, setting
 from privacy_checks.config.settings import SECTIONS
 from privacy_checks.config.template import yaml_value

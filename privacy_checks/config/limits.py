@@ -10,10 +10,14 @@ from typing import Any
 from privacy_checks import validation as checks
 from privacy_checks.config.schema import setting
 from privacy_checks.engine.threat_model import ATTACKER_KINDS, SCENARIOS
-from privacy_checks.stats.decision import DECISION_RULES
 from privacy_checks.validation import Invalid, KeyPath, format_key, quoted
 
-RULES = DECISION_RULES  # the names stats.decide understands, declared there once
+# The decision rules (stats.decide compares the named estimate with the limit); declared once, here,
+# because the config must stay light (no numpy) and validates them.
+RULE_POINT = "point"  # the point estimate
+RULE_CI_LOW = "ci_low"  # the interval's lower bound: fail only when leakage is clearly above the limit
+RULE_CI_HIGH = "ci_high"  # the interval's upper bound: pass only when leakage is clearly below the limit
+RULES = (RULE_POINT, RULE_CI_LOW, RULE_CI_HIGH)
 
 _WILDCARD = re.compile(r"\[[^\]]*\]|[*?]")
 

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from privacy_checks.config.limits import RULE_CI_HIGH, RULE_CI_LOW, RULE_POINT
+from privacy_checks.config.limits import RULES as DECISION_RULES
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.stats.leakage import LeakageEstimate
-
-RULE_POINT = "point"  # the point estimate
-RULE_CI_LOW = "ci_low"  # the interval's lower bound: fail only when leakage is clearly above the limit
-RULE_CI_HIGH = "ci_high"  # the interval's upper bound: pass only when leakage is clearly below the limit
-DECISION_RULES = (RULE_POINT, RULE_CI_LOW, RULE_CI_HIGH)
 
 
 @dataclass(frozen=True)
