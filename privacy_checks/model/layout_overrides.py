@@ -57,7 +57,7 @@ def check_layout_text(value: Any, path: KeyPath) -> str:
     try:
         return ",".join(_roles(value))
     except ValueError as problem:
-        raise Invalid(path, f"{quoted(path)} {problem}, got {shown(value)} ({_EXAMPLE})") from None
+        raise Invalid(path, f"{quoted(path)} = {shown(value)}: {problem} ({_EXAMPLE})") from None
 
 
 def apply_overrides(
