@@ -11,9 +11,10 @@ import torch
 from torch import nn
 
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.features import FeatureSpec
 from privacy_checks.model.layout import Excluded, Layout, infer_layouts, per_channel_statistics
 from privacy_checks.model.layout_overrides import apply_overrides, check_layout_text, layout_from_text
-from privacy_checks.model.split_points import candidate_points, layer_survey, structural_points
+from privacy_checks.model.split_points import candidate_points, layer_survey, spec_input, structural_points
 from privacy_checks.validation import Invalid
 
 FRAMES_PER_SECOND, DIMS = 20, 8
@@ -291,6 +292,15 @@ def test_names_that_break_node_ids_are_excluded_with_the_reason():
 def test_survey_applies_overrides():
     survey = layer_survey(ChannelsFirstCNN(), sequence_input, overrides={"conv1.*": "batch,features,features"})
     assert survey["conv1.1"] == Layout(0, None, (1, 2)) and survey["conv1"] == Layout(0, 2, (1,))
+
+
+def test_spec_input_follows_the_feature_spec():
+    image = spec_input(FeatureSpec(n_mels=DIMS, duration_s=1.0))
+    assert image(2, 1.0).shape == (2, 1, DIMS, 51) and image(3, 1.5).shape == (3, 1, DIMS, 76)
+    assert torch.equal(image(2, 1.0), image(2, 1.0))
+    assert spec_input(FeatureSpec(kind="waveform", sample_rate=8000))(2, 0.5).shape == (2, 4000)
+    sequence = spec_input(FeatureSpec(n_mels=DIMS, layout="sequence"))
+    assert layer_survey(ChannelsFirstCNN(), sequence)["conv1.0"] == Layout(0, 2, (1,))
 
 
 def test_wav2vec2_encoder_layers_and_feature_encoder_convs():

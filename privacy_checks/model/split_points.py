@@ -25,16 +25,19 @@ Order: execution order, i.e. when each output is produced (a block after its chi
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 
+import torch
 from torch import nn
 
+from privacy_checks.features import FeatureSpec
 from privacy_checks.model.layers import SKIPPED_LEAVES
 from privacy_checks.model.layout import NOT_CALLED, Excluded, Layout, LayoutResult, MakeInput, infer_layouts
 from privacy_checks.model.layout_overrides import apply_overrides
 
-__all__ = ["candidate_points", "layer_survey", "structural_points"]
+__all__ = ["candidate_points", "layer_survey", "spec_input", "structural_points"]
 
 _NODE_ID_BREAKERS = re.compile(r"[/\[\]:\s]")
 _PARAMETRISATION = "parametrizations"
@@ -108,6 +111,17 @@ def candidate_points(
     """The split points an audit attacks, in execution order: the survey's modules with a layout."""
     survey = layer_survey(model, make_input, overrides, seconds)
     return [name for name, result in survey.items() if isinstance(result, Layout)]
+
+
+def spec_input(spec: FeatureSpec, seed: int = 0) -> MakeInput:
+    """``make_input`` for a model fed as ``spec`` says: (batch, *spec.shape) at the given duration,
+    standard normal values (shapes are what inference reads), the same for the same arguments."""
+
+    def make_input(batch: int, seconds: float) -> torch.Tensor:
+        shape = dataclasses.replace(spec, duration_s=seconds).shape
+        return torch.randn((batch, *shape), generator=torch.Generator().manual_seed(seed))
+
+    return make_input
 
 
 def _never_ran(result: LayoutResult) -> bool:
