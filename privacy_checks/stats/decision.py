@@ -65,25 +65,31 @@ def _decide_on_interval(estimate: LeakageEstimate, max_excess: float) -> Decisio
     point = estimate.excess
     # Widened to hold the point: a point excess above the limit must never pass.
     low, high = min(estimate.excess_low, point), max(estimate.excess_high, point)
-    decided = {"rule": RULE_INTERVAL, "compared_excess": point, "max_excess": max_excess}
+
+    def outcome(status: str, speakers_needed: int | None = None, reason: str = "") -> Decision:
+        return Decision(status, RULE_INTERVAL, point, max_excess, low, high, speakers_needed, reason)
+
     if not all(math.isfinite(v) for v in (point, low, high, max_excess)):
-        reason = f"the estimate is not a number (excess {point}, interval [{low}, {high}]): nothing was measured"
-        return Decision(INCONCLUSIVE, excess_low=low, excess_high=high, reason=reason, **decided)
-    if low > max_excess:
-        return Decision(FAILED, excess_low=low, excess_high=high, **decided)
-    if high <= max_excess:
-        return Decision(PASSED, excess_low=low, excess_high=high, **decided)
-    needed = speakers_to_decide(point, low, high, max_excess, estimate.n_speakers)
-    reason = (
-        f"the {estimate.metric} excess {point:+.3f} has interval [{low:+.3f}, {high:+.3f}], which straddles "
-        f"the limit {max_excess:.3f}; "
-        + (
-            f"roughly {needed} speakers (now {estimate.n_speakers}) would decide it"
-            if needed is not None
-            else "the estimate sits on the limit, so more speakers alone may not decide it"
+        return outcome(
+            INCONCLUSIVE,
+            reason=f"the estimate is not a number (excess {point}, interval [{low}, {high}]): nothing was measured",
         )
+    if low > max_excess:
+        return outcome(FAILED)
+    if high <= max_excess:
+        return outcome(PASSED)
+    needed = speakers_to_decide(point, low, high, max_excess, estimate.n_speakers)
+    more = (
+        f"roughly {needed} speakers (now {estimate.n_speakers}) would decide it"
+        if needed is not None
+        else "the estimate sits on the limit, so more speakers alone may not decide it"
     )
-    return Decision(INCONCLUSIVE, excess_low=low, excess_high=high, speakers_needed=needed, reason=reason, **decided)
+    return outcome(
+        INCONCLUSIVE,
+        needed,
+        f"the {estimate.metric} excess {point:+.3f} has interval [{low:+.3f}, {high:+.3f}], which straddles "
+        f"the limit {max_excess:.3f}; {more}",
+    )
 
 
 def speakers_to_decide(point: float, low: float, high: float, max_excess: float, n_speakers: int) -> int | None:
