@@ -242,7 +242,7 @@ def test_interval_rule_never_passes_an_excess_above_the_limit(point, a, b, limit
     if expected == INCONCLUSIVE:
         assert "straddles" in decision.reason
         assert decision.speakers_needed is None or decision.speakers_needed > n_speakers
-        if abs(estimate.excess - limit) > 1e-6:  # on (or a hair's breadth from) the limit: no count
+        if abs(estimate.excess - limit) > 1e-5:  # on (or a hair's breadth from) the limit: no count
             assert decision.speakers_needed is not None
 
 

@@ -97,12 +97,14 @@ def speakers_to_decide(point: float, low: float, high: float, max_excess: float,
 
     Rough by design: it assumes the interval's half-width on the limit's side shrinks as
     1/sqrt(speakers) around an unchanged point estimate, so n * (half-width / distance)^2 speakers
-    bring that end to the limit. None when the point sits on the limit (no number of speakers
-    decides it, by this reckoning).
+    bring that end to the limit. None when the point sits on (or within a millionth of a
+    half-width of) the limit: no number of speakers decides it, by this reckoning.
     """
     distance = abs(point - max_excess)
     if distance == 0:
         return None
     half_width = point - low if point > max_excess else high - point
-    needed = n_speakers * (half_width / distance) ** 2
-    return max(n_speakers + 1, math.ceil(needed)) if math.isfinite(needed) else None
+    ratio = half_width / distance
+    if ratio > 1e6:  # over 10^12 times the speakers: no count worth printing (and no overflow)
+        return None
+    return max(n_speakers + 1, math.ceil(n_speakers * ratio**2))
