@@ -213,7 +213,7 @@ def test_unknown_keys(tmp_path, text, line, fragments):
         (
             "limits:\n  rule: cilow\n",
             2,
-            ["'limits.rule' must be one of point, ci_low, ci_high, got 'cilow'", "ci_low'?"],
+            ["'limits.rule' must be one of point, ci_low, ci_high, interval, got 'cilow'", "ci_low'?"],
         ),
         ("limits: 0.1\n", 1, ["'limits' must be a mapping"]),
         ("audit:\n  folds: 5.0\n", 2, ["'audit.folds' must be an integer >= 2, got 5.0"]),

@@ -294,6 +294,6 @@ def test_decide_compares_the_rules_excess(rule, max_excess, compared, status):
 
 
 def test_decide_names_the_known_rules():
-    assert DECISION_RULES == ("point", "ci_low", "ci_high")
+    assert DECISION_RULES == ("point", "ci_low", "ci_high", "interval")
     with pytest.raises(PrivacyInputError, match="'median' is unknown: use one of point, ci_low"):
         decide(ESTIMATE, 0.1, "median")

@@ -17,7 +17,9 @@ from privacy_checks.validation import Invalid, KeyPath, format_key, quoted
 RULE_POINT = "point"  # the point estimate
 RULE_CI_LOW = "ci_low"  # the interval's lower bound: fail only when leakage is clearly above the limit
 RULE_CI_HIGH = "ci_high"  # the interval's upper bound: pass only when leakage is clearly below the limit
-RULES = (RULE_POINT, RULE_CI_LOW, RULE_CI_HIGH)
+# The whole interval: fail when it lies above the limit, pass when within it, inconclusive when it straddles.
+RULE_INTERVAL = "interval"
+RULES = (RULE_POINT, RULE_CI_LOW, RULE_CI_HIGH, RULE_INTERVAL)
 
 _WILDCARD = re.compile(r"\[[^\]]*\]|[*?]")
 
@@ -88,10 +90,12 @@ class Limits:
     rule: str = setting(
         "ci_low",
         checks.choice(RULES),
-        "which estimate is compared with the limit: point | ci_low | ci_high",
+        "which estimate is compared with the limit: point | ci_low | ci_high | interval",
         notes=(
             "point: the estimate itself; ci_low: fail only when even the lower end of the confidence",
-            "interval exceeds the limit; ci_high: fail unless the upper end is within it.",
+            "interval exceeds the limit; ci_high: fail unless the upper end is within it; interval:",
+            "fail when the whole interval exceeds the limit, pass when it lies within it, otherwise",
+            "inconclusive (more speakers would decide).",
         ),
     )
     # (glob pattern, max_excess) in the order written

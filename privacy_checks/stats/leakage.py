@@ -19,12 +19,20 @@ def majority_chance(labels: Sequence[int] | np.ndarray) -> float:
     return float(np.bincount(labels).max() / labels.size)
 
 
+# What ``LeakageEstimate.leakage`` measures: pooled accuracy (chance: the majority share) or balanced
+# accuracy (mean per-gender recall, chance 0.5 whatever the gender ratio; see stats.balanced).
+METRIC_ACCURACY = "accuracy"
+METRIC_BALANCED = "balanced_accuracy"
+
+
 @dataclass(frozen=True)
 class LeakageEstimate:
-    """Held-out attacker accuracy with its uncertainty.
+    """Held-out attacker score with its uncertainty; ``metric`` names the score.
 
-    ``fold_std`` is the population std (ddof=0) of the per-fold accuracies, as numpy and
-    scikit-learn's ``cross_val_score(...).std()`` report it.
+    ``fold_std`` is the population std (ddof=0) of the per-fold scores, as numpy and
+    scikit-learn's ``cross_val_score(...).std()`` report it. For the balanced metric,
+    ``plain_accuracy`` / ``plain_chance`` keep the pooled accuracy and its majority chance (the
+    paper's L) beside it; for plain accuracy they are ``None``.
     """
 
     leakage: float
@@ -36,6 +44,9 @@ class LeakageEstimate:
     fold_std: float
     n_utterances: int
     n_speakers: int
+    metric: str = METRIC_ACCURACY
+    plain_accuracy: float | None = None
+    plain_chance: float | None = None
 
     @property
     def excess(self) -> float:
@@ -50,9 +61,16 @@ class LeakageEstimate:
         return self.ci_high - self.chance
 
     def as_dict(self) -> dict:
-        """Plain floats and ints, rounded to 6 decimals so JSON stays stable across platforms."""
+        """Plain floats and ints, rounded to 6 decimals so JSON stays stable across platforms.
+
+        A plain-accuracy estimate writes the keys it always wrote (reports and baselines stay
+        byte-identical); a balanced one adds ``metric``, ``plain_accuracy`` and ``plain_chance``.
+        """
         values = {**asdict(self), "excess": self.excess}
-        return {k: v if isinstance(v, int) else round(float(v), 6) for k, v in values.items()}
+        if self.metric == METRIC_ACCURACY:
+            for key in ("metric", "plain_accuracy", "plain_chance"):
+                del values[key]
+        return {k: v if isinstance(v, (int, str)) or v is None else round(float(v), 6) for k, v in values.items()}
 
 
 def estimate_leakage(
@@ -107,24 +125,34 @@ def speaker_bootstrap_ci(
     check_lengths(correct=correct, speakers=speakers, labels=labels)
     if not 0 < confidence < 1 or n_bootstrap < 1:
         raise ValueError(f"need 0 < confidence < 1 and n_bootstrap >= 1, got {confidence}, {n_bootstrap}")
+    totals = stratified_bootstrap_totals(correct, speakers, labels, seed=seed, n_bootstrap=n_bootstrap)
+    total_hits = sum(hits for hits, _ in totals.values())
+    total_sizes = sum(sizes for _, sizes in totals.values())
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(total_hits / total_sizes, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def stratified_bootstrap_totals(
+    correct: np.ndarray, speakers: Sequence[str], labels: np.ndarray, *, seed: Seed, n_bootstrap: int
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per gender, (correct, utterances) summed over each of ``n_bootstrap`` resamples of speakers.
+
+    Stratified: each resample keeps the number of speakers per gender, so no resample loses a
+    gender and the gender mix stays close to that of the evaluation set.
+    """
     names, inverse, genders = speaker_table(speakers, labels)
     hits = np.bincount(inverse[correct], minlength=names.size)
     sizes = np.bincount(inverse, minlength=names.size)
     rng = np.random.default_rng(seed)
-    total_hits = np.zeros(n_bootstrap, dtype=np.int64)
-    total_sizes = np.zeros(n_bootstrap, dtype=np.int64)
-    # Stratified: each resample keeps the number of speakers per gender, so no resample loses a
-    # gender and the gender mix stays close to that of the evaluation set.
+    totals = {}
     for gender in np.unique(genders):
         members = np.flatnonzero(genders == gender)
         draws = rng.multinomial(
             members.size, np.full(members.size, 1 / members.size), size=n_bootstrap
         )  # draws[b, s]: copies of speaker s
-        total_hits += draws @ hits[members]
-        total_sizes += draws @ sizes[members]
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(total_hits / total_sizes, [tail, 1 - tail])
-    return float(low), float(high)
+        totals[int(gender)] = (draws @ hits[members], draws @ sizes[members])
+    return totals
 
 
 def speaker_permutation_p_value(
@@ -147,15 +175,24 @@ def speaker_permutation_p_value(
     check_lengths(labels=labels, predictions=predictions, speakers=speakers)
     if n_permutations < 1:
         raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
-    names, inverse, genders = speaker_table(speakers, labels)
-    # votes[s, g]: utterances of speaker s predicted as gender g = hits if s had gender g
-    votes = np.bincount(inverse * 2 + predictions, minlength=2 * names.size).reshape(-1, 2)
-    rng = np.random.default_rng(seed)
-    permuted = rng.permuted(np.tile(genders, (n_permutations, 1)), axis=1)
+    votes, genders, permuted = permuted_speaker_genders(labels, predictions, speakers, seed, n_permutations)
     observed = _excess_hits(votes, genders[None, :])[0]
     # Integer counts, so ties with the observed mapping are exact.
     exceeding = np.count_nonzero(_excess_hits(votes, permuted) >= observed)
     return float((1 + exceeding) / (1 + n_permutations))
+
+
+def permuted_speaker_genders(
+    labels: np.ndarray, predictions: np.ndarray, speakers: Sequence[str], seed: Seed, n_permutations: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(votes, genders, permuted): ``votes[s, g]`` counts speaker s's utterances predicted as gender
+    g (its hits, were s of gender g); ``genders[s]`` is s's gender; each row of ``permuted`` is
+    one random reassignment of those genders to the speakers."""
+    names, inverse, genders = speaker_table(speakers, labels)
+    votes = np.bincount(inverse * 2 + predictions, minlength=2 * names.size).reshape(-1, 2)
+    rng = np.random.default_rng(seed)
+    permuted = rng.permuted(np.tile(genders, (n_permutations, 1)), axis=1)
+    return votes, genders, permuted
 
 
 def _excess_hits(votes: np.ndarray, genders: np.ndarray) -> np.ndarray:

@@ -1,0 +1,147 @@
+"""Balanced accuracy (DESIGN.md §3): leakage whose chance level does not depend on the gender ratio.
+
+Plain accuracy's chance is the majority share, so on a 90 %-female corpus a perfect attacker's
+excess is 0.10 and a limit of 0.10 can never fail. Balanced accuracy is the mean of the per-gender
+recalls: chance is 0.5 whatever the ratio (answering one gender always, or at random, scores 0.5)
+and a perfect attacker scores 1.0. The interval and p-value reuse the speaker machinery of
+``stats.leakage``: the bootstrap resamples speakers within each gender, the permutation test
+reassigns genders to speakers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from privacy_checks.seeds import Seed
+from privacy_checks.stats.inputs import as_labels, check_lengths, require_both_genders, speaker_table
+from privacy_checks.stats.leakage import (
+    METRIC_BALANCED,
+    LeakageEstimate,
+    majority_chance,
+    permuted_speaker_genders,
+    stratified_bootstrap_totals,
+)
+
+BALANCED_CHANCE = 0.5
+
+
+def balanced_accuracy(labels: Sequence[int] | np.ndarray, predictions: Sequence[int] | np.ndarray) -> float:
+    """Mean of the female and the male recall; both genders must be present."""
+    labels, predictions = as_labels(labels), as_labels(predictions, "predictions")
+    check_lengths(labels=labels, predictions=predictions)
+    if np.unique(labels).size < 2:
+        raise ValueError("balanced accuracy needs utterances of both genders")
+    return float(np.mean([np.mean(predictions[labels == g] == g) for g in (0, 1)]))
+
+
+def estimate_balanced_leakage(
+    labels: Sequence[int] | np.ndarray,
+    predictions: Sequence[int] | np.ndarray,
+    speakers: Sequence[str],
+    folds: Sequence[int] | np.ndarray,
+    *,
+    seed: int,  # as estimate_leakage: the interval and the p-value draw from its two spawned children
+    n_bootstrap: int = 1000,
+    n_permutations: int = 1000,
+    confidence: float = 0.95,
+) -> LeakageEstimate:
+    """Balanced accuracy of pooled held-out predictions, chance 0.5, with plain accuracy beside it.
+
+    The interval is the speaker bootstrap's percentile interval widened, where needed, to hold the
+    point estimate: a percentile interval can miss it when a few speakers dominate a gender, and a
+    decision on the interval must never pass an estimate that lies above the limit.
+    """
+    labels, predictions = as_labels(labels), as_labels(predictions, "predictions")
+    folds = np.asarray(folds)
+    check_lengths(labels=labels, predictions=predictions, speakers=speakers, folds=folds)
+    _, _, genders = speaker_table(speakers, labels)
+    require_both_genders(genders)
+    correct = labels == predictions
+    point = balanced_accuracy(labels, predictions)
+    bootstrap_seed, permutation_seed = np.random.SeedSequence(seed).spawn(2)
+    low, high = speaker_bootstrap_balanced_ci(
+        correct, speakers, labels, seed=bootstrap_seed, n_bootstrap=n_bootstrap, confidence=confidence
+    )
+    p_value = speaker_permutation_balanced_p_value(
+        labels, predictions, speakers, seed=permutation_seed, n_permutations=n_permutations
+    )
+    per_fold = np.array([_fold_score(labels[folds == f], correct[folds == f]) for f in np.unique(folds)])
+    return LeakageEstimate(
+        leakage=point,
+        chance=BALANCED_CHANCE,
+        ci_low=min(low, point),
+        ci_high=max(high, point),
+        p_value=p_value,
+        fold_mean=float(per_fold.mean()),
+        fold_std=float(per_fold.std()),
+        n_utterances=int(labels.size),
+        n_speakers=int(genders.size),
+        metric=METRIC_BALANCED,
+        plain_accuracy=float(correct.mean()),
+        plain_chance=majority_chance(labels),
+    )
+
+
+def speaker_bootstrap_balanced_ci(
+    correct: np.ndarray,
+    speakers: Sequence[str],
+    labels: Sequence[int] | np.ndarray,
+    *,
+    seed: Seed,
+    n_bootstrap: int,
+    confidence: float,
+) -> tuple[float, float]:
+    """Percentile interval on balanced accuracy, resampling speakers within each gender."""
+    correct, labels = np.asarray(correct, dtype=bool), as_labels(labels)
+    check_lengths(correct=correct, speakers=speakers, labels=labels)
+    if not 0 < confidence < 1 or n_bootstrap < 1:
+        raise ValueError(f"need 0 < confidence < 1 and n_bootstrap >= 1, got {confidence}, {n_bootstrap}")
+    require_both_genders(speaker_table(speakers, labels)[2])
+    totals = stratified_bootstrap_totals(correct, speakers, labels, seed=seed, n_bootstrap=n_bootstrap)
+    # Each resample keeps every gender's speaker count (>= 1), so no recall divides by zero.
+    recalls = [hits / sizes for hits, sizes in totals.values()]
+    tail = (1 - confidence) / 2
+    low, high = np.quantile((recalls[0] + recalls[1]) / 2, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def speaker_permutation_balanced_p_value(
+    labels: Sequence[int] | np.ndarray,
+    predictions: Sequence[int] | np.ndarray,
+    speakers: Sequence[str],
+    *,
+    seed: Seed,
+    n_permutations: int,
+) -> float:
+    """One-sided p-value of H0 "predictions carry no information about gender", on balanced accuracy.
+
+    Reassigns genders to speakers and rescores the fixed predictions. Every reassignment keeps
+    both genders, and a prediction that ignores gender scores 0.5 under each, so the statistic
+    needs no chance correction (unlike plain accuracy's test).
+    """
+    labels, predictions = as_labels(labels), as_labels(predictions, "predictions")
+    check_lengths(labels=labels, predictions=predictions, speakers=speakers)
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    votes, genders, permuted = permuted_speaker_genders(labels, predictions, speakers, seed, n_permutations)
+    require_both_genders(genders)
+    observed = _balanced_scores(votes, genders[None, :])[0]
+    # Float scores: a mapping equal to the observed one scores identically, but an equal score
+    # reached by another mapping may differ in the last bit; the tolerance counts it as a tie.
+    exceeding = np.count_nonzero(_balanced_scores(votes, permuted) >= observed - 1e-12)
+    return float((1 + exceeding) / (1 + n_permutations))
+
+
+def _balanced_scores(votes: np.ndarray, genders: np.ndarray) -> np.ndarray:
+    """Balanced accuracy per row of speaker genders (rows: mappings, columns: speakers)."""
+    sizes = votes.sum(axis=1)
+    male_recall = (genders @ votes[:, 1]) / (genders @ sizes)
+    female_recall = ((1 - genders) @ votes[:, 0]) / ((1 - genders) @ sizes)
+    return (male_recall + female_recall) / 2
+
+
+def _fold_score(labels: np.ndarray, correct: np.ndarray) -> float:
+    """A fold's recall averaged over the genders it holds (a fold may hold one gender only)."""
+    return float(np.mean([correct[labels == g].mean() for g in np.unique(labels)]))
