@@ -1,6 +1,6 @@
 """The pytest-side audit session: built once at configure time from the typed options.
 
-Importing this module imports torch, so plugin.py imports it only when ``--privacy-audit`` is given.
+Importing this module imports torch, so hooks.py imports it only when ``--privacy-audit`` is given.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from privacy_checks.engine.results import ResultRow, Status
+from privacy_checks.engine.threat_model import ENCODER
 from privacy_checks.reporting.report import AuditReport
 from privacy_checks.reporting.verdict import SHORT_LABEL
 
@@ -12,7 +13,7 @@ from privacy_checks.reporting.verdict import SHORT_LABEL
 def attack_label(row: ResultRow) -> str:
     """An attack as a column title or plot legend: scenario · attacker · head, and the access
     mode unless it is the default (encoder)."""
-    access = "" if row.access == "encoder" else f" ({row.access})"
+    access = "" if row.access == ENCODER else f" ({row.access})"
     return f"{row.scenario} · {row.attacker} · {row.head}{access}"
 
 
