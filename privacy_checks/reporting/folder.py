@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from privacy_checks.fileio import atomic_write_bytes, atomic_write_text
 from privacy_checks.reporting.html_page import html_page
 from privacy_checks.reporting.markdown import markdown
 from privacy_checks.reporting.plots import plot_emotions, plot_layers
-from privacy_checks.reporting.report import AuditReport
+
+if TYPE_CHECKING:  # the report is only read here; report.py imports the renderers lazily
+    from privacy_checks.reporting.report import AuditReport
 
 PLOTS: dict[str, Callable[[AuditReport], bytes | None]] = {
     "leakage_by_layer.png": lambda report: plot_layers(report.results),

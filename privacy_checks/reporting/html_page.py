@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from privacy_checks.reporting.report import AuditReport
 from privacy_checks.reporting.tables import failure_lines, matrix
+
+if TYPE_CHECKING:  # the report is only read here; report.py imports the renderers lazily
+    from privacy_checks.reporting.report import AuditReport
 
 _HEAD = (
     "<!doctype html><html><head><meta charset='utf-8'><title>privacy audit</title><style>"

@@ -4,9 +4,12 @@ what failed and why, the earliest safe split points and the exposure per layer."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from privacy_checks.reporting.report import AuditReport
 from privacy_checks.reporting.tables import failure_lines, matrix, md_table
+
+if TYPE_CHECKING:  # the report is only read here; report.py imports the renderers lazily
+    from privacy_checks.reporting.report import AuditReport
 
 
 def markdown(report: AuditReport) -> str:

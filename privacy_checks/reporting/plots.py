@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from privacy_checks.engine.result_parts import GroupFigures
 from privacy_checks.engine.results import ResultRow
-from privacy_checks.reporting.report import AuditReport
 from privacy_checks.reporting.tables import attack_label, by_attack, layer_order
+
+if TYPE_CHECKING:  # the report is only read here; report.py imports the renderers lazily
+    from privacy_checks.reporting.report import AuditReport
 
 
 def plot_layers(rows: Sequence[ResultRow]) -> bytes | None:
