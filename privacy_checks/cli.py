@@ -104,7 +104,8 @@ def _layers(args) -> int:
     shapes = target.layer_shapes()
     candidates = set(target.candidate_layers())
     print(
-        f"{target.path.name}: {target.architecture} ({target.format}), input {target.input_spec.kind} {target.input_spec.shape}"
+        f"{target.path.name}: {target.architecture} ({target.format}), "
+        f"input {target.input_spec.kind} {target.input_spec.shape}"
     )
     width = max(len(n) for n in shapes)
     for name, shape in shapes.items():
@@ -126,17 +127,21 @@ def _reproduce(args) -> int:
 def _report(args) -> int:
     import json
 
-    from privacy_checks.reporting.render import write_report_folder
+    from privacy_checks.reporting.folder import write_report_folder
+    from privacy_checks.reporting.report import AuditReport
 
     try:
         data = json.loads(args.report_json.read_text(encoding="utf-8"))
         if data.get("schema_version") != 1 or not isinstance(data.get("results"), list):
             raise ValueError("not a privacy-checks report.json (schema_version 1 with results)")
+        report = AuditReport.from_dict(data)
     except (OSError, ValueError, AttributeError) as exc:
         raise PrivacyInputError(f"{args.report_json}: cannot read the report: {exc}") from None
+    except (KeyError, TypeError) as exc:
+        raise PrivacyInputError(f"{args.report_json}: cannot read the report: missing or malformed {exc}") from None
     folder = args.out or args.report_json.parent
     same_folder = folder.resolve() == args.report_json.parent.resolve()
-    for path in write_report_folder(folder, data, include_json=not same_folder):  # never rewrite the input
+    for path in write_report_folder(folder, report, include_json=not same_folder):  # never rewrite the input
         print(f"wrote {path}")
     return 0
 

@@ -42,12 +42,12 @@ def test_leakage_rises_with_the_gender_effect(cache, one_torch_thread):
     assert dose.monotone_within_ci(), dose.lines()
     assert dose.spearman() > 0.75, dose.lines()
     none, full = dose.leakage[0], dose.leakage[-1]
-    assert full["ci_low"] > none["ci_high"], dose.lines()  # the extremes are clearly apart
-    assert none["ci_low"] <= none["chance"] <= none["ci_high"], dose.lines()
+    assert full.ci_low > none.ci_high, dose.lines()  # the extremes are clearly apart
+    assert none.ci_low <= none.chance <= none.ci_high, dose.lines()
 
 
 def test_no_layer_leaks_more_than_a_strong_probe_on_the_raw_input(cache, one_torch_thread):
     check = calibration.processing_check(cache=cache)
     assert set(check.layers) == set(calibration.LAYERS)
     assert check.violations() == [], check.lines()
-    assert check.probe["leakage"] >= 0.75, check.lines()  # the bound is only informative if the probe is strong
+    assert check.probe.leakage >= 0.75, check.lines()  # the bound is only informative if the probe is strong

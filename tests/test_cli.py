@@ -50,3 +50,11 @@ def test_pt2_program_is_audited(audit_project, tmp_path, pytester):
     result.stdout.fnmatch_lines(["FAILED demo.pt2::worst_case[[]generic-tail_clone-features.7[]]*"])
     result.stdout.fnmatch_lines(["PASSED demo.pt2::worst_case[[]generic-linear_probe-classifier.4[]]*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_report_of_a_damaged_report_json_is_a_usage_error(tmp_path, capsys):
+    path = tmp_path / "report.json"
+    path.write_text('{"schema_version": 1, "results": [{"id": "worst_case[generic-tail_clone-pool]"}]}')
+    assert main(["report", str(path)]) == 4
+    assert "cannot read the report: missing or malformed" in capsys.readouterr().err
+    assert not (tmp_path / "report.md").exists()

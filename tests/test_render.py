@@ -1,10 +1,26 @@
-"""Report rendering from a report dict alone: the matrix, failures and the plots' anatomy."""
+"""Report rendering from a report.json's dict alone: the matrix, failures and the plots' anatomy."""
 
 from __future__ import annotations
 
 import pytest
 
-from privacy_checks.reporting.render import emotions_figure, layers_figure, markdown, matrix
+from privacy_checks.reporting.markdown import markdown
+from privacy_checks.reporting.plots import emotions_figure, layers_figure
+from privacy_checks.reporting.report import AuditReport
+from privacy_checks.reporting.tables import matrix
+
+
+def group(name, leakage):
+    return {
+        "group": name,
+        "leakage": leakage,
+        "chance": 0.5,
+        "ci_low": leakage - 0.1,
+        "ci_high": min(1, leakage + 0.1),
+        "n_utterances": 20,
+        "n_speakers": 10,
+        "excess": leakage - 0.5,
+    }
 
 
 def row(layer, leakage, status, scenario="worst_case", head="tail_clone", max_excess=0.1):
@@ -22,18 +38,21 @@ def row(layer, leakage, status, scenario="worst_case", head="tail_clone", max_ex
         "ci_low": leakage - 0.05,
         "ci_high": leakage + 0.05,
         "p_value": 0.001,
+        "fold_mean": leakage,
+        "fold_std": 0.02,
+        "n_utterances": 80,
+        "n_speakers": 20,
         "max_excess": max_excess,
         "rule": "ci_low",
         "limit_key": "limits.max_excess",
         "status": status,
         "reason": None,
+        "control": None,
         "baseline": None,
         "breakdowns": {
             "emotion": {
-                "groups": [
-                    {"group": e, "leakage": leakage, "ci_low": leakage - 0.1, "ci_high": min(1, leakage + 0.1)}
-                    for e in ("angry", "happy")
-                ]
+                "groups": [group(e, leakage) for e in ("angry", "happy")],
+                "comparison": {"groups": ["angry", "happy"], "statistic": 0.0, "p_value": 1.0, "method": "chi2"},
             }
         },
     }
@@ -47,25 +66,35 @@ def report():
         row("conv1", 0.70, "failed", "scenario_2", "vgg19_style"),
         row("pool", 0.52, "passed", "scenario_2", "vgg19_style"),
     ]
+    exposure = {
+        r["layer"]: {k: r[k] for k in ("id", "leakage", "chance", "excess", "ci_low", "ci_high", "status")}
+        for r in results[:2]
+    }
     return {
         "schema_version": 1,
+        "attribute": "gender",
         "model": {"path": "/m/model.pt", "architecture": "small_vgg", "sha256": "a" * 64},
         "corpus": {"name": "synthetic", "utterances": 80, "speakers": 20},
         "aux_corpus": None,
+        "settings": {},
         "results": results,
         "safe_split_points": {"worst_case/generic/encoder/tail_clone": "pool"},
-        "exposure": {"conv1": {**results[0]}, "pool": {**results[1]}},
+        "exposure": exposure,
     }
 
 
+def test_report_json_reads_back_unchanged(report):
+    assert AuditReport.from_dict(report).as_dict() == report
+
+
 def test_matrix_rows_are_layers_and_columns_attacks(report):
-    header, rows = matrix(report)
+    header, rows = matrix(AuditReport.from_dict(report))
     assert header == ["layer", "worst_case · generic · tail_clone", "scenario_2 · generic · vgg19_style"]
     assert rows == [["conv1", "0.95 **FAIL**", "0.70 **FAIL**"], ["pool", "0.55 pass", "0.52 pass"]]
 
 
 def test_markdown_starts_with_the_verdict_and_explains_failures(report):
-    md = markdown(report)
+    md = markdown(AuditReport.from_dict(report))
     assert md.splitlines()[0] == "## Privacy audit: FAIL"
     assert "**2 failed**, 2 passed" in md
     assert "`worst_case[generic-tail_clone-conv1]`: L = 0.950 [0.900, 1.000], chance 0.500, excess +0.450" in md
@@ -73,7 +102,7 @@ def test_markdown_starts_with_the_verdict_and_explains_failures(report):
 
 
 def test_layer_plot_has_labelled_axes_bands_chance_and_limit_lines(report):
-    fig = layers_figure(report)
+    fig = layers_figure(AuditReport.from_dict(report).results)
     assert len(fig.axes) == 2  # one panel per scenario
     for ax, scenario in zip(fig.axes, ("worst_case", "scenario_2")):
         assert ax.get_title() == scenario and "leakage" in ax.get_ylabel()
@@ -89,7 +118,7 @@ def test_layer_plot_has_labelled_axes_bands_chance_and_limit_lines(report):
 
 
 def test_emotion_plot_at_the_most_exposed_layer(report):
-    fig = emotions_figure(report)
+    fig = emotions_figure(AuditReport.from_dict(report))
     ax = fig.axes[0]
     assert ax.get_title() == "leakage per emotion at conv1"
     assert ax.get_xlabel() == "emotion" and "leakage" in ax.get_ylabel()

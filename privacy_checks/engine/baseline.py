@@ -16,7 +16,6 @@ not a silent comparison of unlike figures.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -24,38 +23,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from privacy_checks.digests import text_sha256
+from privacy_checks.engine.result_parts import Regression
+from privacy_checks.engine.results import ResultRow
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.fileio import atomic_write_text
 
+__all__ = [
+    "FORMAT",
+    "SCHEMA_VERSION",
+    "Baseline",
+    "Regression",
+    "baseline_dict",
+    "check_comparable",
+    "comparable_settings",
+    "load_baseline",
+    "save_baseline",
+]
+
 FORMAT = "privacy-checks.baseline"
 SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Regression:
-    """How one item compares with its baseline entry."""
-
-    before: float
-    after: float
-    allowed: float  # the rise tolerated: the configured margin, else the combined uncertainty
-    basis: str  # "margin" | "combined uncertainty"
-
-    @property
-    def rise(self) -> float:
-        return self.after - self.before
-
-    @property
-    def regressed(self) -> bool:
-        return self.rise > self.allowed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "leakage_before": round(self.before, 6),
-            "rise": round(self.rise, 6),
-            "allowed_rise": round(self.allowed, 6),
-            "basis": self.basis,
-            "regressed": self.regressed,
-        }
 
 
 @dataclass(frozen=True)
@@ -87,18 +74,17 @@ def comparable_settings(corpus: Mapping, aux_corpus: Mapping | None, settings: M
     return {
         "corpus": corpus["fingerprint"],
         "aux_corpus": aux_corpus["fingerprint"] if aux_corpus else None,
-        "settings": hashlib.sha256(
-            json.dumps({"audit": shaping, "attacker": settings["attacker"]}, sort_keys=True).encode()
-        ).hexdigest()[:16],
+        "settings": text_sha256(json.dumps({"audit": shaping, "attacker": settings["attacker"]}, sort_keys=True))[:16],
     }
 
 
 def baseline_dict(report: Mapping[str, Any]) -> dict[str, Any]:
     """The baseline of a report (AuditReport.as_dict()): its measured items."""
+    rows = [ResultRow.from_dict(r) for r in report["results"]]
     items = {
-        r["id"]: {"leakage": r["leakage"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
-        for r in report["results"]
-        if r["leakage"] is not None
+        row.id: {"leakage": row.estimate.leakage, "ci_low": row.estimate.ci_low, "ci_high": row.estimate.ci_high}
+        for row in rows
+        if row.estimate is not None
     }
     return {
         "format": FORMAT,

@@ -1,15 +1,163 @@
-"""What the engine returns per audit case: the case's status, estimate, decision and controls."""
+"""What the engine returns per audit case, and the one typed result row every report reads.
+
+`CaseResult` is the engine's own view (the case, the statistics objects); `ResultRow` is what
+leaves the engine: the figures rounded as report.json has them, so a row computed in this process
+and a row read back from report.json, a baseline or a pytest-xdist worker's report are equal.
+`ResultRow.as_dict()` writes exactly report.json's row (key order too) and `ResultRow.from_dict()`
+reads it back. Torch-free: the report folder and baselines are rendered from rows alone.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
-from privacy_checks import stats
-from privacy_checks.engine.baseline import Regression
-from privacy_checks.engine.plan import AuditCase
+from privacy_checks.engine.result_parts import (
+    BaselineComparison,
+    Breakdown,
+    ControlSummary,
+    Figures,
+    Regression,
+    breakdowns_as_dict,
+    breakdowns_from_dict,
+)
 
-PASSED, FAILED, SKIPPED, INCONCLUSIVE = "passed", "failed", "skipped", "inconclusive"
+if TYPE_CHECKING:  # annotations only: the rows stay importable without torch (reports, baselines)
+    from privacy_checks import stats
+    from privacy_checks.engine.plan import AuditCase
+
+
+class Status(str, Enum):
+    """An audit item's outcome. `str`-valued: it equals, and serialises as, the plain string."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INCONCLUSIVE = "inconclusive"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PASSED, FAILED, SKIPPED, INCONCLUSIVE = Status.PASSED, Status.FAILED, Status.SKIPPED, Status.INCONCLUSIVE
+
+# The figures of a measured row in report.json's order (a skipped row has only the first six, as None).
+_ROW_FIGURES = ("leakage", "chance", "excess", "ci_low", "ci_high", "p_value")
+_MEASURED_ONLY = ("fold_mean", "fold_std", "n_utterances", "n_speakers")
+
+
+def attack_key(scenario: str, attacker: str, access: str, head: str) -> str:
+    """An attack (a case without its layer) as report.json's safe_split_points keys spell it."""
+    return f"{scenario}/{attacker}/{access}/{head}"
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One audit item's result as every report reads it (report.json's `results` entry)."""
+
+    id: str
+    scenario: str
+    attacker: str
+    access: str
+    architecture: str  # the head that read this layer (a probe where T has no tail to clone)
+    head: str  # the attack's planned head
+    layer: str
+    status: Status
+    estimate: Figures | None = None  # None: not measured (skipped)
+    max_excess: float | None = None
+    rule: str | None = None
+    limit_key: str | None = None
+    reason: str | None = None  # why skipped, inconclusive or failed against the baseline
+    control: ControlSummary | None = None
+    baseline: BaselineComparison | None = None
+    breakdowns: dict[str, Breakdown] | None = field(default=None, hash=False)
+
+    @property
+    def measured(self) -> Figures:
+        """The figures of a row known to be measured (a failure, a layer's exposure)."""
+        if self.estimate is None:
+            raise ValueError(f"{self.id} was not measured ({self.status})")
+        return self.estimate
+
+    @property
+    def attack_key(self) -> str:
+        return attack_key(self.scenario, self.attacker, self.access, self.head)
+
+    def as_dict(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "id": self.id,
+            "scenario": self.scenario,
+            "attacker": self.attacker,
+            "access": self.access,
+            "architecture": self.architecture,
+            "head": self.head,
+            "layer": self.layer,
+        }
+        e = self.estimate
+        if e is None:
+            row.update(dict.fromkeys(_ROW_FIGURES))
+        else:
+            figures = e.as_dict()
+            row.update({k: figures[k] for k in _ROW_FIGURES + _MEASURED_ONLY})
+        row.update(
+            {
+                "max_excess": self.max_excess,
+                "rule": self.rule,
+                "limit_key": self.limit_key,
+                "status": self.status.value,
+                "reason": self.reason,
+                "control": self.control.as_dict() if self.control else None,
+                "baseline": self.baseline.as_dict() if self.baseline else None,
+                "breakdowns": breakdowns_as_dict(self.breakdowns),
+            }
+        )
+        return row
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> ResultRow:
+        """A row of report.json, of a reproduction cell or of an xdist worker's test report.
+        Raises KeyError, TypeError or ValueError on a malformed row."""
+        return cls(
+            id=row["id"],
+            scenario=row["scenario"],
+            attacker=row["attacker"],
+            access=row["access"],
+            architecture=row["architecture"],
+            head=row["head"],
+            layer=row["layer"],
+            status=Status(row["status"]),
+            estimate=None if row["leakage"] is None else Figures.from_dict(row),
+            max_excess=row["max_excess"],
+            rule=row["rule"],
+            limit_key=row["limit_key"],
+            reason=row["reason"],
+            control=ControlSummary.from_dict(row["control"]) if row["control"] else None,
+            baseline=BaselineComparison.from_dict(row["baseline"]) if row["baseline"] else None,
+            breakdowns=breakdowns_from_dict(row["breakdowns"]),
+        )
+
+
+def earliest_safe_layer(last_first: Iterable[ResultRow]) -> str | None:
+    """The earliest layer from which every later layer passes, for one attack's rows given from
+    its last layer backwards. Read lazily, and only up to the first layer that does not pass, so a
+    caller may compute the rows on demand (nothing earlier is needed)."""
+    earliest = None
+    for row in last_first:
+        if row.status != Status.PASSED:
+            break
+        earliest = row.layer
+    return earliest
+
+
+def safe_split_points(rows: Iterable[ResultRow]) -> dict[str, str | None]:
+    """Per attack (its attack_key), the earliest safe split point among `rows` (in case order:
+    layers forward)."""
+    attacks: dict[str, list[ResultRow]] = {}
+    for row in rows:
+        attacks.setdefault(row.attack_key, []).append(row)
+    return {key: earliest_safe_layer(reversed(attack)) for key, attack in attacks.items()}
 
 
 @dataclass(frozen=True)
@@ -27,64 +175,73 @@ class ControlResult:
     def has_power(self) -> bool:
         return self.positive.excess >= self.min_excess
 
+    def summary(self) -> ControlSummary:
+        return ControlSummary(
+            architecture=self.architecture,
+            input_gender_accuracy=Figures.from_dict(self.positive.as_dict()),
+            shuffled_gender_accuracy=Figures.from_dict(self.negative.as_dict()) if self.negative else None,
+            input_emotion_accuracy=None if self.emotion_accuracy is None else round(self.emotion_accuracy, 6),
+            min_excess=self.min_excess,
+            has_power=self.has_power,
+        )
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "architecture": self.architecture,
-            "input_gender_accuracy": self.positive.as_dict(),
-            "shuffled_gender_accuracy": self.negative.as_dict() if self.negative else None,
-            "input_emotion_accuracy": None if self.emotion_accuracy is None else round(self.emotion_accuracy, 6),
-            "min_excess": self.min_excess,
-            "has_power": self.has_power,
-        }
+        return self.summary().as_dict()
 
 
 @dataclass(frozen=True)
 class CaseResult:
     case: AuditCase
-    status: str  # passed | failed | skipped | inconclusive
+    status: Status
     estimate: stats.LeakageEstimate | None = None
     decision: stats.Decision | None = None
     limit_key: str = ""
     reason: str = ""  # why skipped or inconclusive
     control: ControlResult | None = None
-    breakdowns: dict[str, Any] | None = None
+    breakdowns: dict[str, Any] | None = None  # stats' group and comparison dicts per breakdown
     regression: Regression | None = None  # against --privacy-baseline, when the item has an entry
 
-    def as_dict(self) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        # The engine passes stats.Decision's plain "passed"/"failed" through.
+        object.__setattr__(self, "status", Status(self.status))
+
+    def row(self) -> ResultRow:
         c = self.case
-        row: dict[str, Any] = {
-            "id": c.name,
-            "scenario": c.scenario,
-            "attacker": c.attacker,
-            "access": c.access,
-            "architecture": c.architecture,
-            "head": c.attack[3],
-            "layer": c.layer,
-        }
-        e = self.estimate
-        if e is not None:
-            row.update(
-                {
-                    "leakage": round(e.leakage, 6),
-                    "chance": round(e.chance, 6),
-                    "excess": round(e.excess, 6),
-                    "ci_low": round(e.ci_low, 6),
-                    "ci_high": round(e.ci_high, 6),
-                    "p_value": round(e.p_value, 6),
-                    "fold_mean": round(e.fold_mean, 6),
-                    "fold_std": round(e.fold_std, 6),
-                    "n_utterances": e.n_utterances,
-                    "n_speakers": e.n_speakers,
-                }
-            )
-        else:
-            row.update({k: None for k in ("leakage", "chance", "excess", "ci_low", "ci_high", "p_value")})
-        if self.decision is not None:
-            row.update({"max_excess": self.decision.max_excess, "rule": self.decision.rule})
-        else:
-            row.update({"max_excess": None, "rule": None})
-        row.update({"limit_key": self.limit_key or None, "status": self.status, "reason": self.reason or None})
-        row["control"] = self.control.as_dict() if self.control else None
-        row["baseline"] = self.regression.as_dict() if self.regression else None
-        row["breakdowns"] = self.breakdowns
-        return row
+        return ResultRow(
+            id=c.name,
+            scenario=c.scenario,
+            attacker=c.attacker,
+            access=c.access,
+            architecture=c.architecture,
+            head=c.attack[3],
+            layer=c.layer,
+            status=self.status,
+            estimate=None if self.estimate is None else _row_figures(self.estimate),
+            max_excess=None if self.decision is None else self.decision.max_excess,
+            rule=None if self.decision is None else self.decision.rule,
+            limit_key=self.limit_key or None,
+            reason=self.reason or None,
+            control=self.control.summary() if self.control else None,
+            baseline=self.regression.comparison() if self.regression else None,
+            breakdowns=breakdowns_from_dict(self.breakdowns),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.row().as_dict()
+
+
+def _row_figures(e: stats.LeakageEstimate) -> Figures:
+    """A row's figures, rounded as report.json has always rounded them (Python's round on the
+    estimate's own values; the control's figures use LeakageEstimate.as_dict's rounding)."""
+    return Figures(
+        leakage=round(e.leakage, 6),
+        chance=round(e.chance, 6),
+        ci_low=round(e.ci_low, 6),
+        ci_high=round(e.ci_high, 6),
+        p_value=round(e.p_value, 6),
+        fold_mean=round(e.fold_mean, 6),
+        fold_std=round(e.fold_std, 6),
+        n_utterances=e.n_utterances,
+        n_speakers=e.n_speakers,
+        excess=round(e.excess, 6),
+    )

@@ -3,15 +3,21 @@ speaks the domain (figures, the thresholds.yaml key, where to move the split poi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
+from privacy_checks.engine.results import Status, attack_key
 from privacy_checks.pytest_plugin.stash import SESSION_KEY
+
+if TYPE_CHECKING:
+    from privacy_checks.engine.results import CaseResult
 
 
 class LeakageExceeded(Exception):
     """Raised by a LeakageItem whose excess over chance is above its limit."""
 
-    def __init__(self, result, safe_split: str | None):
+    def __init__(self, result: CaseResult, safe_split: str | None):
         super().__init__(result.case.name)
         self.result = result
         self.safe_split = safe_split
@@ -24,7 +30,7 @@ class CheckpointFile(pytest.File):
             item = LeakageItem.from_parent(self, name=case.name, case=case)
             # Under pytest-xdist (--dist loadgroup) all layers of one attack run on one worker: its
             # control and its safe-split search are computed once, not once per worker.
-            item.add_marker(pytest.mark.xdist_group(name="/".join(case.attack)))
+            item.add_marker(pytest.mark.xdist_group(name=attack_key(*case.attack)))
             yield item
 
 
@@ -36,14 +42,22 @@ class LeakageItem(pytest.Item):
     def runtest(self) -> None:
         session = self.config.stash[SESSION_KEY]
         result = session.result(self.case)
-        if result.status == "skipped":
+        if result.status == Status.SKIPPED:
             pytest.skip(result.reason)
-        row = result.as_dict()
-        for key in ("leakage", "ci_low", "ci_high", "chance", "max_excess", "p_value"):
-            self.user_properties.append((key, row[key]))
-        if result.status == "failed":
+        row = result.row()
+        figures = row.measured
+        # The item's figures as its --junitxml test case's properties.
+        self.user_properties += [
+            ("leakage", figures.leakage),
+            ("ci_low", figures.ci_low),
+            ("ci_high", figures.ci_high),
+            ("chance", figures.chance),
+            ("max_excess", row.max_excess),
+            ("p_value", figures.p_value),
+        ]
+        if result.status == Status.FAILED:
             raise LeakageExceeded(result, session.safe_split(self.case))
-        if result.status == "inconclusive":
+        if result.status == Status.INCONCLUSIVE:
             if session.config.controls.fail_on_inconclusive:
                 pytest.fail(f"inconclusive: {result.reason} (controls.fail_on_inconclusive is true)", pytrace=False)
             pytest.skip(f"inconclusive: {result.reason}")
@@ -57,20 +71,25 @@ class LeakageItem(pytest.Item):
         return self.path, None, f"gender leakage: {self.case.name}"
 
 
-def failure_text(result, safe_split: str | None) -> str:
-    if result.decision.status != "failed":  # under its limit: failed only against the baseline
+def failure_text(result: CaseResult, safe_split: str | None) -> str:
+    decision = result.decision
+    assert decision is not None  # a measured item
+    if decision.status != Status.FAILED:  # under its limit: failed only against the baseline
         return regression_text(result)
-    r = result.as_dict()
+    row = result.row()
+    r = row.measured
     case = result.case
-    bound = {"point": "the point estimate", "ci_low": "the CI lower bound", "ci_high": "the CI upper bound"}[r["rule"]]
+    bound = {"point": "the point estimate", "ci_low": "the CI lower bound", "ci_high": "the CI upper bound"}[
+        decision.rule
+    ]
     lines = [
         f"gender leakage above the limit at layer {case.layer}",
         f"  attack: {case.scenario}, {case.attacker} attacker, {case.architecture} head, {case.access} access",
-        f"  L = {r['leakage']:.3f} (95% CI {r['ci_low']:.3f}-{r['ci_high']:.3f} over {r['n_speakers']} speakers; "
-        f"fold mean {r['fold_mean']:.3f} ± {r['fold_std']:.3f}); chance = {r['chance']:.3f}; p = {r['p_value']:.4f}",
-        f"  excess over chance: {r['excess']:+.3f}; the rule '{r['rule']}' compares {bound}, "
-        f"{result.decision.compared_excess:+.3f}, with the limit {r['max_excess']:.3f} "
-        f"(thresholds.yaml: {r['limit_key']})",
+        f"  L = {r.leakage:.3f} (95% CI {r.ci_low:.3f}-{r.ci_high:.3f} over {r.n_speakers} speakers; "
+        f"fold mean {r.fold_mean:.3f} ± {r.fold_std:.3f}); chance = {r.chance:.3f}; p = {r.p_value:.4f}",
+        f"  excess over chance: {r.excess:+.3f}; the rule '{decision.rule}' compares {bound}, "
+        f"{decision.compared_excess:+.3f}, with the limit {decision.max_excess:.3f} "
+        f"(thresholds.yaml: {row.limit_key})",
     ]
     if safe_split:
         lines.append(
@@ -87,9 +106,11 @@ def failure_text(result, safe_split: str | None) -> str:
     return "\n".join(lines)
 
 
-def regression_text(result) -> str:
-    r = result.as_dict()
+def regression_text(result: CaseResult) -> str:
+    row = result.row()
+    r = row.measured
     case, change = result.case, result.regression
+    assert change is not None  # failed under its limit: only a baseline comparison fails it
     basis = (
         "baseline.margin in thresholds.yaml"
         if change.basis == "margin"
@@ -99,10 +120,11 @@ def regression_text(result) -> str:
         [
             f"gender leakage rose against the baseline at layer {case.layer}",
             f"  attack: {case.scenario}, {case.attacker} attacker, {case.architecture} head, {case.access} access",
-            f"  L = {change.after:.3f} now (95% CI {r['ci_low']:.3f}-{r['ci_high']:.3f}), {change.before:.3f} in the baseline: "
-            f"+{change.rise:.3f}, more than the {change.allowed:.3f} allowed by {basis}",
-            f"  (still within its absolute limit: excess {r['excess']:+.3f} vs {r['max_excess']:.3f}, {r['limit_key']})",
+            f"  L = {change.after:.3f} now (95% CI {r.ci_low:.3f}-{r.ci_high:.3f}), {change.before:.3f} in the "
+            f"baseline: +{change.rise:.3f}, more than the {change.allowed:.3f} allowed by {basis}",
+            f"  (still within its absolute limit: excess {r.excess:+.3f} vs {row.max_excess:.3f}, {row.limit_key})",
             "  what to do: find what made this representation carry more about the speaker (a new layer, less "
-            "pooling, a training change); if the new exposure is accepted, record it with --privacy-save-baseline FILE.",
+            "pooling, a training change); if the new exposure is accepted, record it with "
+            "--privacy-save-baseline FILE.",
         ]
     )

@@ -1,12 +1,14 @@
 """The pytest-side audit session: built once at configure time from the typed options.
 
-Importing this module imports torch, so plugin.py imports it only when ``--privacy-audit`` is given.
+Importing this module imports torch, so hooks.py imports it only when ``--privacy-audit`` is given.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ from privacy_checks.config import PrivacyConfig, load_config
 from privacy_checks.data import load_corpus
 from privacy_checks.engine.audit import Audit, CaseResult
 from privacy_checks.engine.baseline import load_baseline
+from privacy_checks.engine.results import ResultRow, safe_split_points
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.target import load_target
 from privacy_checks.pytest_plugin.options import AuditOptions
@@ -28,7 +31,7 @@ class AuditSession:
         self.selected: set = set(audit.cases)  # narrowed to the collected items (-k, node ids)
         # Result rows by item id, as the test reports bring them: from this process, or from
         # pytest-xdist workers, so the controller's summary and report cover every item once.
-        self.rows: dict[str, dict] = {}
+        self.rows: dict[str, ResultRow] = {}
 
     def select(self, cases) -> None:
         self.selected = set(cases)
@@ -72,8 +75,10 @@ class AuditSession:
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
 
-    def record(self, row: dict) -> None:
-        self.rows[row["id"]] = row
+    def record(self, row: ResultRow | Mapping[str, Any]) -> None:
+        """A result row, or its dict as a pytest-xdist worker's test report carries it."""
+        typed = row if isinstance(row, ResultRow) else ResultRow.from_dict(row)
+        self.rows[typed.id] = typed
 
     def report(self) -> AuditReport:
         """From the recorded rows, in case order. It never trains: an interrupted run (-x, Ctrl-C)
@@ -85,29 +90,12 @@ class AuditSession:
             corpus=self.audit.describe_corpus(),
             aux_corpus=self.audit.describe_corpus(aux) if aux is not None else None,
             settings=self.audit.describe_settings(),
-            results=rows,
-            safe_splits=safe_splits(rows),
+            results=tuple(rows),
+            safe_splits=safe_split_points(rows),
         )
 
     def result(self, case) -> CaseResult:
         return self.audit.result(case)
-
-
-def safe_splits(rows: list[dict]) -> dict[str, str | None]:
-    """Per attack (scenario/attacker/access/head), the earliest layer from which every later
-    measured layer passed; rows are in case order (layers forward)."""
-    attacks: dict[str, list[dict]] = {}
-    for row in rows:
-        attacks.setdefault("/".join((row["scenario"], row["attacker"], row["access"], row["head"])), []).append(row)
-    safe: dict[str, str | None] = {}
-    for key, attack in attacks.items():
-        earliest = None
-        for row in reversed(attack):
-            if row["status"] != "passed":
-                break
-            earliest = row["layer"]
-        safe[key] = earliest
-    return safe
 
 
 def _corpus(option_value: str | None, config_value: str | None, key: str, config: PrivacyConfig, pytest_config):
@@ -115,6 +103,7 @@ def _corpus(option_value: str | None, config_value: str | None, key: str, config
     if option_value is not None:
         flag = "--privacy-data" if key == "data" else "--privacy-aux-data"
         return load_corpus(option_value, Path(pytest_config.invocation_params.dir), option=flag)
+    assert config_value is not None  # asked only for a corpus the options or thresholds.yaml name
     base = config.source.parent if config.source else Path(pytest_config.rootpath)
     return load_corpus(config_value, base, option=f"{config.source or 'thresholds.yaml'}: audit.{key}")
 

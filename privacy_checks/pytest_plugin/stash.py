@@ -1,4 +1,5 @@
-"""Keys for state kept on pytest's config (no torch here)."""
+"""Keys for state kept on pytest's config (no torch here: the session's module is named for the
+type checker only)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    pass
+    from privacy_checks.pytest_plugin.session import AuditSession
+    from privacy_checks.pytest_plugin.terminal_progress import TerminalProgress
 
-SESSION_KEY = pytest.StashKey["AuditSession"]()
-PROGRESS_KEY = pytest.StashKey["TerminalProgress"]()  # absent on pytest-xdist workers (no terminal)
+SESSION_KEY: pytest.StashKey[AuditSession] = pytest.StashKey()
+PROGRESS_KEY: pytest.StashKey[TerminalProgress] = pytest.StashKey()  # absent on xdist workers (no terminal)

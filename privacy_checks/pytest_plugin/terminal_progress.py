@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,10 @@ class TerminalProgress:
     REFRESH_S = 0.1
 
     def __init__(
-        self, writer: Callable[[], Any], live: bool, uncaptured: Callable[[], ContextManager] = contextlib.nullcontext
+        self,
+        writer: Callable[[], Any],
+        live: bool,
+        uncaptured: Callable[[], AbstractContextManager] = contextlib.nullcontext,
     ):
         self._writer = writer  # pytest's TerminalWriter, or None (-p no:terminal)
         self.live = live

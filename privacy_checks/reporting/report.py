@@ -1,19 +1,23 @@
-"""The audit report as a plain object: terminal lines and a JSON-ready dict (DESIGN.md §4).
+"""The audit report as a plain object: typed result rows, terminal lines and report.json's dict
+(DESIGN.md §4).
 
 It holds no pytest state; the terminal summary only prints ``lines()`` and ``--privacy-report``
-only writes ``as_dict()``.
+only writes ``write()``. ``from_dict`` reads a report.json back (``privacy-checks report``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from privacy_checks.engine.result_parts import ControlSummary
+from privacy_checks.engine.results import ResultRow, Status
 from privacy_checks.engine.threat_model import SCENARIOS
+from privacy_checks.reporting.verdict import SHORT_LABEL, Tally
 
 SCHEMA_VERSION = 1
-VERDICT = {"passed": "pass", "failed": "FAIL", "skipped": "skip", "inconclusive": "inconcl."}
 
 
 @dataclass(frozen=True)
@@ -21,9 +25,13 @@ class AuditReport:
     model: dict[str, Any]
     corpus: dict[str, Any]
     settings: dict[str, Any]
-    results: list[dict[str, Any]]
-    safe_splits: dict[str, str | None] = field(default_factory=dict)  # "scenario/attacker/access/head" -> layer
+    results: tuple[ResultRow, ...]  # in case order
+    safe_splits: dict[str, str | None] = field(default_factory=dict)  # attack key -> layer
     aux_corpus: dict[str, Any] | None = None
+
+    @property
+    def tally(self) -> Tally:
+        return Tally.of(self.results)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -33,74 +41,98 @@ class AuditReport:
             "corpus": self.corpus,
             "aux_corpus": self.aux_corpus,
             "settings": self.settings,
-            "results": self.results,
+            "results": [row.as_dict() for row in self.results],
             "safe_split_points": self.safe_splits,
-            "exposure": self.exposure(),
+            "exposure": {layer: _exposure_entry(row) for layer, row in self.exposure().items()},
         }
 
-    def exposure(self) -> dict[str, dict[str, Any]]:
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuditReport:
+        """A report.json read back (its exposure is recomputed from the rows, as it was made).
+        Raises KeyError, TypeError or ValueError on a malformed report."""
+        return cls(
+            model=data["model"],
+            corpus=data["corpus"],
+            settings=data["settings"],
+            results=tuple(ResultRow.from_dict(row) for row in data["results"]),
+            safe_splits=dict(data["safe_split_points"]),
+            aux_corpus=data["aux_corpus"],
+        )
+
+    def exposure(self) -> dict[str, ResultRow]:
         """Per layer, the strongest attack measured over every scenario and attacker: the figure to
         read as that split point's exposure."""
-        strongest: dict[str, dict[str, Any]] = {}
-        for r in self.results:
-            if r["leakage"] is None:
+        strongest: dict[str, ResultRow] = {}
+        for row in self.results:
+            if row.estimate is None:
                 continue
-            best = strongest.get(r["layer"])
-            if best is None or r["excess"] > best["excess"]:
-                strongest[r["layer"]] = {
-                    k: r[k] for k in ("id", "leakage", "chance", "excess", "ci_low", "ci_high", "status")
-                }
+            best = strongest.get(row.layer)
+            if best is None or best.estimate is None or row.estimate.excess > best.estimate.excess:
+                strongest[row.layer] = row
         return strongest
 
     def lines(self) -> list[str]:
+        """The terminal summary."""
         out = [
             f"model {Path(self.model['path']).name} ({self.model['architecture']}, sha256 {self.model['sha256'][:12]})",
             _corpus_line("corpus", self.corpus),
         ]
         if self.aux_corpus:
             out.append(_corpus_line("auxiliary corpus", self.aux_corpus))
-        measured = [r for r in self.results if r["leakage"] is not None]
         if not self.results:
             return out + ["no audit item ran"]
-        attacks: dict[tuple, list[dict]] = {}
-        for r in self.results:
-            attacks.setdefault((r["scenario"], r["attacker"], r["access"], r["head"]), []).append(r)
-        for (scenario, attacker, access, head), rows in attacks.items():
+        attacks: dict[str, list[ResultRow]] = {}
+        for row in self.results:
+            attacks.setdefault(row.attack_key, []).append(row)
+        for key, rows in attacks.items():
             out.append("")
-            summary = SCENARIOS[scenario].summary if scenario in SCENARIOS else "custom attacker"
-            title = f"{scenario} ({summary}) · {attacker} attacker · {head} · {access} access"
-            if any(r["architecture"] != head for r in rows):
-                title += f" (linear_probe where T has no tail: {', '.join(r['layer'] for r in rows if r['architecture'] != head)})"
-            if all(r["status"] == "skipped" for r in rows):
-                out.append(f"{title}: skipped — {rows[0]['reason']}")
-                continue
-            out.append(title)
-            out.extend(_table(rows))
-            control = next((r["control"] for r in rows if r["control"]), None)
-            if control:
-                out.append(_control_line(control))
-            key = "/".join((scenario, attacker, access, head))
-            if key in self.safe_splits:
-                safe = self.safe_splits[key]
-                out.append(f"earliest safe split point: {safe or 'none (the last layer does not pass)'}")
-        if measured and len(attacks) > 1:
+            out.extend(self._attack_lines(key, rows))
+        if any(row.estimate is not None for row in self.results) and len(attacks) > 1:
             out.append("")
             out.append("exposure per layer (strongest attack over all scenarios and attackers)")
             out.extend(_exposure_table(self.exposure()))
-        counts = {s: sum(r["status"] == s for r in self.results) for s in VERDICT}
         out.append("")
-        verdict = "FAIL" if counts["failed"] else "pass"
-        out.append(
-            f"verdict: {verdict} — {counts['failed']} failed, {counts['passed']} passed, "
-            f"{counts['inconclusive']} inconclusive, {counts['skipped']} skipped"
-        )
+        tally = self.tally
+        out.append(f"verdict: {tally.overall} — {tally.phrase()}")
+        return out
+
+    def _attack_lines(self, key: str, rows: Sequence[ResultRow]) -> list[str]:
+        first = rows[0]
+        summary = SCENARIOS[first.scenario].summary if first.scenario in SCENARIOS else "custom attacker"
+        title = f"{first.scenario} ({summary}) · {first.attacker} attacker · {first.head} · {first.access} access"
+        stand_ins = [row.layer for row in rows if row.architecture != row.head]
+        if stand_ins:
+            title += f" (linear_probe where T has no tail: {', '.join(stand_ins)})"
+        if all(row.status == Status.SKIPPED for row in rows):
+            return [f"{title}: skipped — {first.reason}"]
+        out = [title, *_table(rows)]
+        control = next((row.control for row in rows if row.control), None)
+        if control:
+            out.append(_control_line(control))
+        if key in self.safe_splits:
+            safe = self.safe_splits[key]
+            out.append(f"earliest safe split point: {safe or 'none (the last layer does not pass)'}")
         return out
 
     def write(self, folder: Path) -> list[Path]:
-        """report.json, report.md, report.html and the plots (render.py)."""
-        from privacy_checks.reporting.render import write_report_folder
+        """report.json, report.md, report.html and the plots (folder.py)."""
+        from privacy_checks.reporting.folder import write_report_folder
 
-        return write_report_folder(Path(folder), self.as_dict())
+        return write_report_folder(Path(folder), self)
+
+
+def _exposure_entry(row: ResultRow) -> dict[str, Any]:
+    """A layer's strongest attack in report.json's `exposure`."""
+    e = row.measured
+    return {
+        "id": row.id,
+        "leakage": e.leakage,
+        "chance": e.chance,
+        "excess": e.excess,
+        "ci_low": e.ci_low,
+        "ci_high": e.ci_high,
+        "status": row.status.value,
+    }
 
 
 def _corpus_line(label: str, c: dict[str, Any]) -> str:
@@ -110,54 +142,57 @@ def _corpus_line(label: str, c: dict[str, Any]) -> str:
     )
 
 
-def _control_line(control: dict[str, Any]) -> str:
-    positive = control["input_gender_accuracy"]
-    text = f"controls: on T's input features L={positive['leakage']:.3f} (chance {positive['chance']:.3f})"
-    if control["shuffled_gender_accuracy"]:
-        text += f"; shuffled speaker->gender L={control['shuffled_gender_accuracy']['leakage']:.3f}"
-    if control["input_emotion_accuracy"] is not None:
-        text += f"; its emotion accuracy {control['input_emotion_accuracy']:.3f}"
-    return text + ("" if control["has_power"] else " — no power: passes are inconclusive")
+def _control_line(control: ControlSummary) -> str:
+    positive = control.input_gender_accuracy
+    text = f"controls: on T's input features L={positive.leakage:.3f} (chance {positive.chance:.3f})"
+    if control.shuffled_gender_accuracy:
+        text += f"; shuffled speaker->gender L={control.shuffled_gender_accuracy.leakage:.3f}"
+    if control.input_emotion_accuracy is not None:
+        text += f"; its emotion accuracy {control.input_emotion_accuracy:.3f}"
+    return text + ("" if control.has_power else " — no power: passes are inconclusive")
 
 
-def _rows_to_lines(header: tuple[str, ...], body: list[tuple[str, ...]]) -> list[str]:
+def _rows_to_lines(header: tuple[str, ...], body: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(row[i]) for row in (header, *body)) for i in range(len(header))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (header, *body)]
 
 
-def _table(rows: list[dict]) -> list[str]:
+def _table(rows: Sequence[ResultRow]) -> list[str]:
     header = ("layer", "L", "95% CI", "chance", "excess", "limit", "p", "verdict")
     body = []
-    for r in rows:
-        if r["leakage"] is None:
-            body.append((r["layer"], "-", "-", "-", "-", "-", "-", VERDICT[r["status"]]))
+    for row in rows:
+        e = row.estimate
+        if e is None:
+            body.append((row.layer, "-", "-", "-", "-", "-", "-", SHORT_LABEL[row.status]))
             continue
         body.append(
             (
-                r["layer"],
-                f"{r['leakage']:.3f}",
-                f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
-                f"{r['chance']:.3f}",
-                f"{r['excess']:+.3f}",
-                f"{r['max_excess']:.3f}",
-                f"{r['p_value']:.4f}",
-                VERDICT[r["status"]],
+                row.layer,
+                f"{e.leakage:.3f}",
+                f"[{e.ci_low:.3f}, {e.ci_high:.3f}]",
+                f"{e.chance:.3f}",
+                f"{e.excess:+.3f}",
+                f"{row.max_excess:.3f}",
+                f"{e.p_value:.4f}",
+                SHORT_LABEL[row.status],
             )
         )
     return _rows_to_lines(header, body)
 
 
-def _exposure_table(exposure: dict[str, dict[str, Any]]) -> list[str]:
+def _exposure_table(exposure: dict[str, ResultRow]) -> list[str]:
     header = ("layer", "L", "95% CI", "excess", "strongest attack", "verdict")
-    body = [
-        (
-            layer,
-            f"{e['leakage']:.3f}",
-            f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]",
-            f"{e['excess']:+.3f}",
-            e["id"].rsplit("-", 1)[0] + "]",
-            VERDICT[e["status"]],
+    body = []
+    for layer, row in exposure.items():
+        e = row.measured
+        body.append(
+            (
+                layer,
+                f"{e.leakage:.3f}",
+                f"[{e.ci_low:.3f}, {e.ci_high:.3f}]",
+                f"{e.excess:+.3f}",
+                row.id.rsplit("-", 1)[0] + "]",
+                SHORT_LABEL[row.status],
+            )
         )
-        for layer, e in exposure.items()
-    ]
     return _rows_to_lines(header, body)

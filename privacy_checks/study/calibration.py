@@ -21,7 +21,6 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +29,9 @@ from torch import nn
 
 from privacy_checks.config import parse_config
 from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import FAILED, Audit
+from privacy_checks.engine.audit import Audit
+from privacy_checks.engine.result_parts import Figures
+from privacy_checks.engine.results import ResultRow, Status
 from privacy_checks.features import FeatureSpec
 from privacy_checks.model.target import Target
 
@@ -132,25 +133,26 @@ FULL = Settings(
 class AuditRun:
     gender_effect: float
     seed: int
-    rows: list[dict[str, Any]]  # one report row per item, as report.json has them
+    rows: list[ResultRow]  # one report row per item
 
-    def by_layer(self) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {}
+    def by_layer(self) -> dict[str, list[ResultRow]]:
+        """The measured rows per layer."""
+        out: dict[str, list[ResultRow]] = {}
         for row in self.rows:
-            if row["leakage"] is not None:
-                out.setdefault(row["layer"], []).append(row)
+            if row.estimate is not None:
+                out.setdefault(row.layer, []).append(row)
         return out
 
-    def worst(self, layer: str) -> dict[str, Any]:
-        """The leakiest item at `layer` (the worst case over attackers)."""
-        return max(self.by_layer()[layer], key=lambda row: row["leakage"])
+    def worst(self, layer: str) -> Figures:
+        """The leakiest item's figures at `layer` (the worst case over attackers)."""
+        return max((row.measured for row in self.by_layer()[layer]), key=lambda e: e.leakage)
 
-    def input_probe(self) -> dict[str, Any]:
+    def input_probe(self) -> Figures:
         """The strongest attacker on T's raw input: the best of the positive controls and of the
         items at the passthrough layer (which is the input)."""
-        on_input = [row["control"]["input_gender_accuracy"] for row in self.rows if row.get("control")]
-        on_input += self.by_layer().get(LAYERS[0], [])
-        return max(on_input, key=lambda c: c["leakage"])
+        on_input = [row.control.input_gender_accuracy for row in self.rows if row.control]
+        on_input += [row.measured for row in self.by_layer().get(LAYERS[0], [])]
+        return max(on_input, key=lambda e: e.leakage)
 
 
 def run_audit(gender_effect: float, seed: int, settings: Settings = NULL_FAST, cache: Path | None = None) -> AuditRun:
@@ -163,7 +165,7 @@ def run_audit(gender_effect: float, seed: int, settings: Settings = NULL_FAST, c
         parse_config(settings.config_text(seed)),
         root / "embeddings",
     )
-    return AuditRun(gender_effect, seed, [audit.result(case).as_dict() for case in audit.cases])
+    return AuditRun(gender_effect, seed, [audit.result(case).row() for case in audit.cases])
 
 
 # -- the four checks -----------------------------------------------------------------------------
@@ -201,29 +203,30 @@ def null_check(
     seeds: Sequence[int], settings: Settings = NULL_FAST, alpha: float = 0.05, cache: Path | None = None
 ) -> NullCheck:
     runs = [run_audit(0.0, seed, settings, cache) for seed in seeds]
-    rows = [row for run in runs for row in run.rows if row["leakage"] is not None]
+    rows = [row for run in runs for row in run.rows if row.estimate is not None]
+    figures = [row.measured for row in rows]
     return NullCheck(
         alpha=alpha,
         items=len(rows),
         runs=runs,
-        flagged=sum(row["status"] == FAILED for row in rows),
-        significant=sum(row["p_value"] < alpha for row in rows),
-        missed_chance=sum(not (row["ci_low"] <= row["chance"] <= row["ci_high"]) for row in rows),
-        above_chance=sum(row["ci_low"] > row["chance"] for row in rows),
+        flagged=sum(row.status == Status.FAILED for row in rows),
+        significant=sum(e.p_value < alpha for e in figures),
+        missed_chance=sum(not (e.ci_low <= e.chance <= e.ci_high) for e in figures),
+        above_chance=sum(e.ci_low > e.chance for e in figures),
     )
 
 
 @dataclass
 class PowerCheck:
-    rows: list[dict[str, Any]]  # every item at the passthrough layer
+    rows: list[ResultRow]  # every measured item at the passthrough layer
 
     @property
     def min_leakage(self) -> float:
-        return min(row["leakage"] for row in self.rows)
+        return min(row.measured.leakage for row in self.rows)
 
     @property
     def all_failed(self) -> bool:
-        return all(row["status"] == FAILED for row in self.rows)
+        return all(row.status == Status.FAILED for row in self.rows)
 
     def lines(self) -> list[str]:
         return [
@@ -240,22 +243,22 @@ def power_check(seed: int = 0, settings: Settings = POWER_FAST, cache: Path | No
 @dataclass
 class DoseResponse:
     effects: tuple[float, ...]
-    leakage: list[dict[str, Any]]  # the passthrough layer's worst item per effect
+    leakage: list[Figures]  # the passthrough layer's worst item per effect
 
     def monotone_within_ci(self) -> bool:
         """No step down beyond what the two intervals allow."""
         return all(
-            nxt["ci_high"] >= prev["ci_low"] and nxt["leakage"] >= prev["leakage"] - _half_widths(prev, nxt)
+            nxt.ci_high >= prev.ci_low and nxt.leakage >= prev.leakage - _half_widths(prev, nxt)
             for prev, nxt in zip(self.leakage, self.leakage[1:])
         )
 
     def spearman(self) -> float:
-        return float(scipy_stats.spearmanr(self.effects, [row["leakage"] for row in self.leakage]).statistic)
+        return float(scipy_stats.spearmanr(self.effects, [e.leakage for e in self.leakage]).statistic)
 
     def lines(self) -> list[str]:
         cells = ", ".join(
-            f"{e:g}: {r['leakage']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-            for e, r in zip(self.effects, self.leakage)
+            f"{effect:g}: {e.leakage:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
+            for effect, e in zip(self.effects, self.leakage)
         )
         return [
             f"dose-response (passthrough layer, worst item): {cells}; Spearman {self.spearman():.3f}, "
@@ -263,9 +266,9 @@ class DoseResponse:
         ]
 
 
-def _half_widths(a: dict, b: dict) -> float:
+def _half_widths(a: Figures, b: Figures) -> float:
     """The two intervals' half-widths in quadrature (the baseline's combined uncertainty)."""
-    return float(np.hypot((a["ci_high"] - a["ci_low"]) / 2, (b["ci_high"] - b["ci_low"]) / 2))
+    return float(np.hypot((a.ci_high - a.ci_low) / 2, (b.ci_high - b.ci_low) / 2))
 
 
 def dose_response(
@@ -283,17 +286,17 @@ class ProcessingCheck:
     """Data processing inequality as a sanity check: a layer is a function of the input, so its
     worst-case L should not exceed a strong probe's on the raw input beyond the intervals."""
 
-    probe: dict[str, Any]  # the strongest attacker on T's input (a positive control)
-    layers: dict[str, dict[str, Any]]  # worst item per layer
+    probe: Figures  # the strongest attacker on T's input (a positive control)
+    layers: dict[str, Figures]  # worst item per layer
 
     def violations(self) -> list[str]:
-        return [layer for layer, row in self.layers.items() if row["ci_low"] > self.probe["ci_high"]]
+        return [layer for layer, e in self.layers.items() if e.ci_low > self.probe.ci_high]
 
     def lines(self) -> list[str]:
-        cells = ", ".join(f"{layer} {row['leakage']:.3f}" for layer, row in self.layers.items())
+        cells = ", ".join(f"{layer} {e.leakage:.3f}" for layer, e in self.layers.items())
         return [
-            f"data processing: input probe {self.probe['leakage']:.3f} "
-            f"[{self.probe['ci_low']:.3f}, {self.probe['ci_high']:.3f}] vs worst case per layer: {cells}; "
+            f"data processing: input probe {self.probe.leakage:.3f} "
+            f"[{self.probe.ci_low:.3f}, {self.probe.ci_high:.3f}] vs worst case per layer: {cells}; "
             f"layers above the probe beyond the CIs: {self.violations() or 'none'}"
         ]
 

@@ -24,6 +24,8 @@ from privacy_checks.attackers.heads import SAME_FAMILY_HEADS
 from privacy_checks.config import parse_config
 from privacy_checks.data import load_corpus
 from privacy_checks.engine.audit import Audit
+from privacy_checks.engine.result_parts import Figures
+from privacy_checks.engine.results import ResultRow
 from privacy_checks.engine.threat_model import APPLICATION_AWARE, BUDGETS, GENERIC
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
@@ -145,7 +147,7 @@ def run(
             checkpoint = _trained(target_corpus, spec, budget, seed, out / f"T_vgg16_{features}.pt", stream, "T", base)
             results["models"][features] = json.loads(json.dumps(load_target(checkpoint).describe()))
             rows = _study(checkpoint, base, target_corpus, aux_corpus, budget, seed, out, features)
-            results["cells"][features] = rows
+            results["cells"][features] = [row.as_dict() for row in rows]
     results["random_classifier"] = _random_classifier(target_corpus, seed, budget)
     atomic_write_text(out / "results.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
     tables = render_tables(results)
@@ -213,7 +215,7 @@ def _is_pool(target, layer: str) -> bool:
 
 def _study(
     checkpoint: Path, base: Path, target_corpus, aux_corpus, budget: StudyBudget, seed: int, out: Path, features: str
-) -> list[dict]:
+) -> list[ResultRow]:
     target = load_target(checkpoint)
     # Table 4 (LLD vs spectrogram) needs only the application-aware attackers of scenarios 2-4;
     # Tables 2 and 3 and Fig. 3 need everything on the spectrogram model.
@@ -262,10 +264,10 @@ def _study(
             continue  # Fig. 3: depth for the scenario-2 generic attackers only
         cell = out / "cells" / f"{hashlib.sha256(f'{inputs}|{case.name}'.encode()).hexdigest()[:20]}.json"
         if cell.is_file():
-            rows.append(json.loads(cell.read_text()))
+            rows.append(ResultRow.from_dict(json.loads(cell.read_text())))
             continue
-        row = audit.result(case).as_dict()
-        atomic_write_text(cell, json.dumps(row, sort_keys=True) + "\n")
+        row = audit.result(case).row()
+        atomic_write_text(cell, json.dumps(row.as_dict(), sort_keys=True) + "\n")
         rows.append(row)
     return rows
 
@@ -301,19 +303,24 @@ def _random_classifier(corpus, seed: int, budget: StudyBudget) -> dict:
 # -- the paper's layout ------------------------------------------------------------------------
 
 
-def _fold(row: dict | None) -> str:
-    if row is None or row.get("leakage") is None:
+def _fold(row: ResultRow | None) -> str:
+    if row is None or row.estimate is None:
         return "—"
-    mark = "" if (row.get("control") or {}).get("has_power", True) else " ‡"
-    return f"{row['fold_mean']:.2f} ± {row['fold_std']:.2f}{mark}"
+    mark = "" if row.control is None or row.control.has_power else " ‡"
+    return f"{row.estimate.fold_mean:.2f} ± {row.estimate.fold_std:.2f}{mark}"
+
+
+def _cells(results: dict, features: str) -> list[ResultRow]:
+    return [ResultRow.from_dict(row) for row in results["cells"][features]]
 
 
 def render_tables(results: dict) -> str:
-    spectro = results["cells"]["logmel"]
-    layer = next(iter(r["layer"] for r in spectro if r["scenario"] == "worst_case"), None)
-    at_layer = [r for r in spectro if r["layer"] == layer]
+    spectro = _cells(results, "logmel")
+    layer = next(iter(r.layer for r in spectro if r.scenario == "worst_case"), None)
+    at_layer = [r for r in spectro if r.layer == layer]
     lines = [
-        f"# Reproduction: {results['target']} (target) / {results['aux']} (auxiliary), budget {results['budget']['name']}",
+        f"# Reproduction: {results['target']} (target) / {results['aux']} (auxiliary), "
+        f"budget {results['budget']['name']}",
         "",
         f"Public weights (the paper's ImageNet) pretrained on {results['pretraining']}; T and the "
         "attackers' own copies of VGG16 start from them.",
@@ -330,14 +337,15 @@ def render_tables(results: dict) -> str:
             "|---|---|---|---|---|---|",
         ]
         for row in at_layer:
-            if row["attacker"] != kind:
+            if row.attacker != kind:
                 continue
-            head = row["head"]
-            training = "aux" if row["scenario"] in ("scenario_1", "scenario_3", "scenario_4") else "target"
-            paper = PAPER_TABLE2[kind].get((row["scenario"], head))
-            interval = "—" if row["leakage"] is None else f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
+            head = row.head
+            training = "aux" if row.scenario in ("scenario_1", "scenario_3", "scenario_4") else "target"
+            paper = PAPER_TABLE2[kind].get((row.scenario, head))
+            e = row.estimate
+            interval = "—" if e is None else f"[{e.ci_low:.2f}, {e.ci_high:.2f}]"
             lines.append(
-                f"| {SCENARIO_LABEL[row['scenario']]} | {HEAD_LABEL.get(head, head)} | {training} | {_fold(row)} | "
+                f"| {SCENARIO_LABEL[row.scenario]} | {HEAD_LABEL.get(head, head)} | {training} | {_fold(row)} | "
                 f"{interval} | {'' if paper is None else f'{paper:.2f}'} |"
             )
         lines.append("")
@@ -355,26 +363,23 @@ def render_tables(results: dict) -> str:
         "| layer | " + " | ".join(HEAD_LABEL[h] for h in SAME_FAMILY_HEADS["cnn"]) + " |",
         "|---|" + "---|" * len(SAME_FAMILY_HEADS["cnn"]),
     ]
-    depth = [r for r in spectro if r["scenario"] == "scenario_2" and r["attacker"] == GENERIC]
-    for name in dict.fromkeys(r["layer"] for r in depth):
-        cells = {r["head"]: r for r in depth if r["layer"] == name}
+    depth = _figure3_rows(spectro)
+    for name in dict.fromkeys(r.layer for r in depth):
+        leakage = {r.head: r.estimate.leakage for r in depth if r.layer == name and r.estimate is not None}
         lines.append(
             f"| {name} | "
-            + " | ".join(
-                f"{cells[h]['leakage']:.2f}" if h in cells and cells[h]["leakage"] is not None else "—"
-                for h in SAME_FAMILY_HEADS["cnn"]
-            )
+            + " | ".join(f"{leakage[h]:.2f}" if h in leakage else "—" for h in SAME_FAMILY_HEADS["cnn"])
             + " |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _emotions(row: dict) -> dict[str, float]:
-    groups = ((row.get("breakdowns") or {}).get("emotion") or {}).get("groups", [])
-    return {g["group"]: g["leakage"] for g in groups}
+def _emotions(row: ResultRow) -> dict[str, float | None]:
+    breakdown = (row.breakdowns or {}).get("emotion")
+    return {g.group: g.leakage for g in breakdown.groups} if breakdown else {}
 
 
-def _table3(at_layer: list[dict], results: dict) -> list[str]:
+def _table3(at_layer: list[ResultRow], results: dict) -> list[str]:
     """Per emotion: VGG16 (tail clone) in scenario 1, ResNet50 in scenarios 2 and 3, as the paper."""
     picks = {"scenario_1": "tail_clone", "scenario_2": "resnet_style", "scenario_3": "resnet_style"}
     emotions = list(dict.fromkeys(g["group"] for g in results["random_classifier"]["emotion"]))
@@ -396,24 +401,21 @@ def _table3(at_layer: list[dict], results: dict) -> list[str]:
 
     for kind in (GENERIC, APPLICATION_AWARE):
         for scenario, head in picks.items():
-            row = next(
-                (r for r in at_layer if r["attacker"] == kind and r["scenario"] == scenario and r["head"] == head), None
-            )
-            lines.append(
-                f"| {kind} | {SCENARIO_LABEL[scenario]} | {cells(_emotions(row) if row else {}, PAPER_TABLE3[kind, scenario])} |"
-            )
+            row = next((r for r in at_layer if r.attacker == kind and r.scenario == scenario and r.head == head), None)
+            values = _emotions(row) if row else {}
+            lines.append(f"| {kind} | {SCENARIO_LABEL[scenario]} | {cells(values, PAPER_TABLE3[kind, scenario])} |")
     random = {g["group"]: g["leakage"] for g in results["random_classifier"]["emotion"]}
     lines.append(f"| random classifier | | {cells(random, PAPER_TABLE3['random', ''])} |")
     return lines + [""]
 
 
-def _significantly_different(a: dict, b: dict) -> tuple[bool, float]:
+def _significantly_different(a: Figures, b: Figures) -> tuple[bool, float]:
     """Two independent estimates: z-test with standard errors from the 95 % intervals."""
-    se = lambda r: (r["ci_high"] - r["ci_low"]) / (2 * 1.959964)
+    se = lambda e: (e.ci_high - e.ci_low) / (2 * 1.959964)
     scale = float(np.hypot(se(a), se(b)))
     if scale == 0:
-        return a["leakage"] != b["leakage"], 0.0 if a["leakage"] != b["leakage"] else 1.0
-    z = (a["leakage"] - b["leakage"]) / scale
+        return a.leakage != b.leakage, 0.0 if a.leakage != b.leakage else 1.0
+    z = (a.leakage - b.leakage) / scale
     from scipy.stats import norm
 
     p = float(2 * norm.sf(abs(z)))
@@ -421,11 +423,15 @@ def _significantly_different(a: dict, b: dict) -> tuple[bool, float]:
 
 
 def _table4(results: dict, layer: str | None) -> list[str]:
-    lld = {(r["scenario"], r["head"]): r for r in results["cells"]["lld"] if r["attacker"] == APPLICATION_AWARE}
+    lld = {
+        (r.scenario, r.head): r.estimate
+        for r in _cells(results, "lld")
+        if r.attacker == APPLICATION_AWARE and r.estimate is not None
+    }
     mel = {
-        (r["scenario"], r["head"]): r
-        for r in results["cells"]["logmel"]
-        if r["attacker"] == APPLICATION_AWARE and r["layer"] == layer
+        (r.scenario, r.head): r.estimate
+        for r in _cells(results, "logmel")
+        if r.attacker == APPLICATION_AWARE and r.layer == layer and r.estimate is not None
     }
     lines = [
         "## Table 4: L by T's input features (application-aware attackers; **bold**: p < 0.05)",
@@ -441,24 +447,24 @@ def _table4(results: dict, layer: str | None) -> list[str]:
         ("scenario_4", "lstm"),
     ]:
         a, b = lld.get(key), mel.get(key)
-        if not a or not b or a["leakage"] is None or b["leakage"] is None:
+        if a is None or b is None:
             continue
         different, p = _significantly_different(a, b)
         fmt = (lambda v: f"**{v:.2f}**") if different else (lambda v: f"{v:.2f}")
         paper = PAPER_TABLE4[key]
         lines.append(
-            f"| {SCENARIO_LABEL[key[0]]} | {HEAD_LABEL[key[1]]} | {fmt(a['leakage'])} | {fmt(b['leakage'])} | {p:.3f} "
+            f"| {SCENARIO_LABEL[key[0]]} | {HEAD_LABEL[key[1]]} | {fmt(a.leakage)} | {fmt(b.leakage)} | {p:.3f} "
             f"| {paper[0]:.2f} | {paper[1]:.2f} |"
         )
     return lines + [""]
 
 
-def _attack_cells(row: dict) -> str:
+def _attack_cells(row: ResultRow) -> str:
     """The first three cells of a per-attacker row: scenario, attacker kind, model."""
-    return f"| {SCENARIO_LABEL[row['scenario']]} | {row['attacker']} | {HEAD_LABEL.get(row['head'], row['head'])} |"
+    return f"| {SCENARIO_LABEL[row.scenario]} | {row.attacker} | {HEAD_LABEL.get(row.head, row.head)} |"
 
 
-def _spontaneity(at_layer: list[dict]) -> list[str]:
+def _spontaneity(at_layer: list[ResultRow]) -> list[str]:
     lines = [
         "## Spontaneity: improvised vs scripted (speaker-level permutation test)",
         "",
@@ -466,11 +472,11 @@ def _spontaneity(at_layer: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for row in at_layer:
-        part = (row.get("breakdowns") or {}).get("spontaneity")
+        part = (row.breakdowns or {}).get("spontaneity")
         if not part:
             continue
-        values = {g["group"]: g["leakage"] for g in part["groups"]}
-        p = part["comparison"]["p_value"]
+        values = {g.group: g.leakage for g in part.groups}
+        p = part.comparison.p_value
         show = lambda v: "—" if v is None else f"{v:.2f}"
         lines.append(
             f"{_attack_cells(row)} {show(values.get('improvised'))} | {show(values.get('scripted'))} | {show(p)} |"
@@ -478,7 +484,7 @@ def _spontaneity(at_layer: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def _own_accuracies(at_layer: list[dict]) -> list[str]:
+def _own_accuracies(at_layer: list[ResultRow]) -> list[str]:
     """§3.3: each attacker's own accuracy on raw features of the target corpus (its positive control)."""
     lines = [
         "## The attackers' own accuracies on raw input (§3.3)",
@@ -487,22 +493,26 @@ def _own_accuracies(at_layer: list[dict]) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for row in at_layer:
-        control = row.get("control")
+        control = row.control
         if not control:
             continue
-        emotion = control.get("input_emotion_accuracy")
+        emotion = control.input_emotion_accuracy
         lines.append(
-            f"{_attack_cells(row)} {control['input_gender_accuracy']['leakage']:.2f} | "
+            f"{_attack_cells(row)} {control.input_gender_accuracy.leakage:.2f} | "
             f"{'—' if emotion is None else f'{emotion:.2f}'} |"
         )
     return lines + [""]
 
 
-def _figure3(results: dict) -> bytes | None:
-    from privacy_checks.reporting.render import plot_layers
+def _figure3_rows(rows: list[ResultRow]) -> list[ResultRow]:
+    """Fig. 3: depth for the scenario-2 generic attackers."""
+    return [r for r in rows if r.scenario == "scenario_2" and r.attacker == GENERIC]
 
-    rows = [r for r in results["cells"]["logmel"] if r["scenario"] == "scenario_2" and r["attacker"] == GENERIC]
-    return plot_layers({"results": rows})
+
+def _figure3(results: dict) -> bytes | None:
+    from privacy_checks.reporting.plots import plot_layers
+
+    return plot_layers(_figure3_rows(_cells(results, "logmel")))
 
 
 def check_budget(name: str) -> None:

@@ -1,0 +1,80 @@
+"""What report.md and report.html both show: the layer x attack matrix and what failed and why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from privacy_checks.engine.results import ResultRow, Status
+from privacy_checks.engine.threat_model import ENCODER
+from privacy_checks.reporting.verdict import SHORT_LABEL
+
+if TYPE_CHECKING:  # the report is only read here; report.py imports the renderers lazily
+    from privacy_checks.reporting.report import AuditReport
+
+
+def attack_label(row: ResultRow) -> str:
+    """An attack as a column title or plot legend: scenario · attacker · head, and the access
+    mode unless it is the default (encoder)."""
+    access = "" if row.access == ENCODER else f" ({row.access})"
+    return f"{row.scenario} · {row.attacker} · {row.head}{access}"
+
+
+def layer_order(rows: Iterable[ResultRow]) -> list[str]:
+    """The layers in the rows' (forward) order, once each."""
+    return list(dict.fromkeys(row.layer for row in rows))
+
+
+def by_attack(rows: Iterable[ResultRow]) -> dict[str, list[ResultRow]]:
+    """The rows grouped by attack_label, in order."""
+    attacks: dict[str, list[ResultRow]] = {}
+    for row in rows:
+        attacks.setdefault(attack_label(row), []).append(row)
+    return attacks
+
+
+def mark(status: Status) -> str:
+    """An item's verdict in Markdown (a failure in bold)."""
+    return "**FAIL**" if status == Status.FAILED else SHORT_LABEL[status]
+
+
+def _cell(row: ResultRow | None) -> str:
+    if row is None:
+        return ""
+    if row.estimate is None:
+        return mark(row.status)
+    return f"{row.estimate.leakage:.2f} {mark(row.status)}"
+
+
+def matrix(report: AuditReport) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the layer x attack table (L and verdict per cell)."""
+    attacks = by_attack(report.results)
+    header = ["layer", *attacks]
+    rows = []
+    for layer in layer_order(report.results):
+        cells = [next((row for row in attack if row.layer == layer), None) for attack in attacks.values()]
+        rows.append([layer, *(_cell(c) for c in cells)])
+    return header, rows
+
+
+def failure_lines(report: AuditReport) -> list[str]:
+    return [_failure_line(row) for row in report.results if row.status == Status.FAILED]
+
+
+def _failure_line(row: ResultRow) -> str:
+    e = row.measured  # only a measured item fails
+    text = (
+        f"`{row.id}`: L = {e.leakage:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}], chance "
+        f"{e.chance:.3f}, excess {e.excess:+.3f} vs limit {row.max_excess:.3f} ({row.limit_key}, "
+        f"rule {row.rule})"
+    )
+    b = row.baseline
+    if b and b.regressed:
+        text += f"; rose from {b.leakage_before:.3f} in the baseline (+{b.rise:.3f} > {b.allowed_rise:.3f}, {b.basis})"
+    return text
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
