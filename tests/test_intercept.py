@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -11,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from privacy_checks.attackers.heads import LSTM_HEAD, RESNET_HEAD, VGG_HEAD, build_head
+from privacy_checks.attackers.heads import build_head
 from privacy_checks.attackers.intercept import (
     Adapter,
     Injected,
@@ -21,9 +19,10 @@ from privacy_checks.attackers.intercept import (
     matching_point,
     reshape_to,
 )
-from privacy_checks.config import PrivacyConfig
+from privacy_checks.attackers.names import LSTM_HEAD, RESNET_HEAD, VGG_HEAD
 from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import FAILED, PASSED, Audit
+from privacy_checks.engine import open_audit
+from privacy_checks.engine.results import FAILED, PASSED
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.target import load_target
 from tests.conftest import DEMO as DEMO_CHECKPOINT
@@ -107,11 +106,12 @@ FAST = dict(bootstrap=200, permutations=200, attackers=["generic"], budget="quic
 
 
 def intercept_audit(tmp_path, checkpoint=DEMO_CHECKPOINT, scenarios=("worst_case",), base=None, **audit):
-    config = PrivacyConfig().with_overrides(
-        "test", audit={"access": ["intercept"], "scenarios": list(scenarios), **FAST, **audit}
-    )
-    corpus = load_corpus("synthetic:speakers=12,utterances=4,duration=1.0", tmp_path)
-    return Audit(load_target(Path(checkpoint)), corpus, config, tmp_path / "cache" / "embeddings", base_checkpoint=base)
+    config = {
+        "audit": {"access": ["intercept"], "scenarios": list(scenarios), **FAST, **audit},
+        "model": {"base_checkpoint": str(base) if base else None},
+    }
+    corpus = "synthetic:speakers=12,utterances=4,duration=1.0"
+    return open_audit(checkpoint, corpus, config=config, cache_dir=tmp_path / "cache" / "embeddings", base_dir=tmp_path)
 
 
 def test_intercept_cases_name_the_access_mode_and_have_no_probe_or_output_layer(tmp_path):
@@ -198,9 +198,8 @@ def test_intercept_reproduces_the_papers_ordering(tmp_path):
     )
     target = tmp_path / "target.pt"
     save_checkpoint(target, t_model, "small_vgg", {"num_classes": 4}, spec, own_data.emotions)
-    config = PrivacyConfig().with_overrides(
-        "test",
-        audit={
+    config = {
+        "audit": {
             "access": ["intercept"],
             "scenarios": ["worst_case", "scenario_2", "scenario_4"],
             "bootstrap": 200,
@@ -209,11 +208,12 @@ def test_intercept_reproduces_the_papers_ordering(tmp_path):
             "budget": "standard",
             "layers": ["features.[2367]"],
         },
-        attacker={"epochs": 15},
-    )
+        "attacker": {"epochs": 15},
+        "model": {"base_checkpoint": str(base)},
+    }
     corpus = load_corpus("synthetic:speakers=20,utterances=6,duration=1.0", tmp_path)
     aux = load_corpus("synthetic:seed=1,speakers=20,utterances=6,duration=1.0,emotions=8", tmp_path)
-    audit = Audit(load_target(target), corpus, config, tmp_path / "cache" / "embeddings", aux=aux, base_checkpoint=base)
+    audit = open_audit(target, corpus, config=config, aux=aux, cache_dir=tmp_path / "cache" / "embeddings")
     early = ("features.2", "features.3")  # the first block: T's fine-tuning moved it least from the base
 
     def mean_leakage(scenario, architecture):

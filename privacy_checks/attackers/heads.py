@@ -19,6 +19,7 @@ every head's channels and units.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,18 +28,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-TAIL_CLONE = "tail_clone"
-LINEAR_PROBE = "linear_probe"
-VGG_HEAD = "vgg19_style"
-RESNET_HEAD = "resnet_style"
-DENSENET_HEAD = "densenet_style"
-LSTM_HEAD = "lstm"
-CONV_HEAD = "conv_style"
-HEAD_KINDS = (TAIL_CLONE, LINEAR_PROBE, VGG_HEAD, RESNET_HEAD, DENSENET_HEAD, LSTM_HEAD, CONV_HEAD)
-
-# Table 1's "different architecture, same family" and "different family" attackers, by target family.
-SAME_FAMILY_HEADS = {"cnn": (VGG_HEAD, RESNET_HEAD, DENSENET_HEAD), "sequence": (VGG_HEAD, RESNET_HEAD, DENSENET_HEAD)}
-DIFFERENT_FAMILY_HEAD = {"cnn": LSTM_HEAD, "sequence": CONV_HEAD}
+from privacy_checks.attackers.names import (
+    CONV_HEAD,
+    DENSENET_HEAD,
+    LINEAR_PROBE,
+    LSTM_HEAD,
+    RESNET_HEAD,
+    TAIL_CLONE,
+    VGG_HEAD,
+)
 
 # CPU-sized defaults (at width 1); the paper's attackers were wider (ResNet50 FC 1024 and 4096; LSTM
 # 256-256-128-64), which `width` and `lstm_head(widths=...)` can reach.
@@ -335,7 +333,7 @@ class StackedLSTM(nn.Module):
     def __init__(self, features: int, widths: Sequence[int]):
         super().__init__()
         sizes = (features, *widths)
-        self.layers = nn.ModuleList(nn.LSTM(i, o, batch_first=True) for i, o in zip(sizes, sizes[1:]))
+        self.layers = nn.ModuleList(nn.LSTM(i, o, batch_first=True) for i, o in itertools.pairwise(sizes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for lstm in self.layers:

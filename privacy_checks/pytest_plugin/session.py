@@ -14,6 +14,7 @@ from privacy_checks.config import PrivacyConfig, load_config
 from privacy_checks.data import load_corpus
 from privacy_checks.engine.audit import Audit, CaseResult
 from privacy_checks.engine.baseline import load_baseline
+from privacy_checks.engine.entry import open_audit
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.target import load_target
 from privacy_checks.pytest_plugin.options import AuditOptions
@@ -49,16 +50,16 @@ class AuditSession:
                 if aux_spec
                 else None
             )
-            audit = Audit(
+            audit = open_audit(
                 target,
                 corpus,
-                config,
-                _cache_dir(pytest_config),
+                config=config,
                 aux=aux,
+                cache_dir=_cache_dir(pytest_config),
                 device=_device(options.device),
-                custom_attackers=tuple(custom_attackers),
-                base_checkpoint=_config_path(config, config.model.base_checkpoint, pytest_config),
+                custom_attackers=custom_attackers,
                 baseline=load_baseline(options.baseline) if options.baseline else None,
+                base_dir=config.source.parent if config.source else Path(pytest_config.rootpath),
             )
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -117,14 +118,6 @@ def _corpus(option_value: str | None, config_value: str | None, key: str, config
         return load_corpus(option_value, Path(pytest_config.invocation_params.dir), option=flag)
     base = config.source.parent if config.source else Path(pytest_config.rootpath)
     return load_corpus(config_value, base, option=f"{config.source or 'thresholds.yaml'}: audit.{key}")
-
-
-def _config_path(config: PrivacyConfig, value: str | None, pytest_config) -> Path | None:
-    """A path written in thresholds.yaml, relative to that file (or the rootdir without one)."""
-    if value is None:
-        return None
-    base = config.source.parent if config.source else Path(pytest_config.rootpath)
-    return base / value
 
 
 def _effective_config(options: AuditOptions) -> PrivacyConfig:
