@@ -129,7 +129,7 @@ def test_intercept_attackers_do_not_depend_on_T_and_are_cached_across_runs(tmp_p
     cached = sorted((tmp_path / "cache" / "intercept-attackers").glob("*.pt"))
     assert len(cached) == 5  # one model per fold, shared by every layer
 
-    import privacy_checks.engine.audit as engine
+    import privacy_checks.engine.intercept_attack as engine
 
     def no_training(*args, **kwargs):
         raise AssertionError("a cached intercept attacker was retrained")

@@ -63,6 +63,9 @@ def family_of_shape(shape: tuple[int, ...]) -> str:
 class Standardize(nn.Module):
     """Per-feature standardisation with statistics of the attacker's training split only."""
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self, mean: np.ndarray, std: np.ndarray):
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
@@ -189,6 +192,7 @@ class Halve(nn.Module):
         kernel = tuple(2 if size >= 2 else 1 for size in x.shape[2:])
         if all(k == 1 for k in kernel):
             return x
+        pool: dict[tuple[str, int], Callable[..., torch.Tensor]]
         pool = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d, ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}
         return pool[self.mode, len(kernel)](x, kernel, kernel, ceil_mode=True)
 
@@ -233,6 +237,7 @@ def conv_head(shape: tuple[int, ...], outputs: Sequence[int] = (2,), width: floa
     """The convolutional attacker for sequence targets: a narrow VGG that treats a (T, D) sequence as a
     1-channel (D, T) image and a (D,) vector as a 1-channel signal; (C, F, T) maps are used as they are."""
     family = family_of_shape(shape)
+    adapter: nn.Module
     if family == "cnn":
         adapter, channels, space = nn.Identity(), shape[0], Spatial(2)
     elif family == "sequence":
@@ -347,6 +352,7 @@ def lstm_head(
     """The recurrent attacker: a (C, F, T) map is read frame by frame (C*F features per step), a (T, D)
     sequence directly, a (D,) vector as a length-1 sequence."""
     family = family_of_shape(shape)
+    adapter: nn.Module
     if family == "cnn":
         adapter, features = FramesFirst(), shape[0] * shape[1]
     elif family == "sequence":

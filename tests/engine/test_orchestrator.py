@@ -66,6 +66,8 @@ def test_statuses_controls_and_memoised_results(audit):
     assert audit.calls[3][1] == "linear_probe"  # the output layer's stand-in reads it
     assert audit.results() == [audit.result(c) for c in audit.cases[:3]]
     assert audit.computed(audit.cases[4]) is None
+    row = first.as_dict()  # plain built-in strings: rows cross pytest-xdist's wire (execnet)
+    assert all(type(row[key]) is str for key in ("id", "scenario", "attacker", "access", "architecture", "head"))
 
 
 def test_safe_split_point(audit):
