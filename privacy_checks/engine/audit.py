@@ -88,6 +88,7 @@ class Audit:
         self.custom_heads: dict[str, CustomAttacker] = {}
         batch_size = config.audit.batch_size
         self.outputs = LayerOutputs(target, self.layers, EmbeddingStore(cache_dir), batch_size, device)
+        self._outputs = self.outputs  # the former name; tests/test_zoo_audits.py reads it (to become .outputs)
         encoder = EncoderAttack(target, self.corpora, self.outputs, settings, device, self.custom_heads)
         intercept_cache = cache_dir.parent / "intercept-attackers"
         intercept = InterceptAttack(target, self.corpora, self.outputs, settings, device, intercept_cache, base)
