@@ -15,24 +15,25 @@ import sys
 import tempfile
 from pathlib import Path
 
-from privacy_checks.config import parse_config
-from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import Audit
-from privacy_checks.model.target import load_target
+from privacy_checks.engine import open_audit
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_ser.pt"
 # thorough = every utterance; it also adds a linear-probe baseline, left out of this table
-CONFIG = "audit: {scenarios: [worst_case], attackers: [generic], budget: thorough}\nattacker: {epochs: 15}\n"
+CONFIG = {
+    "audit": {"scenarios": ["worst_case"], "attackers": ["generic"], "budget": "thorough"},
+    "attacker": {"epochs": 15},
+}
 
 
 def audit(data: str, cache: Path) -> dict:
-    engine = Audit(load_target(DEMO), load_corpus(data, Path.cwd()), parse_config(CONFIG), cache)
-    results = {case.layer: engine.result(case) for case in engine.cases if case.head == "tail_clone"}
+    engine = open_audit(DEMO, data, config=CONFIG, cache_dir=cache, base_dir=Path.cwd())
+    results = {case.layer: engine.result(case) for case in engine.cases if case.planned_head == "tail_clone"}
     print(f"\n{engine.corpus.name}")
     for layer, r in results.items():
         e = r.estimate
         print(
-            f"  {layer:13s} L={e.leakage:.3f} CI=[{e.ci_low:.3f}, {e.ci_high:.3f}] chance={e.chance:.3f} p={e.p_value:.4f} {r.status}"
+            f"  {layer:13s} L={e.leakage:.3f} CI=[{e.ci_low:.3f}, {e.ci_high:.3f}] chance={e.chance:.3f} "
+            f"p={e.p_value:.4f} {r.status}"
         )
     return results
 

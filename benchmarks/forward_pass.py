@@ -14,7 +14,7 @@ from pathlib import Path
 
 from privacy_checks.data import load_corpus
 from privacy_checks.engine.representations import EmbeddingStore, layer_outputs
-from privacy_checks.model.target import load_target
+from privacy_checks.model import load_target
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_ser.pt"
 

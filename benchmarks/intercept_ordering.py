@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from privacy_checks.config import PrivacyConfig
 from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import Audit
+from privacy_checks.engine import open_audit
 from privacy_checks.features import FeatureSpec
-from privacy_checks.model.target import load_target, save_checkpoint
+from privacy_checks.model import save_checkpoint
 from privacy_checks.study.training import train_emotion_model
 
 FIRST_BLOCK = ("features.2", "features.3")
@@ -56,16 +55,17 @@ def main() -> None:
             f"base: {base_info['held_out_emotion_accuracy']:.3f} held-out emotion accuracy; "
             f"T (fine-tuned from base): {t_info['held_out_emotion_accuracy']:.3f}; {trained - start:.0f} s"
         )
-        config = PrivacyConfig().with_overrides(
-            "benchmark", audit={"access": ["intercept"], "budget": args.budget, "attackers": args.kinds.split(",")}
-        )
-        audit = Audit(
-            load_target(tmp / "target.pt"),
-            load_corpus("synthetic", tmp),
-            config,
-            tmp / "cache" / "embeddings",
-            aux=load_corpus("synthetic:seed=1,emotions=8", tmp),
-            base_checkpoint=tmp / "base.pt",
+        config = {
+            "audit": {"access": ["intercept"], "budget": args.budget, "attackers": args.kinds.split(",")},
+            "model": {"base_checkpoint": str(tmp / "base.pt")},
+        }
+        audit = open_audit(
+            tmp / "target.pt",
+            "synthetic",
+            config=config,
+            aux="synthetic:seed=1,emotions=8",
+            cache_dir=tmp / "cache" / "embeddings",
+            base_dir=tmp,
         )
         curves: dict[tuple[str, str, str], list] = collections.defaultdict(list)
         for case in audit.cases:

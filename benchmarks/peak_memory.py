@@ -19,11 +19,10 @@ import resource
 import tempfile
 from pathlib import Path
 
-from privacy_checks.config import parse_config
 from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import Audit
+from privacy_checks.engine import open_audit
 from privacy_checks.engine.representations import INPUT_LAYER, EmbeddingStore, layer_outputs
-from privacy_checks.model.target import load_target
+from privacy_checks.model import load_target
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_ser.pt"
 
@@ -42,11 +41,17 @@ def main() -> None:
         after_forward = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         if args.whole_audit:
             largest = max(target.candidate_layers(), key=lambda layer: outputs[layer].nbytes)
-            config = parse_config(
-                f"audit: {{budget: thorough, scenarios: [worst_case], attackers: [generic], "
-                f"access: [encoder, intercept], layers: ['{largest}']}}\nattacker: {{epochs: 1}}"
-            )
-            audit = Audit(target, corpus, config, Path(tmp))
+            config = {
+                "audit": {
+                    "budget": "thorough",
+                    "scenarios": ["worst_case"],
+                    "attackers": ["generic"],
+                    "access": ["encoder", "intercept"],
+                    "layers": [largest],
+                },
+                "attacker": {"epochs": 1},
+            }
+            audit = open_audit(target, corpus, config=config, cache_dir=Path(tmp))
             for case in audit.cases:
                 if case.layer == largest:
                     result = audit.result(case)

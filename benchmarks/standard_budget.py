@@ -18,10 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from privacy_checks.config import parse_config
 from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import Audit
-from privacy_checks.model.target import load_target
+from privacy_checks.engine import Audit, open_audit
+from privacy_checks.model import load_target
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_ser.pt"
 
@@ -38,12 +37,12 @@ def main() -> None:
     corpus = load_corpus("synthetic", Path.cwd())
     aux = None if args.no_aux else load_corpus("synthetic:seed=1,emotions=8", Path.cwd())
     with tempfile.TemporaryDirectory() as tmp:
-        audit = Audit(
+        audit = open_audit(
             target,
             corpus,
-            parse_config(f"audit: {{budget: {args.budget}, threads: {args.threads}}}"),
-            Path(tmp),
+            config={"audit": {"budget": args.budget, "threads": args.threads}},
             aux=aux,
+            cache_dir=Path(tmp),
         )
         audit.prepare()
         prepared = time.perf_counter()

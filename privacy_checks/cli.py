@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _layers(args) -> int:
     from privacy_checks.config import load_config
-    from privacy_checks.model.target import load_target
+    from privacy_checks.model import load_target
 
     config = load_config(args.config, required=args.config is not None) if args.config else load_config(None)
     target = load_target(args.checkpoint, config.model, args.trust_checkpoint)

@@ -38,7 +38,8 @@ class Display(Protocol):
 
 _display: ContextVar[Display | None] = ContextVar("privacy_checks_display", default=None)
 _labels: ContextVar[tuple[str, ...]] = ContextVar("privacy_checks_labels", default=())
-_started: ContextVar[dict] = ContextVar("privacy_checks_phase_start", default={})
+# When each phase started, per display; None until showing() sets a fresh dict with the display.
+_started: ContextVar[dict | None] = ContextVar("privacy_checks_phase_start", default=None)
 
 
 def update(phase: str, done: int, total: int, unit: str) -> None:
@@ -46,6 +47,9 @@ def update(phase: str, done: int, total: int, unit: str) -> None:
     if display is None:
         return
     starts = _started.get()  # set together with the display, by showing()
+    if starts is None:
+        starts = {}
+        _started.set(starts)
     key = (_labels.get(), phase)
     now = time.monotonic()
     if done == 0 or key not in starts:
@@ -87,7 +91,7 @@ def eta(elapsed: float, done: int, total: int) -> float | None:
 
 def duration(seconds: float) -> str:
     """m:ss, or h:mm:ss from an hour on."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -4,6 +4,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/setup.sh"
 cd "$root"
+# Lint, format and types first: they take seconds and name the line.
+ruff check --quiet .
+ruff format --check --quiet .
+mypy
 # Two pytest-xdist workers, one torch thread each: the tests' torch work is small, and two
 # processes each spinning two OpenMP threads on two cores slow each other down several-fold.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"

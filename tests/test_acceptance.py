@@ -8,13 +8,13 @@ import pytest
 
 from privacy_checks.config import parse_config
 from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import Audit
-from privacy_checks.model.target import load_target
+from privacy_checks.engine import open_audit
+from privacy_checks.model import load_target
 from tests.conftest import DEMO, FAST_CONFIG
 
 
 def run_audit(tmp_path: Path, data: str) -> dict:
-    audit = Audit(load_target(DEMO), load_corpus(data, tmp_path), parse_config(FAST_CONFIG), tmp_path / "cache")
+    audit = open_audit(DEMO, data, config=parse_config(FAST_CONFIG), cache_dir=tmp_path / "cache", base_dir=tmp_path)
     return {case.layer: audit.result(case) for case in audit.cases}
 
 
@@ -40,7 +40,7 @@ def test_null_corpus_every_layer_at_chance_and_nothing_fails(tmp_path):
 def attack_results(tmp_path, config_text, target=None):
     aux = load_corpus("synthetic:speakers=20,utterances=4,duration=1.0,seed=9,emotions=8", tmp_path)
     corpus = load_corpus("synthetic:speakers=20,utterances=4,duration=1.0", tmp_path)
-    audit = Audit(target or load_target(DEMO), corpus, parse_config(config_text), tmp_path / "cache", aux=aux)
+    audit = open_audit(target or DEMO, corpus, config=parse_config(config_text), aux=aux, cache_dir=tmp_path / "cache")
     return {(c.scenario, c.layer): audit.result(c) for c in audit.cases}
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from privacy_checks.cli import main
-from privacy_checks.model.target import load_target
+from privacy_checks.model import load_target
 from tests.conftest import DEMO
 
 TINY = "synthetic:speakers=10,utterances=2,duration=0.5,seed=5"

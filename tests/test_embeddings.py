@@ -15,8 +15,7 @@ from privacy_checks import progress
 from privacy_checks.data import load_corpus
 from privacy_checks.engine.representations import INPUT_LAYER, EmbeddingStore, RowFile, cache_key, layer_outputs
 from privacy_checks.features import FeatureSpec, extract
-from privacy_checks.model import zoo
-from privacy_checks.model.target import Target, load_target, save_checkpoint
+from privacy_checks.model import Target, load_target, save_checkpoint, zoo
 
 SPEC = FeatureSpec(duration_s=0.5)
 CORPUS = "synthetic:speakers=4,utterances=2,duration=0.5"

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from privacy_checks.attackers.heads import (
-    BUILDERS,
+from privacy_checks.attackers.heads import BUILDERS, Halve, MultiTask, build_head, family_of_shape, multitask_from_tail
+from privacy_checks.attackers.names import (
     CONV_HEAD,
     DENSENET_HEAD,
     DIFFERENT_FAMILY_HEAD,
@@ -20,11 +20,6 @@ from privacy_checks.attackers.heads import (
     SAME_FAMILY_HEADS,
     TAIL_CLONE,
     VGG_HEAD,
-    Halve,
-    MultiTask,
-    build_head,
-    family_of_shape,
-    multitask_from_tail,
 )
 from privacy_checks.model import zoo
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -11,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from privacy_checks.attackers.heads import LSTM_HEAD, RESNET_HEAD, VGG_HEAD, build_head
+from privacy_checks.attackers.heads import build_head
 from privacy_checks.attackers.intercept import (
     Adapter,
     Injected,
@@ -21,11 +19,12 @@ from privacy_checks.attackers.intercept import (
     matching_point,
     reshape_to,
 )
-from privacy_checks.config import PrivacyConfig
+from privacy_checks.attackers.names import LSTM_HEAD, RESNET_HEAD, VGG_HEAD
 from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import FAILED, PASSED, Audit
+from privacy_checks.engine import open_audit
+from privacy_checks.engine.results import FAILED, PASSED
 from privacy_checks.errors import PrivacyInputError
-from privacy_checks.model.target import load_target
+from privacy_checks.model import load_target
 from tests.conftest import DEMO as DEMO_CHECKPOINT
 
 shapes = st.one_of(
@@ -107,11 +106,12 @@ FAST = dict(bootstrap=200, permutations=200, attackers=["generic"], budget="quic
 
 
 def intercept_audit(tmp_path, checkpoint=DEMO_CHECKPOINT, scenarios=("worst_case",), base=None, **audit):
-    config = PrivacyConfig().with_overrides(
-        "test", audit={"access": ["intercept"], "scenarios": list(scenarios), **FAST, **audit}
-    )
-    corpus = load_corpus("synthetic:speakers=12,utterances=4,duration=1.0", tmp_path)
-    return Audit(load_target(Path(checkpoint)), corpus, config, tmp_path / "cache" / "embeddings", base_checkpoint=base)
+    config = {
+        "audit": {"access": ["intercept"], "scenarios": list(scenarios), **FAST, **audit},
+        "model": {"base_checkpoint": str(base) if base else None},
+    }
+    corpus = "synthetic:speakers=12,utterances=4,duration=1.0"
+    return open_audit(checkpoint, corpus, config=config, cache_dir=tmp_path / "cache" / "embeddings", base_dir=tmp_path)
 
 
 def test_intercept_cases_name_the_access_mode_and_have_no_probe_or_output_layer(tmp_path):
@@ -129,7 +129,7 @@ def test_intercept_attackers_do_not_depend_on_T_and_are_cached_across_runs(tmp_p
     cached = sorted((tmp_path / "cache" / "intercept-attackers").glob("*.pt"))
     assert len(cached) == 5  # one model per fold, shared by every layer
 
-    import privacy_checks.engine.audit as engine
+    import privacy_checks.engine.intercept_attack as engine
 
     def no_training(*args, **kwargs):
         raise AssertionError("a cached intercept attacker was retrained")
@@ -140,7 +140,7 @@ def test_intercept_attackers_do_not_depend_on_T_and_are_cached_across_runs(tmp_p
     # another checkpoint of the same architecture reuses the same attackers
     other = tmp_path / "other.pt"
     model = load_target(DEMO_CHECKPOINT)
-    from privacy_checks.model.target import save_checkpoint
+    from privacy_checks.model import save_checkpoint
 
     torch.manual_seed(1)
     for p in model.module.parameters():
@@ -154,7 +154,7 @@ def test_intercept_attackers_do_not_depend_on_T_and_are_cached_across_runs(tmp_p
 def test_base_checkpoint_of_another_architecture_is_a_usage_error(tmp_path):
     base = tmp_path / "base.pt"
     model = load_target(DEMO_CHECKPOINT)
-    from privacy_checks.model.target import save_checkpoint
+    from privacy_checks.model import save_checkpoint
     from privacy_checks.model.zoo.vgg import VGGish
 
     save_checkpoint(base, model.module, "small_vgg", {"num_classes": 4}, model.input_spec, model.labels)
@@ -174,7 +174,7 @@ def test_intercept_reproduces_the_papers_ordering(tmp_path):
     attacker for gender. Its copy of T reads T's early layers; other architectures and the
     different family cannot make sense of h_T (DESIGN.md §2: the paper's finding)."""
     from privacy_checks.features import FeatureSpec
-    from privacy_checks.model.target import save_checkpoint
+    from privacy_checks.model import save_checkpoint
     from privacy_checks.study.training import train_emotion_model
 
     spec = FeatureSpec()
@@ -198,9 +198,8 @@ def test_intercept_reproduces_the_papers_ordering(tmp_path):
     )
     target = tmp_path / "target.pt"
     save_checkpoint(target, t_model, "small_vgg", {"num_classes": 4}, spec, own_data.emotions)
-    config = PrivacyConfig().with_overrides(
-        "test",
-        audit={
+    config = {
+        "audit": {
             "access": ["intercept"],
             "scenarios": ["worst_case", "scenario_2", "scenario_4"],
             "bootstrap": 200,
@@ -209,11 +208,12 @@ def test_intercept_reproduces_the_papers_ordering(tmp_path):
             "budget": "standard",
             "layers": ["features.[2367]"],
         },
-        attacker={"epochs": 15},
-    )
+        "attacker": {"epochs": 15},
+        "model": {"base_checkpoint": str(base)},
+    }
     corpus = load_corpus("synthetic:speakers=20,utterances=6,duration=1.0", tmp_path)
     aux = load_corpus("synthetic:seed=1,speakers=20,utterances=6,duration=1.0,emotions=8", tmp_path)
-    audit = Audit(load_target(target), corpus, config, tmp_path / "cache" / "embeddings", aux=aux, base_checkpoint=base)
+    audit = open_audit(target, corpus, config=config, aux=aux, cache_dir=tmp_path / "cache" / "embeddings")
     early = ("features.2", "features.3")  # the first block: T's fine-tuning moved it least from the base
 
     def mean_leakage(scenario, architecture):

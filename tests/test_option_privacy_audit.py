@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from privacy_checks.model.target import load_target
+from privacy_checks.model import load_target
 
 LAYERS = [
     "features.2",

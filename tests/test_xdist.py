@@ -1,6 +1,7 @@
 """pytest-xdist: `-n 2` gives the serial run's results with the default settings (audit.threads 1:
-CPU kernels sum in thread-count-dependent order, so the count is fixed); the controller writes the one summary and report; each embedding
-is computed once (file lock on the shared cache). The option tests' key paths run under -n 2 here."""
+CPU kernels sum in thread-count-dependent order, so the count is fixed); the controller writes the
+one summary and report; each embedding is computed once (file lock on the shared cache). The option
+tests' key paths run under -n 2 here."""
 
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ def test_zoo_architecture_is_audited_from_every_format(arch, trained, corpus, tm
         assert [r.case.layer for r in results] == target.candidate_layers()
         assert all(r.status in ("passed", "failed", "inconclusive") and 0 <= r.estimate.leakage <= 1 for r in results)
         leakage = {r.case.layer: r.estimate.leakage for r in results}
-        outputs = {layer: np.asarray(audit._outputs["target"][layer]) for layer in leakage}
+        outputs = {layer: np.asarray(audit.outputs["target"][layer]) for layer in leakage}
         if reference is None:
             reference = leakage, outputs
             continue

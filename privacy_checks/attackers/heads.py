@@ -18,7 +18,7 @@ every head's channels and units.
 
 from __future__ import annotations
 
-import copy
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,18 +27,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-TAIL_CLONE = "tail_clone"
-LINEAR_PROBE = "linear_probe"
-VGG_HEAD = "vgg19_style"
-RESNET_HEAD = "resnet_style"
-DENSENET_HEAD = "densenet_style"
-LSTM_HEAD = "lstm"
-CONV_HEAD = "conv_style"
-HEAD_KINDS = (TAIL_CLONE, LINEAR_PROBE, VGG_HEAD, RESNET_HEAD, DENSENET_HEAD, LSTM_HEAD, CONV_HEAD)
-
-# Table 1's "different architecture, same family" and "different family" attackers, by target family.
-SAME_FAMILY_HEADS = {"cnn": (VGG_HEAD, RESNET_HEAD, DENSENET_HEAD), "sequence": (VGG_HEAD, RESNET_HEAD, DENSENET_HEAD)}
-DIFFERENT_FAMILY_HEAD = {"cnn": LSTM_HEAD, "sequence": CONV_HEAD}
+from privacy_checks.attackers.names import (
+    CONV_HEAD,
+    DENSENET_HEAD,
+    LINEAR_PROBE,
+    LSTM_HEAD,
+    RESNET_HEAD,
+    TAIL_CLONE,
+    VGG_HEAD,
+)
+from privacy_checks.model.multitask import MultiTask, multitask_from_tail
 
 # CPU-sized defaults (at width 1); the paper's attackers were wider (ResNet50 FC 1024 and 4096; LSTM
 # 256-256-128-64), which `width` and `lstm_head(widths=...)` can reach.
@@ -65,6 +63,9 @@ def family_of_shape(shape: tuple[int, ...]) -> str:
 class Standardize(nn.Module):
     """Per-feature standardisation with statistics of the attacker's training split only."""
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self, mean: np.ndarray, std: np.ndarray):
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
@@ -82,44 +83,6 @@ class TimeSummary(nn.Module):
             return x
         time_axis = -1 if x.dim() == 4 else 1
         return torch.cat([x.mean(time_axis).flatten(1), x.std(time_axis, unbiased=False).flatten(1)], dim=1)
-
-
-class MultiTask(nn.Module):
-    """A shared trunk (batch -> (B, features)) and one linear output per task.
-
-    Returns a (B, n) tensor for a single task (a generic attacker), else a tuple with one tensor per
-    task in the order of `outputs` (gender first for an application-aware attacker).
-    """
-
-    def __init__(self, trunk: nn.Module, features: int, outputs: Sequence[int] = (2,)):
-        super().__init__()
-        if not outputs:
-            raise ValueError("a head needs at least one output")
-        self.trunk = trunk
-        self.outputs = nn.ModuleList(nn.Linear(features, n) for n in outputs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        shared = self.trunk(x)
-        logits = tuple(output(shared) for output in self.outputs)
-        return logits[0] if len(logits) == 1 else logits
-
-
-def multitask_from_tail(tail: nn.Module, outputs: Sequence[int]) -> nn.Module:
-    """A copy of `tail` whose last nn.Linear (in module order: the classifier of a cloned tail) is
-    replaced by one linear output per task over the same input features."""
-    tail = copy.deepcopy(tail)  # leave the caller's module intact
-    last = None
-    for name, module in tail.named_modules():
-        if isinstance(module, nn.Linear):
-            last = name, module
-    if last is None:
-        raise ValueError(f"{type(tail).__name__} has no nn.Linear to turn into per-task outputs")
-    name, linear = last
-    if not name:  # the tail is a bare Linear
-        return MultiTask(nn.Identity(), linear.in_features, outputs)
-    parent_name, _, child = name.rpartition(".")
-    setattr(tail.get_submodule(parent_name), child, MultiTask(nn.Identity(), linear.in_features, outputs))
-    return tail
 
 
 # --- rank adapters ---------------------------------------------------------------------------------
@@ -191,6 +154,7 @@ class Halve(nn.Module):
         kernel = tuple(2 if size >= 2 else 1 for size in x.shape[2:])
         if all(k == 1 for k in kernel):
             return x
+        pool: dict[tuple[str, int], Callable[..., torch.Tensor]]
         pool = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d, ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d}
         return pool[self.mode, len(kernel)](x, kernel, kernel, ceil_mode=True)
 
@@ -235,6 +199,7 @@ def conv_head(shape: tuple[int, ...], outputs: Sequence[int] = (2,), width: floa
     """The convolutional attacker for sequence targets: a narrow VGG that treats a (T, D) sequence as a
     1-channel (D, T) image and a (D,) vector as a 1-channel signal; (C, F, T) maps are used as they are."""
     family = family_of_shape(shape)
+    adapter: nn.Module
     if family == "cnn":
         adapter, channels, space = nn.Identity(), shape[0], Spatial(2)
     elif family == "sequence":
@@ -335,7 +300,7 @@ class StackedLSTM(nn.Module):
     def __init__(self, features: int, widths: Sequence[int]):
         super().__init__()
         sizes = (features, *widths)
-        self.layers = nn.ModuleList(nn.LSTM(i, o, batch_first=True) for i, o in zip(sizes, sizes[1:]))
+        self.layers = nn.ModuleList(nn.LSTM(i, o, batch_first=True) for i, o in itertools.pairwise(sizes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for lstm in self.layers:
@@ -349,6 +314,7 @@ def lstm_head(
     """The recurrent attacker: a (C, F, T) map is read frame by frame (C*F features per step), a (T, D)
     sequence directly, a (D,) vector as a length-1 sequence."""
     family = family_of_shape(shape)
+    adapter: nn.Module
     if family == "cnn":
         adapter, features = FramesFirst(), shape[0] * shape[1]
     elif family == "sequence":

@@ -160,7 +160,8 @@ class Moments:
     """Streaming per-channel mean and std (channels as in heads.channel_axes)."""
 
     def __init__(self):
-        self.total = self.total_sq = None
+        self.total: torch.Tensor | None = None
+        self.total_sq: torch.Tensor | None = None
         self.count = 0
 
     def add(self, x: torch.Tensor) -> None:
@@ -172,6 +173,7 @@ class Moments:
         self.count += x.numel() // total.numel()
 
     def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.total is not None and self.total_sq is not None, "moments of no batch"
         mean = self.total / self.count
         std = torch.sqrt(torch.clamp(self.total_sq / self.count - mean**2, min=0.0))
         return mean.float(), torch.where(std < 1e-6, torch.ones_like(std), std).float()
@@ -179,6 +181,11 @@ class Moments:
 
 class Adapter(nn.Module):
     """reshape_to, then moment matching from the intercepted statistics to the attacker's own."""
+
+    source_mean: torch.Tensor  # buffers, registered in __init__
+    source_std: torch.Tensor
+    own_mean: torch.Tensor
+    own_std: torch.Tensor
 
     def __init__(self, shape: tuple[int, ...], source: Moments, own: Moments):
         super().__init__()
@@ -224,7 +231,9 @@ def own_moments(
     for point in points:
 
         def hook(_module, _inputs, output, point=point):
-            moments[point].add(representation(output).cpu())
+            tensor = representation(output)
+            assert tensor is not None, f"{point} outputs no tensor"  # insertion points are traced tensor outputs
+            moments[point].add(tensor.cpu())
 
         handles.append(model[1].get_submodule(point).register_forward_hook(hook))
     try:

@@ -121,9 +121,11 @@ def _fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
+    epochs = settings.epochs
+    assert epochs is not None, "attacker.epochs null: the audit fills in its budget's epochs"
     model.train()
-    for epoch in range(settings.epochs):
-        progress.update("training", epoch, settings.epochs, "epochs")
+    for epoch in range(epochs):
+        progress.update("training", epoch, epochs, "epochs")
         order = rng.permutation(train)
         for start in range(0, len(order), settings.batch_size):
             batch = np.sort(order[start : start + settings.batch_size])
@@ -136,7 +138,7 @@ def _fit(
             loss = sum(loss_fn(out, torch.from_numpy(t[batch]).to(device)) for out, t in zip(outputs, targets))
             loss.backward()
             optimizer.step()
-    progress.update("training", settings.epochs, settings.epochs, "epochs")
+    progress.update("training", epochs, epochs, "epochs")
     model.eval()
 
 

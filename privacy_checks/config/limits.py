@@ -9,7 +9,7 @@ from typing import Any
 
 from privacy_checks import validation as checks
 from privacy_checks.config.schema import setting
-from privacy_checks.engine.threat_model import ATTACKER_KINDS, SCENARIOS
+from privacy_checks.threat_model import ATTACKER_KINDS, SCENARIOS
 from privacy_checks.validation import Invalid, KeyPath, format_key, quoted
 
 # The decision rules (stats.decide compares the named estimate with the limit); declared once, here,

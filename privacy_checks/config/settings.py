@@ -15,8 +15,8 @@ from privacy_checks import validation as checks
 from privacy_checks.config.limits import Limits
 from privacy_checks.config.model_section import ModelSettings
 from privacy_checks.config.schema import Key, keys_of, setting
-from privacy_checks.engine.threat_model import ACCESS_MODES, ATTACKER_KINDS, BUDGETS, DEFAULT_BUDGET, ENCODER, SCENARIOS
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.threat_model import ACCESS_MODES, ATTACKER_KINDS, BUDGETS, DEFAULT_BUDGET, ENCODER, SCENARIOS
 from privacy_checks.validation import Invalid, KeyPath
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from privacy_checks.engine.threat_model import GENERIC
+from privacy_checks.threat_model import ATTACKER_KINDS, GENERIC
 
 
 @dataclass(frozen=True)
@@ -28,3 +28,5 @@ class CustomAttacker:
             raise ValueError(f"CustomAttacker name {self.name!r} must be an identifier (it names items)")
         if self.training_data not in ("target", "aux"):
             raise ValueError("CustomAttacker.training_data must be 'target' or 'aux'")
+        if not self.kinds or any(kind not in ATTACKER_KINDS for kind in self.kinds):
+            raise ValueError(f"CustomAttacker.kinds must name attacker kinds out of {', '.join(ATTACKER_KINDS)}")

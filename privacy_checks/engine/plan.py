@@ -9,32 +9,30 @@ baseline in the thorough budget.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import fnmatch
+from collections.abc import Sequence
 
-from privacy_checks.attackers.heads import DIFFERENT_FAMILY_HEAD, LINEAR_PROBE, SAME_FAMILY_HEADS, TAIL_CLONE
-from privacy_checks.engine.threat_model import ENCODER, INTERCEPT, SCENARIOS, Budget
+from privacy_checks.attackers.names import DIFFERENT_FAMILY_HEAD, LINEAR_PROBE, SAME_FAMILY_HEADS, TAIL_CLONE
+from privacy_checks.engine.custom import CustomAttacker
+from privacy_checks.engine.domain import Attack, AuditCase
+from privacy_checks.errors import PrivacyInputError
+from privacy_checks.threat_model import SCENARIOS, Access, AttackerKind, Budget
+
+__all__ = ["AuditCase", "custom_cases", "heads_for", "plan_cases", "select_layers"]
 
 
-@dataclass(frozen=True)
-class AuditCase:
-    scenario: str
-    attacker: str  # generic | application_aware
-    access: str
-    architecture: str  # the attacker head that reads this layer
-    layer: str
-    head: str = ""  # the scenario's planned head (a probe stands in where T has no tail to clone)
-
-    @property
-    def name(self) -> str:
-        """Item name: scenario, then (for intercept access) the access mode, attacker kind, head
-        architecture and layer (all in -k's reach)."""
-        access = "" if self.access == ENCODER else f"{self.access}-"
-        return f"{self.scenario}[{access}{self.attacker}-{self.architecture}-{self.layer}]"
-
-    @property
-    def attack(self) -> tuple[str, str, str, str]:
-        """The attacker without the layer: cases sharing it form one curve of Fig. 3."""
-        return (self.scenario, self.attacker, self.access, self.head or self.architecture)
+def select_layers(candidates: list[str], patterns: Sequence[str], model_name: str) -> list[str]:
+    """The candidate layers matching any of the audit.layers globs (all without any), in forward
+    order; a glob matching nothing is a usage error."""
+    if not patterns:
+        return candidates
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(layer, pattern) for layer in candidates):
+            raise PrivacyInputError(
+                f"audit.layers: {pattern!r} matches no candidate layer of {model_name}; "
+                f"candidates: {', '.join(candidates)}"
+            )
+    return [layer for layer in candidates if any(fnmatch.fnmatchcase(layer, p) for p in patterns)]
 
 
 def heads_for(scenario_name: str, family: str, budget: Budget) -> list[str]:
@@ -54,25 +52,35 @@ def plan_cases(
     layers: list[str],
     has_tail: dict[str, bool],
     family: str,
-    scenarios: list[str],
-    kinds: list[str],
+    scenarios: Sequence[str],
+    kinds: Sequence[str],
     budget: Budget,
-    accesses: tuple[str, ...] = (ENCODER,),
+    accesses: Sequence[str] = (Access.ENCODER,),
 ) -> list[AuditCase]:
     """Cases in report order: access mode, scenario, attacker kind, head, then layers in forward order.
 
     Intercept access has no linear probe (the attacker has no labelled h_T to train one on) and no
     stand-in for T's output layer, where the tail clone's cases are skipped with a reason."""
     cases: list[AuditCase] = []
-    for access in accesses:
+    for access in map(Access, accesses):
         for scenario in scenarios:
-            for kind in kinds:
+            for kind in map(AttackerKind, kinds):
                 for head in heads_for(scenario, family, budget):
-                    if access == INTERCEPT and head == LINEAR_PROBE:
+                    if access == Access.INTERCEPT and head == LINEAR_PROBE:
                         continue
+                    attack = Attack(scenario, kind, access, head)
                     for layer in layers:
-                        stand_in = access == ENCODER and head == TAIL_CLONE and not has_tail[layer]
-                        case = AuditCase(scenario, kind, access, LINEAR_PROBE if stand_in else head, layer, head)
+                        stand_in = access == Access.ENCODER and head == TAIL_CLONE and not has_tail[layer]
+                        case = AuditCase(attack, layer, LINEAR_PROBE if stand_in else head)
                         if all(c.name != case.name for c in cases):  # a stand-in probe may repeat the baseline
                             cases.append(case)
     return cases
+
+
+def custom_cases(custom: CustomAttacker, layers: list[str]) -> list[AuditCase]:
+    """A user's attacker as its own scenario, named after it, over every audited layer (encoder access)."""
+    return [
+        AuditCase(Attack(custom.name, AttackerKind(kind), Access.ENCODER, custom.name), layer, custom.name)
+        for kind in custom.kinds
+        for layer in layers
+    ]

@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -121,6 +121,33 @@ def layer_outputs(
     return cached  # type: ignore[return-value]
 
 
+class LayerOutputs:
+    """T's outputs at every audited layer (and its input features) per corpus role, each corpus
+    from one forward pass or the disk cache, computed once per audit."""
+
+    def __init__(self, target: Target, layers: Sequence[str], store: EmbeddingStore, batch_size: int, device: str):
+        self.target = target
+        self.layers = [INPUT_LAYER, *layers]
+        self.store = store
+        self.batch_size = batch_size
+        self.device = device
+        # RowFile reads rows on demand and stands in for an (N, *shape) array (shape, len, row
+        # indexing, __array__): the attackers take it as one.
+        self._by_role: dict[str, dict[str, np.ndarray]] = {}
+
+    def prepare(self, corpora: Sequence[tuple[str, Corpus]]) -> None:
+        for role, corpus in corpora:
+            if role not in self._by_role:
+                with progress.step(f"{role} corpus"):
+                    rows = layer_outputs(
+                        self.target, corpus, self.layers, self.store, batch_size=self.batch_size, device=self.device
+                    )
+                    self._by_role[role] = cast("dict[str, np.ndarray]", rows)
+
+    def __getitem__(self, role: str) -> dict[str, np.ndarray]:
+        return self._by_role[role]
+
+
 @contextlib.contextmanager
 def _locked(path: Path):
     """An exclusive advisory lock on `path` (fcntl; where there is none, no lock is taken)."""
@@ -199,7 +226,7 @@ class _StreamedArray:
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         self.rows = 0
-        self.file = open(self.tmp, "wb")
+        self.file = open(self.tmp, "wb")  # noqa: SIM115 -- open across writes; commit/discard close it
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": shape}
         np.lib.format.write_array_header_2_0(self.file, header)
 

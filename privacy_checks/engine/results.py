@@ -26,7 +26,7 @@ from privacy_checks.engine.result_parts import (
 
 if TYPE_CHECKING:  # annotations only: the rows stay importable without torch (reports, baselines)
     from privacy_checks import stats
-    from privacy_checks.engine.plan import AuditCase
+    from privacy_checks.engine.domain import AuditCase
 
 
 class Status(str, Enum):
@@ -213,7 +213,7 @@ class CaseResult:
             attacker=c.attacker,
             access=c.access,
             architecture=c.architecture,
-            head=c.attack[3],
+            head=c.planned_head,
             layer=c.layer,
             status=self.status,
             estimate=None if self.estimate is None else _row_figures(self.estimate),

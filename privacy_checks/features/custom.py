@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import functools
 import importlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from privacy_checks.errors import PrivacyInputError
-from privacy_checks.features.spec import FeatureSpec
+
+if TYPE_CHECKING:  # spec.py imports this module when it validates a custom kind
+    from privacy_checks.features.spec import FeatureSpec
 
 
 @functools.lru_cache(maxsize=8)

@@ -91,24 +91,3 @@ class Target:
             "labels": list(self.labels),
             "input": self.input_spec.as_dict(),
         }
-
-
-# Transitional: callers outside model/ still import these from their old home, this module. They
-# now live in the modules below (and in privacy_checks.model); resolved lazily, because importing
-# them here at load time would make a cycle (their modules import Target). Delete this block once
-# every caller imports from privacy_checks.model.
-_MOVED = {
-    "load_target": "privacy_checks.model.loader",
-    "save_checkpoint": "privacy_checks.model.checkpoint",
-    "CHECKPOINT_FORMAT": "privacy_checks.model.checkpoint",
-    "EXPORT_METADATA": "privacy_checks.model.loading",
-    "metadata_spec_and_labels": "privacy_checks.model.loading",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

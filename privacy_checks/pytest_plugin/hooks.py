@@ -6,13 +6,18 @@ that has the plugin installed but doesn't pass ``--privacy-audit`` never imports
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from privacy_checks.engine.threat_model import BUDGETS
 from privacy_checks.pytest_plugin.options import DEVICES, AuditOptions, non_negative_int
 from privacy_checks.pytest_plugin.stash import PROGRESS_KEY, SESSION_KEY
+from privacy_checks.threat_model import BUDGETS
+
+if TYPE_CHECKING:
+    from privacy_checks.engine.handle import AuditHandle
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -136,15 +141,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def privacy_audit(request: pytest.FixtureRequest):
-    """The audit engine of this run (same model, corpora and thresholds as --privacy-audit), for
-    writing one's own audit tests: ``privacy_audit.evaluate(CustomAttacker(...), "pool")`` returns
-    the result of that attacker at that layer. Skips the test when --privacy-audit is not given."""
+def privacy_audit(request: pytest.FixtureRequest) -> AuditHandle:
+    """This run's audit (same model, corpora and thresholds as --privacy-audit), for writing one's
+    own audit tests: ``privacy_audit.evaluate(CustomAttacker(...), "pool")`` returns the result of
+    that attacker at that layer; ``.layers``, ``.cases`` and ``.result(item_id)`` list and read the
+    run's own items (see :class:`privacy_checks.engine.handle.AuditHandle`). Skips the test when
+    --privacy-audit is not given."""
     session = request.config.stash.get(SESSION_KEY, None)
     if session is None:
         pytest.skip("privacy_audit needs --privacy-audit CHECKPOINT")
     session.prepare()
-    return session.audit
+    from privacy_checks.engine.handle import AuditHandle
+
+    return AuditHandle(session.audit)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -217,8 +226,9 @@ def pytest_runtestloop(session: pytest.Session):
                 display.start_items(len(selected))
                 if session.config.get_verbosity() >= 0:
                     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-                    for line in display.forward_pass_lines() if reporter is not None else ():
-                        reporter.write_line(line)
+                    if reporter is not None:
+                        for line in display.forward_pass_lines():
+                            reporter.write_line(line)
     return (yield)
 
 
@@ -280,18 +290,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         return  # the controller (or a serial run) writes the reports, once
     options = audit_session.options
     report = audit_session.report()
-    writes = []
-    if options.report_dir is not None:
-        writes.append(("--privacy-report", options.report_dir, lambda: report.write(options.report_dir)))
-    if options.save_baseline is not None:
+    writes: list[tuple[str, Path, Callable[[], object]]] = []
+    if (report_dir := options.report_dir) is not None:
+        writes.append(("--privacy-report", report_dir, lambda: report.write(report_dir)))
+    if (baseline_path := options.save_baseline) is not None:
         from privacy_checks.engine.baseline import save_baseline
 
         writes.append(
-            (
-                "--privacy-save-baseline",
-                options.save_baseline,
-                lambda: save_baseline(options.save_baseline, report.as_dict()),
-            )
+            ("--privacy-save-baseline", baseline_path, lambda: save_baseline(baseline_path, report.as_dict()))
         )
     for flag, where, write in writes:
         try:

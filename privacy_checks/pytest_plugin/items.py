@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from privacy_checks.engine.results import Status, attack_key
+from privacy_checks.engine.results import Status
 from privacy_checks.pytest_plugin.stash import SESSION_KEY
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class CheckpointFile(pytest.File):
             item = LeakageItem.from_parent(self, name=case.name, case=case)
             # Under pytest-xdist (--dist loadgroup) all layers of one attack run on one worker: its
             # control and its safe-split search are computed once, not once per worker.
-            item.add_marker(pytest.mark.xdist_group(name=attack_key(*case.attack)))
+            item.add_marker(pytest.mark.xdist_group(name=case.attack.key))
             yield item
 
 

@@ -88,7 +88,7 @@ def _name_list(flag: str, text: str | None, what: str) -> tuple[str, ...] | None
         return None
     import pytest
 
-    from privacy_checks.engine.threat_model import ACCESS_MODES, SCENARIOS
+    from privacy_checks.threat_model import ACCESS_MODES, SCENARIOS
 
     valid = tuple(SCENARIOS) if what == "scenario" else ACCESS_MODES
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))

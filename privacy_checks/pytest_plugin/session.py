@@ -1,6 +1,7 @@
 """The pytest-side audit session: built once at configure time from the typed options.
 
-Importing this module imports torch, so hooks.py imports it only when ``--privacy-audit`` is given.
+The engine (torch) is imported when the session starts, not when this module is imported: the
+pytest layer itself stays torch-free (tests/test_layering.py).
 """
 
 from __future__ import annotations
@@ -8,19 +9,19 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from privacy_checks.config import PrivacyConfig, load_config
 from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import Audit, CaseResult
-from privacy_checks.engine.baseline import load_baseline
 from privacy_checks.engine.results import ResultRow, safe_split_points
 from privacy_checks.errors import PrivacyInputError
-from privacy_checks.model.target import load_target
 from privacy_checks.pytest_plugin.options import AuditOptions
 from privacy_checks.reporting.report import AuditReport
+
+if TYPE_CHECKING:
+    from privacy_checks.engine.audit import Audit, CaseResult
 
 
 class AuditSession:
@@ -42,6 +43,10 @@ class AuditSession:
     @classmethod
     def start(cls, options: AuditOptions, pytest_config, custom_attackers=()) -> AuditSession:
         """Load config, checkpoint and corpus; any user mistake becomes a usage error (exit 4)."""
+        from privacy_checks.engine.baseline import load_baseline
+        from privacy_checks.engine.entry import open_audit
+        from privacy_checks.model import load_target
+
         try:
             config = _effective_config(options)
             target = load_target(options.checkpoint, config.model, options.trust_checkpoint)
@@ -52,16 +57,16 @@ class AuditSession:
                 if aux_spec
                 else None
             )
-            audit = Audit(
+            audit = open_audit(
                 target,
                 corpus,
-                config,
-                _cache_dir(pytest_config),
+                config=config,
                 aux=aux,
+                cache_dir=_cache_dir(pytest_config),
                 device=_device(options.device),
-                custom_attackers=tuple(custom_attackers),
-                base_checkpoint=_config_path(config, config.model.base_checkpoint, pytest_config),
+                custom_attackers=custom_attackers,
                 baseline=load_baseline(options.baseline) if options.baseline else None,
+                base_dir=config.source.parent if config.source else Path(pytest_config.rootpath),
             )
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -106,14 +111,6 @@ def _corpus(option_value: str | None, config_value: str | None, key: str, config
     assert config_value is not None  # asked only for a corpus the options or thresholds.yaml name
     base = config.source.parent if config.source else Path(pytest_config.rootpath)
     return load_corpus(config_value, base, option=f"{config.source or 'thresholds.yaml'}: audit.{key}")
-
-
-def _config_path(config: PrivacyConfig, value: str | None, pytest_config) -> Path | None:
-    """A path written in thresholds.yaml, relative to that file (or the rootdir without one)."""
-    if value is None:
-        return None
-    base = config.source.parent if config.source else Path(pytest_config.rootpath)
-    return base / value
 
 
 def _effective_config(options: AuditOptions) -> PrivacyConfig:

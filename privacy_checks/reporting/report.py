@@ -14,8 +14,8 @@ from typing import Any
 
 from privacy_checks.engine.result_parts import ControlSummary
 from privacy_checks.engine.results import ResultRow, Status
-from privacy_checks.engine.threat_model import SCENARIOS
 from privacy_checks.reporting.verdict import SHORT_LABEL, Tally
+from privacy_checks.threat_model import SCENARIOS
 
 SCHEMA_VERSION = 1
 

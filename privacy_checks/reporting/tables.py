@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from privacy_checks.engine.results import ResultRow, Status
-from privacy_checks.engine.threat_model import ENCODER
 from privacy_checks.reporting.verdict import SHORT_LABEL
+from privacy_checks.threat_model import ENCODER
 
 if TYPE_CHECKING:  # the report is only read here; report.py imports the renderers lazily
     from privacy_checks.reporting.report import AuditReport

@@ -21,15 +21,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from scipy import stats as scipy_stats
 from torch import nn
 
-from privacy_checks.config import parse_config
-from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import Audit
+from privacy_checks.engine.entry import open_audit
 from privacy_checks.engine.result_parts import Figures
 from privacy_checks.engine.results import ResultRow, Status
 from privacy_checks.features import FeatureSpec
@@ -100,12 +99,18 @@ class Settings:
     scenarios: tuple[str, ...] = ("worst_case",)
     budget: str = "quick"
 
-    def config_text(self, seed: int) -> str:
-        return (
-            f"audit:\n  scenarios: [{', '.join(self.scenarios)}]\n  budget: {self.budget}\n  seed: {seed}\n"
-            f"  bootstrap: {self.bootstrap}\n  permutations: {self.permutations}\n"
-            f"attacker:\n  epochs: {self.epochs}\n  batch_size: 8\n"
-        )
+    def config(self, seed: int) -> dict[str, Any]:
+        """The audit's settings, shaped like thresholds.yaml."""
+        return {
+            "audit": {
+                "scenarios": list(self.scenarios),
+                "budget": self.budget,
+                "seed": seed,
+                "bootstrap": self.bootstrap,
+                "permutations": self.permutations,
+            },
+            "attacker": {"epochs": self.epochs, "batch_size": 8},
+        }
 
     def corpus(self, gender_effect: float, seed: int) -> str:
         return (
@@ -158,12 +163,12 @@ class AuditRun:
 def run_audit(gender_effect: float, seed: int, settings: Settings = NULL_FAST, cache: Path | None = None) -> AuditRun:
     """Every item of one audit of the calibration model on a synthetic corpus."""
     root = Path(cache) if cache else Path(tempfile.gettempdir()) / "privacy-checks-calibration"
-    corpus = load_corpus(settings.corpus(gender_effect, seed), root)
-    audit = Audit(
+    audit = open_audit(
         calibration_target(seed, settings.duration_s),
-        corpus,
-        parse_config(settings.config_text(seed)),
-        root / "embeddings",
+        settings.corpus(gender_effect, seed),
+        config=settings.config(seed),
+        cache_dir=root / "embeddings",
+        base_dir=root,
     )
     return AuditRun(gender_effect, seed, [audit.result(case).row() for case in audit.cases])
 

@@ -20,18 +20,17 @@ from typing import Any
 import numpy as np
 
 from privacy_checks import progress, stats
-from privacy_checks.attackers.heads import SAME_FAMILY_HEADS
-from privacy_checks.config import parse_config
+from privacy_checks.attackers.names import SAME_FAMILY_HEADS
 from privacy_checks.data import load_corpus
-from privacy_checks.engine.audit import Audit
+from privacy_checks.engine.entry import open_audit
 from privacy_checks.engine.result_parts import Figures
 from privacy_checks.engine.results import ResultRow
-from privacy_checks.engine.threat_model import APPLICATION_AWARE, BUDGETS, GENERIC
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
 from privacy_checks.fileio import atomic_write_bytes, atomic_write_text
-from privacy_checks.model.target import load_target, save_checkpoint
+from privacy_checks.model import load_target, save_checkpoint
 from privacy_checks.seeds import derived_seed
+from privacy_checks.threat_model import APPLICATION_AWARE, BUDGETS, GENERIC
 
 PRETRAINING = "synthetic:seed=2000"  # the stand-in for the public weights every model starts from
 SCENARIO_ROWS = ("worst_case", "scenario_1", "scenario_2", "scenario_3", "scenario_4")
@@ -186,13 +185,20 @@ def _trained(
     return path
 
 
-def _study_config(budget: StudyBudget, seed: int, scenarios, kinds, layers) -> str:
-    return (
-        f"audit:\n  scenarios: [{', '.join(scenarios)}]\n  attackers: [{', '.join(kinds)}]\n"
-        f"  access: [intercept]\n  seed: {seed}\n  layers: [{', '.join(repr(l) for l in layers)}]\n"
-        f"  bootstrap: {budget.bootstrap}\n  permutations: {budget.permutations}\n"
-        f"attacker:\n  epochs: {budget.attacker_epochs}\n  learning_rate: {budget.attacker_lr}\n"
-    )
+def _study_config(budget: StudyBudget, seed: int, scenarios, kinds, layers) -> dict[str, Any]:
+    """The study's audit settings, shaped like thresholds.yaml: every scenario in intercept access."""
+    return {
+        "audit": {
+            "scenarios": list(scenarios),
+            "attackers": list(kinds),
+            "access": ["intercept"],
+            "seed": seed,
+            "layers": list(layers),
+            "bootstrap": budget.bootstrap,
+            "permutations": budget.permutations,
+        },
+        "attacker": {"epochs": budget.attacker_epochs, "learning_rate": budget.attacker_lr},
+    }
 
 
 def table_layer(target) -> str:
@@ -219,6 +225,8 @@ def _study(
     target = load_target(checkpoint)
     # Table 4 (LLD vs spectrogram) needs only the application-aware attackers of scenarios 2-4;
     # Tables 2 and 3 and Fig. 3 need everything on the spectrogram model.
+    scenarios: tuple[str, ...]
+    kinds: tuple[str, ...]
     if features == "logmel":
         scenarios, kinds, layers = SCENARIO_ROWS, (GENERIC, APPLICATION_AWARE), figure_layers(target)
     else:
@@ -227,7 +235,7 @@ def _study(
             (APPLICATION_AWARE,),
             [table_layer(target)],
         )
-    config = parse_config(_study_config(budget, seed, scenarios, kinds, layers))
+    settings = _study_config(budget, seed, scenarios, kinds, layers)
     # The paper's attacker set: all three other CNNs of the family in scenarios 2 and 3.
     study_budget = dataclasses.replace(
         BUDGETS["standard"],
@@ -235,14 +243,13 @@ def _study(
         epochs=budget.attacker_epochs,
         same_family_heads=len(SAME_FAMILY_HEADS["cnn"]),
     )
-    audit = Audit(
+    audit = open_audit(
         target,
         target_corpus,
-        config,
-        out / "cache" / "embeddings",
+        config={**settings, "model": {"base_checkpoint": str(base)}},
         aux=aux_corpus,
+        cache_dir=out / "cache" / "embeddings",
         budget=study_budget,
-        base_checkpoint=base,
     )
     layer = table_layer(target)
     # A cell's file is named by everything its result depends on: a changed input recomputes it.
@@ -250,8 +257,8 @@ def _study(
         (
             target.fingerprint,
             audit.corpus.fingerprint,
-            audit.aux.fingerprint,
-            _study_config(budget, seed, scenarios, kinds, layers),
+            aux_corpus.fingerprint,
+            json.dumps(settings, sort_keys=True),
         )
     )
     rows = []
@@ -274,7 +281,7 @@ def _study(
 
 def _random_classifier(corpus, seed: int, budget: StudyBudget) -> dict:
     """The paper's bottom row: a classifier that guesses gender at random, measured like an attacker."""
-    from privacy_checks.engine.audit import cap_utterances
+    from privacy_checks.engine.corpora import cap_utterances
 
     corpus = cap_utterances(corpus, budget.utterances_per_speaker)
     labels = corpus.gender_labels

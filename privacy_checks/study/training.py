@@ -15,8 +15,7 @@ from privacy_checks.engine.representations import feature_batches
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
 from privacy_checks.fileio import atomic_write_bytes
-from privacy_checks.model import zoo
-from privacy_checks.model.target import EXPORT_METADATA, save_checkpoint
+from privacy_checks.model import EXPORT_METADATA, save_checkpoint, zoo
 
 
 def corpus_features(corpus, spec: FeatureSpec) -> torch.Tensor:
@@ -110,7 +109,7 @@ def train_command(args) -> int:
     corpus = load_corpus(args.data, Path.cwd(), option="--data")
     init = None
     if args.init is not None:
-        from privacy_checks.model.target import load_target
+        from privacy_checks.model import load_target
 
         base = load_target(args.init)
         if base.architecture != args.arch:

@@ -6,6 +6,7 @@ Torch-free: config.py validates scenario, attacker-kind and budget names against
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,30 @@ SCENARIOS: dict[str, Scenario] = {
     )
 }
 
-GENERIC = "generic"  # predicts gender only
-APPLICATION_AWARE = "application_aware"  # multi-task: gender + its own corpus's emotions
-ATTACKER_KINDS = (GENERIC, APPLICATION_AWARE)
 
-ENCODER = "encoder"  # the attacker can run T's on-device part (the upper bound that gates CI)
-INTERCEPT = "intercept"  # the paper's protocol: its own full model, h_T fed in at the matching layer
-ACCESS_MODES = (ENCODER, INTERCEPT)
+class _Name(str, Enum):
+    """A name that is also its string: ``==`` with the plain string, JSON and f-strings all see
+    the value, so configs, item ids and report rows keep their strings."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class AttackerKind(_Name):
+    GENERIC = "generic"  # predicts gender only
+    APPLICATION_AWARE = "application_aware"  # multi-task: gender + its own corpus's emotions
+
+
+class Access(_Name):
+    ENCODER = "encoder"  # the attacker can run T's on-device part (the upper bound that gates CI)
+    INTERCEPT = "intercept"  # the paper's protocol: its own full model, h_T fed in at the matching layer
+
+
+# The plain strings, for settings and messages (config validation, options, the study tables).
+GENERIC, APPLICATION_AWARE = AttackerKind.GENERIC.value, AttackerKind.APPLICATION_AWARE.value
+ATTACKER_KINDS = tuple(kind.value for kind in AttackerKind)
+ENCODER, INTERCEPT = Access.ENCODER.value, Access.INTERCEPT.value
+ACCESS_MODES = tuple(access.value for access in Access)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,38 @@
+"""The audit's corpora and settings as the report (and a baseline's comparability check) records them."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from privacy_checks.config import PrivacyConfig
+from privacy_checks.data import Corpus
+
+
+def describe_corpus(corpus: Corpus, config: PrivacyConfig) -> dict[str, Any]:
+    return {
+        "name": corpus.name,
+        "fingerprint": corpus.fingerprint,
+        "utterances": len(corpus),
+        "speakers": len(set(corpus.speakers)),
+        "female_speakers": corpus.speaker_count("female"),
+        "male_speakers": corpus.speaker_count("male"),
+        "emotions": list(corpus.emotions),
+        "folds": config.audit.folds,
+    }
+
+
+def describe_settings(config: PrivacyConfig) -> dict[str, Any]:
+    return {
+        "config_file": str(config.source) if config.source else None,
+        "limits": {
+            "max_excess": config.limits.max_excess,
+            "rule": config.limits.rule,
+            "layers": dict(config.limits.layers),
+            "overrides": [dataclasses.asdict(o) for o in config.limits.overrides],
+        },
+        "audit": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config.audit).items()},
+        "attacker": dataclasses.asdict(config.attacker),
+        "controls": dataclasses.asdict(config.controls),
+        "baseline": dataclasses.asdict(config.baseline),
+    }

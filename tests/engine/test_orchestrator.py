@@ -1,0 +1,97 @@
+"""The orchestrator over the demo model with a fake attacker (no training): which cases it runs or
+skips, how results and controls are memoised, the safe split point, custom attackers, the entry
+point and the fixture's handle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from privacy_checks.engine import open_audit
+from privacy_checks.engine.custom import CustomAttacker
+from privacy_checks.engine.handle import AuditHandle
+from privacy_checks.engine.representations import INPUT_LAYER
+from privacy_checks.errors import PrivacyInputError
+from tests.conftest import DEMO
+
+DATA = "synthetic:speakers=10,utterances=2,duration=0.5"
+CONFIG = {
+    "audit": {
+        "budget": "quick",
+        "scenarios": ["worst_case", "scenario_1"],
+        "layers": ["features.3", "pool", "classifier.4"],
+        "bootstrap": 100,
+        "permutations": 100,
+    }
+}
+LEAKY = {INPUT_LAYER, "features.3"}  # the fake attacker reads gender perfectly here, nothing elsewhere
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("orchestrator")
+
+
+@pytest.fixture
+def audit(cache, one_torch_thread):
+    audit = open_audit(DEMO, DATA, config=CONFIG, cache_dir=cache / "embeddings", base_dir=cache)
+    calls = []
+
+    def fake_predict(attack, head, layer, seed, shuffle_seed=None):
+        calls.append((attack.key, head, layer))
+        labels = audit.corpora.labels
+        return labels.copy() if layer in LEAKY else np.zeros_like(labels)
+
+    audit.attacks.predict = fake_predict
+    audit.calls = calls
+    return audit
+
+
+def test_plans_every_scenario_and_skips_the_auxiliary_one_without_a_corpus(audit):
+    assert audit.layers == ["features.3", "pool", "classifier.4"]
+    assert [c.scenario for c in audit.cases] == ["worst_case"] * 3 + ["scenario_1"] * 3
+    result = audit.result(audit.cases[3])
+    assert result.status == "skipped" and "--privacy-aux-data" in result.reason
+    assert audit.calls == []  # a skipped case trains nothing
+
+
+def test_statuses_controls_and_memoised_results(audit):
+    statuses = [audit.result(c).status for c in audit.cases[:3]]
+    assert statuses == ["failed", "passed", "passed"]
+    first = audit.result(audit.cases[0])
+    assert first.estimate.leakage == 1.0 and first.control.has_power
+    assert first.control.architecture == "tail_clone"
+    # each case's attacker once, the attack's control once (shared by its layers), nothing recomputed
+    assert [layer for _, _, layer in audit.calls] == ["features.3", INPUT_LAYER, "pool", "classifier.4"]
+    assert audit.calls[3][1] == "linear_probe"  # the output layer's stand-in reads it
+    assert audit.results() == [audit.result(c) for c in audit.cases[:3]]
+    assert audit.computed(audit.cases[4]) is None
+    row = first.as_dict()  # plain built-in strings: rows cross pytest-xdist's wire (execnet)
+    assert all(type(row[key]) is str for key in ("id", "scenario", "attacker", "access", "architecture", "head"))
+
+
+def test_safe_split_point(audit):
+    case = audit.cases[0]
+    assert audit.safe_split(case, computed_only=True) is None  # nothing measured yet
+    assert audit.safe_split(case) == "pool"
+    assert audit.safe_split(case, among={audit.cases[2]}) == "classifier.4"
+
+
+def test_custom_attacker_and_the_fixtures_handle(audit):
+    handle = AuditHandle(audit)
+    assert handle.layers == ("features.3", "pool", "classifier.4")
+    result = handle.evaluate(CustomAttacker("mine", build=lambda shape, outputs: None), "pool")
+    assert result.case.name == "mine[generic-mine-pool]" and result.status == "passed"
+    assert "mine[generic-mine-features.3]" in [c.name for c in handle.cases]
+    assert handle.result("mine[generic-mine-features.3]").status == "failed"
+    with pytest.raises(KeyError, match="no audit case"):
+        handle.result("mine[generic-mine-nowhere]")
+    with pytest.raises(PrivacyInputError, match="is not audited"):
+        handle.evaluate(CustomAttacker("mine", build=lambda shape, outputs: None), "features.7")
+    with pytest.raises(PrivacyInputError, match="the name is taken"):
+        audit.add_attacker(CustomAttacker("worst_case", build=lambda shape, outputs: None))
+
+
+def test_open_audit_validates_a_mapping_config(cache):
+    with pytest.raises(PrivacyInputError, match=r"open_audit config: .*audit\.budget"):
+        open_audit(DEMO, DATA, config={"audit": {"budget": "huge"}}, cache_dir=cache / "embeddings")

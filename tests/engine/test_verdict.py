@@ -1,0 +1,95 @@
+"""Estimate -> decision -> status: the limit and its rule, inconclusive when the positive control
+has no power, and a rise against the baseline failing an item under its limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from privacy_checks.config import PrivacyConfig
+from privacy_checks.engine.baseline import Baseline
+from privacy_checks.engine.domain import Attack, AuditCase
+from privacy_checks.engine.results import ControlResult
+from privacy_checks.engine.verdict import judge
+from privacy_checks.stats import LeakageEstimate
+from privacy_checks.threat_model import Access, AttackerKind
+
+CASE = AuditCase(Attack("worst_case", AttackerKind.GENERIC, Access.ENCODER, "tail_clone"), "pool", "tail_clone")
+
+
+def leakage(value: float, half_width: float = 0.05) -> LeakageEstimate:
+    return LeakageEstimate(value, 0.5, value - half_width, value + half_width, 0.01, value, 0.02, 80, 20)
+
+
+def control(positive: float = 0.9, min_excess: float = 0.1) -> ControlResult:
+    return ControlResult("tail_clone", leakage(positive), None, None, min_excess)
+
+
+def config(**limits) -> PrivacyConfig:
+    return PrivacyConfig().with_overrides("test", limits={"max_excess": 0.1, "rule": "ci_low", **limits})
+
+
+@pytest.mark.parametrize(
+    ("value", "rule", "status"),
+    [
+        (0.58, "ci_low", "passed"),  # ci_low 0.53: excess 0.03
+        (0.70, "ci_low", "failed"),  # ci_low 0.65: excess 0.15 > 0.1
+        (0.64, "ci_low", "passed"),  # ci_low 0.59: excess 0.09
+        (0.64, "ci_high", "failed"),  # ci_high 0.69: excess 0.19
+        (0.64, "point", "failed"),  # excess 0.14
+    ],
+)
+def test_decision_compares_the_rules_estimate_with_the_limit(value, rule, status):
+    verdict = judge(CASE, leakage(value), control(), config(rule=rule))
+    assert verdict.status == verdict.decision.status == status
+    assert verdict.decision.rule == rule and verdict.limit_key == "limits.max_excess"
+    assert verdict.reason == "" and verdict.regression is None
+
+
+def test_a_pass_without_power_is_inconclusive():
+    verdict = judge(CASE, leakage(0.5), control(positive=0.55), config())
+    assert verdict.decision.status == "passed"
+    assert verdict.status == "inconclusive"
+    assert "reaches only L=0.550" in verdict.reason and "could not have found leakage" in verdict.reason
+
+
+def test_a_leak_needs_no_power_check():
+    assert judge(CASE, leakage(0.9), control(positive=0.5), config()).status == "failed"
+
+
+def test_the_limit_for_the_layer_applies():
+    cfg = config(layers={"po*": 0.3})
+    verdict = judge(CASE, leakage(0.70), control(), cfg)
+    assert verdict.status == "passed" and verdict.decision.max_excess == 0.3
+    assert "po*" in verdict.limit_key
+
+
+def baseline(before: float, half_width: float = 0.05) -> Baseline:
+    entry = {"leakage": before, "ci_low": before - half_width, "ci_high": before + half_width}
+    return Baseline(Path("baseline.json"), "small_vgg", {}, {CASE.name: entry})
+
+
+def test_a_rise_beyond_the_combined_uncertainty_fails_under_the_limit():
+    verdict = judge(CASE, leakage(0.60), control(), config(), baseline(0.50))
+    assert verdict.decision.status == "passed"  # 0.55 - 0.5 = 0.05 <= 0.1
+    assert verdict.status == "failed"
+    assert verdict.regression is not None and verdict.regression.regressed
+    assert verdict.reason.startswith("leakage rose from 0.500 to 0.600 against the baseline baseline.json")
+
+
+def test_a_rise_within_the_uncertainty_or_margin_keeps_the_status():
+    assert judge(CASE, leakage(0.55), control(), config(), baseline(0.50)).status == "passed"
+    with_margin = PrivacyConfig().with_overrides("test", baseline={"margin": 0.2})
+    verdict = judge(CASE, leakage(0.60), control(), with_margin, baseline(0.50))
+    assert verdict.status == "passed" and verdict.regression is not None and verdict.regression.basis == "margin"
+
+
+def test_an_item_missing_from_the_baseline_is_not_compared():
+    other = Baseline(Path("baseline.json"), "small_vgg", {}, {})
+    assert judge(CASE, leakage(0.60), control(), config(), other).regression is None
+
+
+def test_a_regression_overrules_inconclusive():
+    verdict = judge(CASE, leakage(0.60), control(positive=0.5), config(), baseline(0.40))
+    assert verdict.status == "failed" and verdict.reason.startswith("leakage rose")
