@@ -275,7 +275,9 @@ FOREIGN_MODELS = {
                         *_batch_channels_time(f"{c}.activation"),
                     )
                 ),
-                *_batch_time("wav2vec2.feature_projection", *(f"wav2vec2.{x}" for x in _ENCODER_LAYERS)),
+                *_batch_time("wav2vec2.feature_projection", "wav2vec2.feature_projection.projection"),
+                # post-norm blocks: a block's final_layer_norm (a leaf) emits the block's output
+                *_batch_time(*(f"wav2vec2.{x}{part}" for x in _ENCODER_LAYERS for part in ("", ".final_layer_norm"))),
                 CLASSIFIER,
             ),
             needs="transformers",
