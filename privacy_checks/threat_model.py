@@ -1,4 +1,4 @@
-"""The threat model as data (DESIGN.md §2, the paper's Table 1) and the run budgets.
+"""The threat model as data (docs/design.md §2, the paper's Table 1) and the run budgets.
 
 Torch-free: config.py validates scenario, attacker-kind and budget names against it at start-up.
 """

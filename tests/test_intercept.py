@@ -172,7 +172,7 @@ def test_base_checkpoint_of_another_architecture_is_a_usage_error(tmp_path):
 def test_intercept_reproduces_the_papers_ordering(tmp_path):
     """Shared public weights (model.base_checkpoint): T fine-tuned from them for emotion, the
     attacker for gender. Its copy of T reads T's early layers; other architectures and the
-    different family cannot make sense of h_T (DESIGN.md §2: the paper's finding)."""
+    different family cannot make sense of h_T (docs/design.md §2: the paper's finding)."""
     from privacy_checks.features import FeatureSpec
     from privacy_checks.model import save_checkpoint
     from privacy_checks.study.training import train_emotion_model

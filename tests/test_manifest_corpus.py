@@ -1,4 +1,4 @@
-"""Manifest CSV corpora (DESIGN.md §4) and audio reading: parsing, normalisation, every user error
+"""Manifest CSV corpora (docs/design.md §4) and audio reading: parsing, normalisation, every user error
 with the file, line and fix in its message, fingerprints, and `load_corpus` dispatch."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The measurement protocol (DESIGN.md §3): folds, leakage, interval, p-value, decision."""
+"""The measurement protocol (docs/design.md §3): folds, leakage, interval, p-value, decision."""
 
 import json
 

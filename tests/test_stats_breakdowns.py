@@ -1,4 +1,4 @@
-"""Breakdowns (DESIGN.md §3): leakage per emotion (Table 3), improvised vs scripted, and the
+"""Breakdowns (docs/design.md §3): leakage per emotion (Table 3), improvised vs scripted, and the
 within-speaker permutation test that the attacker is equally accurate in every group."""
 
 import json

@@ -4,7 +4,7 @@ Every head reads a batch of h_T of one of three per-example shapes and returns l
 (C, F, T) maps of CNN targets, (T, D) sequences of recurrent/transformer targets, (D,) vectors.
 
 - tail clone: T's own architecture from the layer on, re-initialised, 2 gender outputs (the
-  worst-case "same architecture" attacker of DESIGN.md §2);
+  worst-case "same architecture" attacker of docs/design.md §2);
 - linear probe: per-feature mean and std over time, then a linear layer (the baseline that is always
   available, and the fallback when T cannot rebuild its tail);
 - VGG-, ResNet- and DenseNet-style heads: "different architecture, same family" (2-D convolutions on

@@ -1,4 +1,4 @@
-"""Intercept access (DESIGN.md §2, the paper's protocol): the attacker cannot run T.
+"""Intercept access (docs/design.md §2, the paper's protocol): the attacker cannot run T.
 
 It trains its own full gender model of the scenario's architecture on raw input features of its
 corpus, then feeds an intercepted h_T into that model at the matching layer and reads the gender

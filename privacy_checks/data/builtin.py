@@ -17,7 +17,9 @@ from privacy_checks.errors import PrivacyInputError
 def load_synthetic(argument: str, base_dir: Path, option: str) -> Corpus:
     from privacy_checks.data.synthetic import SyntheticParams, make_synthetic_corpus
 
-    return make_synthetic_corpus(SyntheticParams.from_options(parse_options(argument, f"{option} synthetic")))
+    return make_synthetic_corpus(
+        SyntheticParams.from_options(parse_options(argument, f"{option} synthetic"), origin=option)
+    )
 
 
 def corpus_folder(prefix: str, argument: str, base_dir: Path, option: str) -> tuple[Path, dict[str, str], str]:

@@ -1,4 +1,4 @@
-"""Manifest CSV corpora (DESIGN.md §4): header row; path,speaker,gender required;
+"""Manifest CSV corpora (docs/design.md §4): header row; path,speaker,gender required;
 emotion,session,spontaneity optional; paths relative to the manifest's folder."""
 
 from __future__ import annotations

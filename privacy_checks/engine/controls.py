@@ -1,4 +1,4 @@
-"""The controls of an attack, on T's input features (DESIGN.md §4): the positive control shows the
+"""The controls of an attack, on T's input features (docs/design.md §3): the positive control shows the
 attacker can find gender where it certainly is (else a pass proves nothing); the negative control
 trains it with the speaker->gender mapping shuffled, where it must stay at chance.
 

@@ -1,5 +1,5 @@
 """From an attacker's predictions to an item's status: the leakage estimate, the decision against
-the limit, then the two things that can overrule it (DESIGN.md §4): a pass by an attacker without
+the limit, then the two things that can overrule it (docs/design.md §4): a pass by an attacker without
 power is inconclusive, and a rise against the baseline fails an item even under its limit."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Which loader reads a checkpoint (DESIGN.md §4): TorchScript archives, ``torch.export`` programs
+"""Which loader reads a checkpoint (docs/design.md §4): TorchScript archives, ``torch.export`` programs
 (.pt2), the project's checkpoint, a plain state_dict with a factory from the config, and (only when
 trusted) a pickled whole module. Anything else is a PrivacyInputError naming the file and the fix."""
 

@@ -45,7 +45,7 @@ class Target:
 
     @property
     def family(self) -> str:
-        """'cnn' or 'sequence': the attacker families of DESIGN.md §2 are relative to it."""
+        """'cnn' or 'sequence': the attacker families of docs/design.md §2 are relative to it."""
         declared = getattr(self._architecture(), "family", None)
         if declared:
             return str(declared)

@@ -1,5 +1,5 @@
 """The audit report as a plain object: typed result rows, terminal lines and report.json's dict
-(DESIGN.md §4).
+(docs/design.md §4).
 
 It holds no pytest state; the terminal summary only prints ``lines()`` and ``--privacy-report``
 only writes ``write()``. ``from_dict`` reads a report.json back (``privacy-checks report``).

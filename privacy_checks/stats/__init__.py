@@ -1,4 +1,4 @@
-"""Measurement protocol (DESIGN.md §3): folds, leakage, intervals, permutation tests, decisions.
+"""Measurement protocol (docs/design.md §3): folds, leakage, intervals, permutation tests, decisions.
 
 Pure numpy: no torch, no pytest. Everything random draws from ``np.random.default_rng(seed)``, so
 the same inputs and seed give bit-identical results.

@@ -1,4 +1,4 @@
-"""Balanced accuracy (DESIGN.md §3): leakage whose chance level does not depend on the gender ratio.
+"""Balanced accuracy (docs/design.md §3): leakage whose chance level does not depend on the gender ratio.
 
 Plain accuracy's chance is the majority share, so on a 90 %-female corpus a perfect attacker's
 excess is 0.10 and a limit of 0.10 can never fail. Balanced accuracy is the mean of the per-gender

@@ -1,4 +1,4 @@
-"""Breakdowns (DESIGN.md §3; the paper's Table 3): leakage per group (emotion, improvised vs
+"""Breakdowns (docs/design.md §3; the paper's Table 3): leakage per group (emotion, improvised vs
 scripted) and the within-speaker permutation test that accuracy does not differ between groups."""
 
 from __future__ import annotations

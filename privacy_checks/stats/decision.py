@@ -1,4 +1,4 @@
-"""Decision of one leakage estimate against its limit (DESIGN.md §3).
+"""Decision of one leakage estimate against its limit (docs/design.md §3).
 
 The decision-rule names are declared in ``config.limits`` (``thresholds.yaml`` ``limits.rule``).
 ``point``, ``ci_low`` and ``ci_high`` compare one number with the limit: passed or failed.

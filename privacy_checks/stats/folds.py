@@ -1,4 +1,4 @@
-"""Cross-validation folds over speakers (DESIGN.md §3): stratified speaker k-fold and
+"""Cross-validation folds over speakers (docs/design.md §3): stratified speaker k-fold and
 leave-one-group-out, with the checks that every training split holds both genders."""
 
 from __future__ import annotations

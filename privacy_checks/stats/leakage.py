@@ -1,4 +1,4 @@
-"""Leakage estimates (DESIGN.md §3): pooled held-out accuracy, majority chance, the speaker
+"""Leakage estimates (docs/design.md §3): pooled held-out accuracy, majority chance, the speaker
 bootstrap interval and the speaker permutation p-value."""
 
 from __future__ import annotations

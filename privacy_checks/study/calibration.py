@@ -1,6 +1,6 @@
 """Calibration of the instrument: does the audit flag leakage when, and only when, it is there?
 
-Four checks on synthetic corpora whose gender effect is known (DESIGN.md §3), each returning its
+Four checks on synthetic corpora whose gender effect is known (docs/design.md §3), each returning its
 figures so a test can assert them and a benchmark can print them:
 
 - null: with `gender_effect=0` no layer carries gender; over many seeds the share of items flagged

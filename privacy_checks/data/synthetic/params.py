@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.validation import did_you_mean
 
 EMOTION_SETS = {
     4: ("neutral", "happy", "angry", "sad"),  # as IEMOCAP is usually used
@@ -76,6 +77,7 @@ class SyntheticParams:
         if unknown:
             raise PrivacyInputError(
                 f"{origin} synthetic: unknown key {unknown[0]!r}; valid keys: {', '.join(defaults)}"
+                f"{did_you_mean(unknown[0], defaults)}"
             )
         values: dict[str, Any] = {}
         for key, text in options.items():

@@ -2,7 +2,7 @@
 
 Layer names follow torchvision's VGG (``features.N``, ``classifier.N``) so the paper's "layer #3 =
 first pooling layer" maps to a stable name. ``tail_from(layer)`` builds the network from a layer on
-with fresh weights: the worst-case attacker's architecture (DESIGN.md §2, "same architecture").
+with fresh weights: the worst-case attacker's architecture (docs/design.md §2, "same architecture").
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ SMALL_VGG_BLOCKS = ((16,), (32,), (64,))
 
 
 class VGGish(nn.Module):
-    family = "cnn"  # the attacker families of DESIGN.md §2 are chosen relative to this
+    family = "cnn"  # the attacker families of docs/design.md §2 are chosen relative to this
 
     def __init__(self, blocks=SMALL_VGG_BLOCKS, num_classes: int = 4, hidden: int = 128, dropout: float = 0.3):
         super().__init__()
