@@ -20,8 +20,8 @@ from privacy_checks.stats.leakage import (
     METRIC_BALANCED,
     LeakageEstimate,
     majority_chance,
+    percentile_interval,
     permuted_speaker_genders,
-    stratified_bootstrap_totals,
 )
 
 BALANCED_CHANCE = 0.5
@@ -94,17 +94,22 @@ def speaker_bootstrap_balanced_ci(
     confidence: float,
 ) -> tuple[float, float]:
     """Percentile interval on balanced accuracy, resampling speakers within each gender."""
-    correct, labels = np.asarray(correct, dtype=bool), as_labels(labels)
-    check_lengths(correct=correct, speakers=speakers, labels=labels)
-    if not 0 < confidence < 1 or n_bootstrap < 1:
-        raise ValueError(f"need 0 < confidence < 1 and n_bootstrap >= 1, got {confidence}, {n_bootstrap}")
-    require_both_genders(speaker_table(speakers, labels)[2])
-    totals = stratified_bootstrap_totals(correct, speakers, labels, seed=seed, n_bootstrap=n_bootstrap)
-    # Each resample keeps every gender's speaker count (>= 1), so no recall divides by zero.
-    recalls = [hits / sizes for hits, sizes in totals.values()]
-    tail = (1 - confidence) / 2
-    low, high = np.quantile((recalls[0] + recalls[1]) / 2, [tail, 1 - tail])
-    return float(low), float(high)
+
+    def mean_recall(totals: dict) -> np.ndarray:
+        # Each resample keeps every gender's speaker count (>= 1), so no recall divides by zero.
+        recalls = [hits / sizes for hits, sizes in totals.values()]
+        return (recalls[0] + recalls[1]) / 2
+
+    return percentile_interval(
+        correct,
+        speakers,
+        labels,
+        mean_recall,
+        seed=seed,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        both_genders=True,
+    )
 
 
 def speaker_permutation_balanced_p_value(

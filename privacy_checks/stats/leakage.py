@@ -3,13 +3,13 @@ bootstrap interval and the speaker permutation p-value."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from privacy_checks.seeds import Seed
-from privacy_checks.stats.inputs import as_labels, check_lengths, speaker_table
+from privacy_checks.stats.inputs import as_labels, check_lengths, require_both_genders, speaker_table
 
 
 def majority_chance(labels: Sequence[int] | np.ndarray) -> float:
@@ -121,15 +121,37 @@ def speaker_bootstrap_ci(
     confidence: float,
 ) -> tuple[float, float]:
     """Percentile interval on pooled accuracy, resampling speakers within each gender."""
+
+    def pooled(totals: dict) -> np.ndarray:
+        return sum(hits for hits, _ in totals.values()) / sum(sizes for _, sizes in totals.values())
+
+    return percentile_interval(
+        correct, speakers, labels, pooled, seed=seed, n_bootstrap=n_bootstrap, confidence=confidence
+    )
+
+
+def percentile_interval(
+    correct: np.ndarray,
+    speakers: Sequence[str],
+    labels: Sequence[int] | np.ndarray,
+    statistic: Callable[[dict], np.ndarray],
+    *,
+    seed: Seed,
+    n_bootstrap: int,
+    confidence: float,
+    both_genders: bool = False,
+) -> tuple[float, float]:
+    """The speaker bootstrap's percentile interval of `statistic` (per-gender resampled (hits, sizes)
+    totals -> one value per resample); `both_genders` refuses a corpus with one gender first."""
     correct, labels = np.asarray(correct, dtype=bool), as_labels(labels)
     check_lengths(correct=correct, speakers=speakers, labels=labels)
     if not 0 < confidence < 1 or n_bootstrap < 1:
         raise ValueError(f"need 0 < confidence < 1 and n_bootstrap >= 1, got {confidence}, {n_bootstrap}")
+    if both_genders:
+        require_both_genders(speaker_table(speakers, labels)[2])
     totals = stratified_bootstrap_totals(correct, speakers, labels, seed=seed, n_bootstrap=n_bootstrap)
-    total_hits = sum(hits for hits, _ in totals.values())
-    total_sizes = sum(sizes for _, sizes in totals.values())
     tail = (1 - confidence) / 2
-    low, high = np.quantile(total_hits / total_sizes, [tail, 1 - tail])
+    low, high = np.quantile(statistic(totals), [tail, 1 - tail])
     return float(low), float(high)
 
 
