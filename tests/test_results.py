@@ -8,7 +8,7 @@ import json
 import pytest
 
 from privacy_checks import stats
-from privacy_checks.engine.plan import AuditCase
+from privacy_checks.engine.domain import Attack, AuditCase
 from privacy_checks.engine.result_parts import Regression
 from privacy_checks.engine.results import (
     FAILED,
@@ -22,8 +22,9 @@ from privacy_checks.engine.results import (
     safe_split_points,
 )
 from privacy_checks.reporting.verdict import Tally
+from privacy_checks.threat_model import Access, AttackerKind
 
-CASE = AuditCase("worst_case", "generic", "encoder", "linear_probe", "features.3", "tail_clone")
+CASE = AuditCase(Attack("worst_case", AttackerKind.GENERIC, Access.ENCODER, "tail_clone"), "features.3", "linear_probe")
 
 
 def estimate(leakage=0.812345678, chance=0.5) -> stats.LeakageEstimate:
