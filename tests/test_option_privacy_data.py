@@ -11,7 +11,6 @@ import soundfile
 from privacy_checks.data.synthetic import SyntheticParams, synthesize_utterance
 from tests.conftest import FAST_CONFIG
 
-
 NULL = "synthetic:speakers=20,utterances=4,duration=1.0,gender_effect=0"
 
 
