@@ -13,8 +13,9 @@ code=$?
 set -e
 case $code in
   0) echo "audit-demo: every audited layer is within its limit (pytest exit 0)." ;;
-  1) echo "audit-demo: the demo model leaks gender above the limit at the layers marked FAIL;"
-     echo "            in a merge check this exit code (1) blocks the merge. Report: privacy-report/report.json"
+  1) echo "audit-demo: the audit is not green: layers marked FAIL leak gender above the limit (inconcl.:"
+     echo "            not decided, ERROR: not measurable); in a merge check this exit code (1) blocks"
+     echo "            the merge. Report: privacy-report/report.json"
      code=0 ;;  # the demo ran to a verdict; the gate itself is `pytest --privacy-audit ...`
 esac
 exit $code

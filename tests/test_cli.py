@@ -48,7 +48,8 @@ def test_pt2_program_is_audited(audit_project, tmp_path, pytester):
     result = audit_project("-k", "features.7 or classifier.4", "-rA", checkpoint=program)
     # the program names its zoo architecture, so the attacker clones the same tail as for the checkpoint
     result.stdout.fnmatch_lines(["FAILED demo.pt2::worst_case[[]generic-tail_clone-features.7[]]*"])
-    result.stdout.fnmatch_lines(["PASSED demo.pt2::worst_case[[]generic-linear_probe-classifier.4[]]*"])
+    # 20 speakers cannot show the output layer within the limit under the default interval rule
+    result.stdout.fnmatch_lines(["FAILED demo.pt2::worst_case[[]generic-linear_probe-classifier.4[]] - INCONCLUSIVE*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import REPO
+from tests.conftest import FAST_CONFIG, REPO
 
 EXAMPLE = REPO / "examples" / "custom_attacker"
 
@@ -31,6 +31,8 @@ def test_a_raising_attacker_fails_only_its_own_items(audit_project, pytester):
         "def pytest_privacy_attackers(config):\n"
         "    return [CustomAttacker('broken', build=broken)]\n"
     )
+    # ci_low explicitly: the built-in attacker's item passes, so only the broken head's item fails
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG + "limits:\n  rule: ci_low\n")
     result = audit_project("-k", "classifier.4")
     outcomes = result.parseoutcomes()
     assert outcomes["failed"] == 1 and outcomes["passed"] == 1

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from privacy_checks.model import load_target
+from tests.conftest import FAST_CONFIG
 
 LAYERS = [
     "features.2",
@@ -46,10 +47,27 @@ def test_leaky_layer_fails_with_domain_message(audit_project):
     assert "gender leakage above the limit at layer features.3" in text
     assert "thresholds.yaml: limits.max_excess" in text
     assert "95% CI" in text and "chance = 0.500" in text
-    assert "move the split point to classifier.4" in text
+    assert "the rule 'interval' fails it because the whole interval of the excess" in text
+    # 20 speakers cannot show classifier.4 within 0.1 (interval about +-0.125): not a pass, so no
+    # layer is a safe split point either
+    assert "INCONCLUSIVE at layer classifier.4" in text and "speakers (now 20) would decide it" in text
+    assert "no audited layer passes at this limit" in text
     assert "Traceback" not in text and "def runtest" not in text
     # the summary table lists both layers with their verdicts
     assert "privacy audit: gender leakage" in text
+    table = [line for line in result.outlines if line.startswith(("features.3 ", "classifier.4 "))]
+    assert [line.split()[-1] for line in table] == ["FAIL", "inconcl."]
+    assert "verdict: FAIL — 1 failed, 0 passed, 1 inconclusive, 0 skipped" in text
+
+
+def test_failure_names_the_safe_split_point_under_the_ci_low_relaxation(audit_project, pytester):
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG + "limits:\n  rule: ci_low\n")
+    result = audit_project("-k", "features.3 or classifier.4")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    text = result.stdout.str()
+    assert "the rule 'ci_low' compares the CI lower bound" in text
+    assert "move the split point to classifier.4" in text
+    assert "decision rule: ci_low (limits.rule) — a relaxation" in text
     table = [line for line in result.outlines if line.startswith(("features.3 ", "classifier.4 "))]
     assert [line.split()[-1] for line in table] == ["FAIL", "pass"]
 

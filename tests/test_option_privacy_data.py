@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile
 
 from privacy_checks.data.synthetic import SyntheticParams, synthesize_utterance
+from tests.conftest import FAST_CONFIG
+
+NULL = "synthetic:speakers=20,utterances=4,duration=1.0,gender_effect=0"
 
 
-def test_null_corpus_fails_no_layer(audit_project):
-    result = audit_project("-rs", data="synthetic:speakers=20,utterances=4,duration=1.0,gender_effect=0")
+def test_null_corpus_is_inconclusive_not_green_and_fails_no_layer(audit_project, pytester):
+    """Issue 12: gender leaves no trace in this audio, so the positive control has no power and no
+    pass may be claimed: the verdict is INCONCLUSIVE, the run exits 1, and no item is `failed`."""
+    result = audit_project("--privacy-report", "out", data=NULL)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    rows = json.loads((pytester.path / "out" / "report.json").read_text())["results"]
+    assert len(rows) == 10 and {row["status"] for row in rows} == {"inconclusive"}
+    assert all(row["reason"].startswith("no power: the same attacker on T's input features") for row in rows)
+    out = result.stdout.str()
+    assert "verdict: INCONCLUSIVE — 0 failed, 0 passed, 10 inconclusive, 0 skipped" in out
+    assert "decision rule: interval (limits.rule)" in out
+    result.stdout.fnmatch_lines(["INCONCLUSIVE at layer features.2: *", "  why: no power: *"])
+    assert (pytester.path / "out" / "report.md").read_text().startswith("## Privacy audit: INCONCLUSIVE")
+
+
+def test_null_corpus_with_fail_on_inconclusive_false_skips_and_still_says_inconclusive(audit_project, pytester):
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG + "controls:\n  fail_on_inconclusive: false\n")
+    result = audit_project("-rs", data=NULL)
     assert result.ret == pytest.ExitCode.OK
-    outcomes = result.parseoutcomes()
-    assert "failed" not in outcomes
-    # gender leaves no trace in this audio: the positive control has no power, so no pass is claimed
-    assert outcomes.get("skipped", 0) + outcomes.get("passed", 0) == 10
-    assert "inconclusive: the same attacker on T's input features" in result.stdout.str()
+    result.assert_outcomes(skipped=10)
+    out = result.stdout.str()
+    assert "inconclusive: no power: the same attacker on T's input features" in out
+    assert "(controls.fail_on_inconclusive is false)" in out
+    assert "verdict: INCONCLUSIVE — 0 failed, 0 passed, 10 inconclusive, 0 skipped" in out
 
 
 def write_manifest(

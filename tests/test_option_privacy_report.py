@@ -36,7 +36,10 @@ def test_report_json_has_the_contract_fields(audit_project, pytester):
         assert row["ci_low"] <= row["leakage"] <= row["ci_high"]
         assert row["chance"] == 0.5 and row["max_excess"] == 0.1
     assert rows["features.7"]["status"] == "failed" and rows["features.7"]["leakage"] >= 0.8
-    assert rows["classifier.4"]["status"] == "passed"
+    # 20 speakers cannot show the output layer within the limit: inconclusive, saying how many would
+    assert rows["classifier.4"]["status"] == "inconclusive" and rows["classifier.4"]["rule"] == "interval"
+    assert "straddles the limit 0.100" in rows["classifier.4"]["reason"]
+    assert "speakers (now 20) would decide it" in rows["classifier.4"]["reason"]
 
 
 def test_report_folder_that_is_a_file_is_a_usage_error(audit_project, pytester):

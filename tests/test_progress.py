@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from privacy_checks import progress
 from privacy_checks.pytest_plugin.terminal_progress import TerminalProgress
+from tests.conftest import FAST_CONFIG
 
 
 def screen(raw: str) -> list[str]:
@@ -132,7 +133,9 @@ def test_in_a_log_nothing_is_rewritten_but_forward_passes_are_summarised():
     ]
 
 
-def test_quiet_audit_output_has_no_progress_text(audit_project):
+def test_quiet_audit_output_has_no_progress_text(audit_project, pytester):
+    # ci_low explicitly: classifier.4 passes, so -q prints pytest's plain "." line
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG + "limits:\n  rule: ci_low\n")
     normal = audit_project("-k", "classifier.4")
     assert any(line.startswith("privacy-checks: ") for line in normal.outlines)
     quiet = audit_project("-q", "-k", "classifier.4")

@@ -154,6 +154,17 @@ def test_the_safe_split_search_reads_rows_lazily_from_the_last_layer():
 
 def test_tally_counts_each_status_and_fails_on_any_failure():
     tally = Tally.of([row("a", "failed"), row("b", "passed"), row("c", "passed"), row("d", "skipped")])
-    assert tally.overall == "FAIL"
+    assert tally.overall == "FAIL" and not tally.green
     assert tally.phrase(lambda text: f"**{text}**") == "**1 failed**, 2 passed, 0 inconclusive, 1 skipped"
-    assert Tally.of([row("a", "inconclusive")]).overall == "pass"
+    assert Tally.of([row("a", "passed"), row("b", "skipped")]).overall == "pass"
+
+
+def test_inconclusive_is_not_green_and_errors_win():
+    """Issue 12: "0 passed, 10 inconclusive" was a green `pass`. A failure still beats an inconclusive
+    item; a layer that could not be measured (error) beats both."""
+    undecided = Tally.of([row("a", "passed"), row("b", "inconclusive")])
+    assert undecided.overall == "INCONCLUSIVE" and not undecided.green
+    assert Tally.of([row("a", "failed"), row("b", "inconclusive")]).overall == "FAIL"
+    broken = Tally.of([row("a", "failed"), row("b", "error"), row("c", "error")])
+    assert broken.overall == "ERROR" and broken.errors == 2
+    assert broken.phrase() == "1 failed, 0 passed, 0 inconclusive, 0 skipped, 2 errors"

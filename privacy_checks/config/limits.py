@@ -88,14 +88,16 @@ class Limits:
         0.10, checks.real(0, 1), "largest allowed excess (0..1) for an item without a more specific entry below"
     )
     rule: str = setting(
-        "ci_low",
+        RULE_INTERVAL,
         checks.choice(RULES),
-        "which estimate is compared with the limit: point | ci_low | ci_high | interval",
+        "how the estimate is compared with the limit: interval | ci_low | ci_high | point",
         notes=(
-            "point: the estimate itself; ci_low: fail only when even the lower end of the confidence",
-            "interval exceeds the limit; ci_high: fail unless the upper end is within it; interval:",
-            "fail when the whole interval exceeds the limit, pass when it lies within it, otherwise",
-            "inconclusive (more speakers would decide).",
+            "interval (default): fail when the whole interval of the excess lies above the limit, pass",
+            "only when it lies within it, otherwise inconclusive (more speakers would decide; by default",
+            "an inconclusive item fails the run, see controls.fail_on_inconclusive). ci_low: a",
+            "relaxation that fails only when the interval's lower end exceeds the limit and passes",
+            "everything else, even a point estimate above the limit. ci_high: fail unless the upper end",
+            "is within the limit. point: the estimate itself.",
         ),
     )
     # (glob pattern, max_excess) in the order written

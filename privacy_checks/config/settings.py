@@ -106,7 +106,14 @@ class ControlSettings:
         ),
     )
     fail_on_inconclusive: bool = setting(
-        False, checks.boolean, "inconclusive items fail the run (else they are skipped)"
+        True,
+        checks.boolean,
+        "inconclusive items fail the run (exit 1); false: they are skipped",
+        notes=(
+            "An item is inconclusive when its interval straddles the limit (limits.rule: interval) or",
+            "its attacker had no power; the summary verdict is INCONCLUSIVE either way. false reports",
+            "such items as pytest skips, so a run whose only open questions are inconclusive exits 0.",
+        ),
     )
 
 

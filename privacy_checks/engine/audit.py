@@ -26,9 +26,10 @@ from privacy_checks.engine.describe import describe_corpus, describe_settings
 from privacy_checks.engine.domain import Attack, AuditCase
 from privacy_checks.engine.encoder_attack import EncoderAttack
 from privacy_checks.engine.intercept_attack import InterceptAttack
+from privacy_checks.engine.layer_checks import LayerChecks
 from privacy_checks.engine.plan import custom_cases, plan_cases, select_layers
 from privacy_checks.engine.representations import EmbeddingStore, LayerOutputs
-from privacy_checks.engine.results import FAILED, INCONCLUSIVE, PASSED, SKIPPED, CaseResult, ControlResult
+from privacy_checks.engine.results import ERROR, FAILED, INCONCLUSIVE, PASSED, SKIPPED, CaseResult, ControlResult
 from privacy_checks.engine.safe_split import earliest_safe_layer
 from privacy_checks.engine.skips import skip_reason
 from privacy_checks.engine.threads import torch_threads
@@ -40,6 +41,7 @@ from privacy_checks.threat_model import BUDGETS, SCENARIOS, Access, AttackerKind
 
 # Also importable from here, as before the split (tests, study code, the pytest session).
 __all__ = [
+    "ERROR",
     "FAILED",
     "INCONCLUSIVE",
     "PASSED",
@@ -88,6 +90,7 @@ class Audit:
         self.custom_heads: dict[str, CustomAttacker] = {}
         batch_size = config.audit.batch_size
         self.outputs = LayerOutputs(target, self.layers, EmbeddingStore(cache_dir), batch_size, device)
+        self.layer_checks = LayerChecks(self.outputs)
         encoder = EncoderAttack(target, self.corpora, self.outputs, settings, device, self.custom_heads)
         intercept_cache = cache_dir.parent / "intercept-attackers"
         intercept = InterceptAttack(target, self.corpora, self.outputs, settings, device, intercept_cache, base)
@@ -157,6 +160,11 @@ class Audit:
         if reason:
             return CaseResult(case, SKIPPED, reason=reason)
         self.prepare()
+        # Never train on NaN/inf or on a constant output: the layer's items are errors, naming it.
+        roles = (TARGET, AUX) if self.scenarios[case.scenario].aux_corpus else (TARGET,)
+        problem = self.layer_checks.problem(case.layer, roles)
+        if problem:
+            return CaseResult(case, ERROR, reason=problem)
         seed = derived_seed(self.config.audit.seed, case.name)
         predictions = gender_column(self.attacks.predict(case.attack, case.used_head, case.layer, seed))
         leakage = estimate(self.corpora, self.config.audit, predictions, seed)

@@ -36,12 +36,21 @@ class Status(str, Enum):
     FAILED = "failed"
     SKIPPED = "skipped"
     INCONCLUSIVE = "inconclusive"
+    # The layer could not be measured (its outputs are not finite, or constant): nothing was
+    # learnt about it, so the run is not green.
+    ERROR = "error"
 
     def __str__(self) -> str:
         return self.value
 
 
-PASSED, FAILED, SKIPPED, INCONCLUSIVE = Status.PASSED, Status.FAILED, Status.SKIPPED, Status.INCONCLUSIVE
+PASSED, FAILED, SKIPPED, INCONCLUSIVE, ERROR = (
+    Status.PASSED,
+    Status.FAILED,
+    Status.SKIPPED,
+    Status.INCONCLUSIVE,
+    Status.ERROR,
+)
 
 # The figures of a measured row in report.json's order (a skipped row has only the first six, as None).
 _ROW_FIGURES = ("leakage", "chance", "excess", "ci_low", "ci_high", "p_value")
@@ -69,7 +78,7 @@ class ResultRow:
     max_excess: float | None = None
     rule: str | None = None
     limit_key: str | None = None
-    reason: str | None = None  # why skipped, inconclusive or failed against the baseline
+    reason: str | None = None  # why skipped, inconclusive, an error or failed against the baseline
     control: ControlSummary | None = None
     baseline: BaselineComparison | None = None
     breakdowns: dict[str, Breakdown] | None = field(default=None, hash=False)
@@ -196,7 +205,7 @@ class CaseResult:
     estimate: stats.LeakageEstimate | None = None
     decision: stats.Decision | None = None
     limit_key: str = ""
-    reason: str = ""  # why skipped or inconclusive
+    reason: str = ""  # why skipped, inconclusive or an error
     control: ControlResult | None = None
     breakdowns: dict[str, Any] | None = None  # stats' group and comparison dicts per breakdown
     regression: Regression | None = None  # against --privacy-baseline, when the item has an entry

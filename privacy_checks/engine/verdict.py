@@ -13,7 +13,7 @@ from privacy_checks.config import AuditSettings, PrivacyConfig
 from privacy_checks.engine.baseline import Baseline, Regression
 from privacy_checks.engine.corpora import AuditCorpora
 from privacy_checks.engine.domain import AuditCase
-from privacy_checks.engine.results import FAILED, INCONCLUSIVE, PASSED, ControlResult, Status
+from privacy_checks.engine.results import FAILED, INCONCLUSIVE, ControlResult, Status
 
 
 def gender_column(predictions: np.ndarray) -> np.ndarray:
@@ -57,14 +57,12 @@ def judge(
     max_excess, key = limits.lookup(case.scenario, case.attacker, case.layer)
     decision = stats.decide(leakage, max_excess, limits.rule)
     status, why = Status(decision.status), ""
-    # A significant leak proves the attacker's power; only a pass needs the positive control.
-    if status == PASSED and not control.has_power:
+    if status == INCONCLUSIVE:  # the interval straddles the limit
+        why = straddle_reason(decision, leakage)
+    # A significant leak proves the attacker's power; anything short of a failure needs the positive control.
+    if status != FAILED and not control.has_power:
         status = INCONCLUSIVE
-        why = (
-            f"the same attacker on T's input features reaches only L={control.positive.leakage:.3f} "
-            f"(chance {control.positive.chance:.3f}; controls.positive_min_excess {control.min_excess}): "
-            "the audit could not have found leakage here"
-        )
+        why = no_power_reason(control) + (f"; besides, {why}" if why else "")
     regression = None
     if baseline is not None:
         regression = baseline.compare(
@@ -77,3 +75,28 @@ def judge(
                 f"{baseline.path.name} (+{regression.rise:.3f} > {regression.allowed:.3f}, the {regression.basis})"
             )
     return Verdict(status, decision, key, why, regression)
+
+
+def straddle_reason(decision: stats.Decision, leakage: stats.LeakageEstimate) -> str:
+    """Why an interval decision is inconclusive (the decision's own words), and what would decide it."""
+    more = (
+        f"audit on a corpus of about {decision.speakers_needed} speakers (--privacy-data)"
+        if decision.speakers_needed is not None
+        else "more speakers alone may not decide it: set the limit for this layer deliberately"
+    )
+    return (
+        f"{decision.reason}. What to do: {more}, or use every utterance of each speaker "
+        f"(--privacy-budget thorough; this audit used {leakage.n_utterances} utterances of "
+        f"{leakage.n_speakers} speakers)"
+    )
+
+
+def no_power_reason(control: ControlResult) -> str:
+    """Why an attacker without power proves nothing, and what to add."""
+    return (
+        f"no power: the same attacker on T's input features reaches only L={control.positive.leakage:.3f} "
+        f"(chance {control.positive.chance:.3f}, excess {control.positive.excess:+.3f} < "
+        f"controls.positive_min_excess {control.min_excess}), so the audit could not have found leakage here. "
+        "What to do: audit on a corpus whose voices carry gender, with more speakers (--privacy-data), "
+        "or a larger budget (--privacy-budget standard or thorough)"
+    )

@@ -7,11 +7,36 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from privacy_checks.config.limits import RULE_CI_HIGH, RULE_CI_LOW, RULE_INTERVAL, RULE_POINT
 from privacy_checks.engine.results import Status
 from privacy_checks.pytest_plugin.stash import SESSION_KEY
 
 if TYPE_CHECKING:
     from privacy_checks.engine.results import CaseResult
+    from privacy_checks.stats import Decision
+
+
+# What each one-number limits.rule compares with the limit, in a failure message.
+RULE_COMPARES = {
+    RULE_POINT: "the point estimate",
+    RULE_CI_LOW: "the CI lower bound",
+    RULE_CI_HIGH: "the CI upper bound",
+}
+
+
+def rule_clause(decision: Decision) -> str:
+    """How the rule in force failed the item, e.g. "the rule 'ci_low' compares the CI lower bound,
+    +0.210, with the limit 0.100"."""
+    if decision.rule == RULE_INTERVAL and decision.excess_low is not None and decision.excess_high is not None:
+        return (
+            f"the rule 'interval' fails it because the whole interval of the excess, "
+            f"[{decision.excess_low:+.3f}, {decision.excess_high:+.3f}], lies above the limit {decision.max_excess:.3f}"
+        )
+    bound = RULE_COMPARES.get(decision.rule, f"the rule {decision.rule!r}'s figure")
+    return (
+        f"the rule '{decision.rule}' compares {bound}, {decision.compared_excess:+.3f}, "
+        f"with the limit {decision.max_excess:.3f}"
+    )
 
 
 class LeakageExceeded(Exception):
@@ -21,6 +46,15 @@ class LeakageExceeded(Exception):
         super().__init__(result.case.name)
         self.result = result
         self.safe_split = safe_split
+
+
+class NotDecided(Exception):
+    """Raised by a LeakageItem that is inconclusive (under controls.fail_on_inconclusive) or an
+    error: the run is not green, and the failure text says why and what to do."""
+
+    def __init__(self, result: CaseResult):
+        super().__init__(result.case.name)
+        self.result = result
 
 
 class CheckpointFile(pytest.File):
@@ -44,6 +78,8 @@ class LeakageItem(pytest.Item):
         result = session.result(self.case)
         if result.status == Status.SKIPPED:
             pytest.skip(result.reason)
+        if result.status == Status.ERROR:
+            raise NotDecided(result)
         row = result.row()
         figures = row.measured
         # The item's figures as its --junitxml test case's properties.
@@ -59,12 +95,15 @@ class LeakageItem(pytest.Item):
             raise LeakageExceeded(result, session.safe_split(self.case))
         if result.status == Status.INCONCLUSIVE:
             if session.config.controls.fail_on_inconclusive:
-                pytest.fail(f"inconclusive: {result.reason} (controls.fail_on_inconclusive is true)", pytrace=False)
-            pytest.skip(f"inconclusive: {result.reason}")
+                raise NotDecided(result)
+            pytest.skip(f"inconclusive: {result.reason} (controls.fail_on_inconclusive is false)")
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, LeakageExceeded):
             return failure_text(excinfo.value.result, excinfo.value.safe_split)
+        if isinstance(excinfo.value, NotDecided):
+            result = excinfo.value.result
+            return error_text(result) if result.status == Status.ERROR else inconclusive_text(result)
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):
@@ -79,17 +118,12 @@ def failure_text(result: CaseResult, safe_split: str | None) -> str:
     row = result.row()
     r = row.measured
     case = result.case
-    bound = {"point": "the point estimate", "ci_low": "the CI lower bound", "ci_high": "the CI upper bound"}[
-        decision.rule
-    ]
     lines = [
         f"gender leakage above the limit at layer {case.layer}",
         f"  attack: {case.scenario}, {case.attacker} attacker, {case.architecture} head, {case.access} access",
         f"  L = {r.leakage:.3f} (95% CI {r.ci_low:.3f}-{r.ci_high:.3f} over {r.n_speakers} speakers; "
         f"fold mean {r.fold_mean:.3f} ± {r.fold_std:.3f}); chance = {r.chance:.3f}; p = {r.p_value:.4f}",
-        f"  excess over chance: {r.excess:+.3f}; the rule '{decision.rule}' compares {bound}, "
-        f"{decision.compared_excess:+.3f}, with the limit {decision.max_excess:.3f} "
-        f"(thresholds.yaml: {row.limit_key})",
+        f"  excess over chance: {r.excess:+.3f}; {rule_clause(decision)} (thresholds.yaml: {row.limit_key})",
     ]
     if safe_split:
         lines.append(
@@ -104,6 +138,42 @@ def failure_text(result: CaseResult, safe_split: str | None) -> str:
             f'(limits.layers."{case.layer}" in thresholds.yaml) if this exposure is acceptable.'
         )
     return "\n".join(lines)
+
+
+def _attack_line(result: CaseResult) -> str:
+    case = result.case
+    return f"  attack: {case.scenario}, {case.attacker} attacker, {case.architecture} head, {case.access} access"
+
+
+def inconclusive_text(result: CaseResult) -> str:
+    """An inconclusive item's failure: why (the interval straddles the limit, or the attacker had
+    no power), its figures and what to do."""
+    row = result.row()
+    r = row.measured
+    case = result.case
+    lines = [
+        f"INCONCLUSIVE at layer {case.layer}: the audit cannot tell whether this layer leaks beyond its limit",
+        _attack_line(result),
+        f"  L = {r.leakage:.3f} (95% CI {r.ci_low:.3f}-{r.ci_high:.3f} over {r.n_speakers} speakers); chance = "
+        f"{r.chance:.3f}; excess {r.excess:+.3f} against the limit {row.max_excess:.3f} "
+        f"(thresholds.yaml: {row.limit_key}; rule '{row.rule}')",
+        f"  why: {result.reason}",
+        "  an inconclusive item fails the run (controls.fail_on_inconclusive: true); set it to false in "
+        "thresholds.yaml to report such items as skipped instead.",
+    ]
+    return "\n".join(lines)
+
+
+def error_text(result: CaseResult) -> str:
+    """An item whose layer could not be measured (non-finite or constant outputs)."""
+    case = result.case
+    return "\n".join(
+        [
+            f"ERROR at layer {case.layer}: the layer could not be measured",
+            _attack_line(result),
+            f"  {result.reason}",
+        ]
+    )
 
 
 def regression_text(result: CaseResult) -> str:

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from privacy_checks.reporting.tables import failure_lines, matrix
+from privacy_checks.reporting.tables import failure_lines, matrix, rule_line, undecided_lines
 
 if TYPE_CHECKING:  # the report is only read here; report.py imports the renderers lazily
     from privacy_checks.reporting.report import AuditReport
@@ -29,6 +29,7 @@ def html_page(report: AuditReport, plots: dict[str, bytes]) -> str:
         f"<p>{tally.phrase(lambda text: f'<b>{text}</b>')} — gender leakage of "
         f"{html.escape(Path(model['path']).name)} ({html.escape(model['architecture'])}) on "
         f"{html.escape(report.corpus['name'])}.</p>",
+        f"<p>{html.escape(rule_line(report))}</p>",
     ]
     for name, data in plots.items():
         encoded = base64.b64encode(data).decode()
@@ -53,9 +54,16 @@ def html_page(report: AuditReport, plots: dict[str, bytes]) -> str:
             + "".join(f"<li>{html.escape(line.replace('`', ''))}</li>" for line in failures)
             + "</ul>"
         )
+    undecided = undecided_lines(report)
+    if undecided:
+        parts.append(
+            "<h2>What is inconclusive and why</h2><ul>"
+            + "".join(f"<li>{html.escape(line.replace('`', ''))}</li>" for line in undecided)
+            + "</ul>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def _cell_class(cell: str) -> str:
-    return "fail" if "FAIL" in cell else "pass" if "pass" in cell else ""
+    return "fail" if ("FAIL" in cell or "ERROR" in cell) else "pass" if "pass" in cell else ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from privacy_checks.reporting.tables import failure_lines, matrix, md_table
+from privacy_checks.reporting.tables import failure_lines, matrix, md_table, rule_line, undecided_lines
 
 if TYPE_CHECKING:  # the report is only read here; report.py imports the renderers lazily
     from privacy_checks.reporting.report import AuditReport
@@ -22,6 +22,8 @@ def markdown(report: AuditReport) -> str:
         f"({model['architecture']}, sha256 `{model['sha256'][:12]}`) on {corpus['name']} "
         f"({corpus['utterances']} utterances, {corpus['speakers']} speakers).",
         "",
+        rule_line(report),
+        "",
     ]
     header, rows = matrix(report)
     if rows:
@@ -29,6 +31,9 @@ def markdown(report: AuditReport) -> str:
     failures = failure_lines(report)
     if failures:
         out += ["### What failed and why", ""] + [f"- {line}" for line in failures] + [""]
+    undecided = undecided_lines(report)
+    if undecided:
+        out += ["### What is inconclusive and why", ""] + [f"- {line}" for line in undecided] + [""]
     if report.safe_splits:
         out += [
             "### Earliest safe split point per attack",

@@ -14,6 +14,7 @@ from typing import Any
 
 from privacy_checks.engine.result_parts import ControlSummary
 from privacy_checks.engine.results import ResultRow, Status
+from privacy_checks.reporting.tables import rule_line
 from privacy_checks.reporting.verdict import SHORT_LABEL, Tally
 from privacy_checks.threat_model import SCENARIOS
 
@@ -92,6 +93,7 @@ class AuditReport:
             out.append("exposure per layer (strongest attack over all scenarios and attackers)")
             out.extend(_exposure_table(self.exposure()))
         out.append("")
+        out.append(rule_line(self))
         tally = self.tally
         out.append(f"verdict: {tally.overall} — {tally.phrase()}")
         return out

@@ -5,12 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from privacy_checks.config.limits import RULE_CI_HIGH, RULE_CI_LOW, RULE_INTERVAL, RULE_POINT
 from privacy_checks.engine.results import ResultRow, Status
 from privacy_checks.reporting.verdict import SHORT_LABEL
 from privacy_checks.threat_model import ENCODER
 
 if TYPE_CHECKING:  # the report is only read here; report.py imports the renderers lazily
     from privacy_checks.reporting.report import AuditReport
+
+
+# Each limits.rule in one phrase, for the summary line that names the rule in force.
+RULE_MEANING = {
+    RULE_INTERVAL: "fail when the interval of the excess lies wholly above the limit, pass only when it lies "
+    "wholly within it, inconclusive when it straddles it",
+    RULE_CI_LOW: "a relaxation: fail only when the interval's lower end exceeds the limit, pass everything else "
+    "(even a point estimate above the limit)",
+    RULE_CI_HIGH: "fail unless the interval's upper end is within the limit",
+    RULE_POINT: "fail when the point estimate exceeds the limit",
+}
 
 
 def attack_label(row: ResultRow) -> str:
@@ -34,8 +46,9 @@ def by_attack(rows: Iterable[ResultRow]) -> dict[str, list[ResultRow]]:
 
 
 def mark(status: Status) -> str:
-    """An item's verdict in Markdown (a failure in bold)."""
-    return "**FAIL**" if status == Status.FAILED else SHORT_LABEL[status]
+    """An item's verdict in Markdown (a failure or an error in bold)."""
+    label = SHORT_LABEL[status]
+    return f"**{label}**" if status in (Status.FAILED, Status.ERROR) else label
 
 
 def _cell(row: ResultRow | None) -> str:
@@ -58,7 +71,20 @@ def matrix(report: AuditReport) -> tuple[list[str], list[list[str]]]:
 
 
 def failure_lines(report: AuditReport) -> list[str]:
-    return [_failure_line(row) for row in report.results if row.status == Status.FAILED]
+    """What failed and why: failures, then layers that could not be measured (errors)."""
+    failed = [_failure_line(row) for row in report.results if row.status == Status.FAILED]
+    return failed + [f"`{row.id}`: ERROR: {row.reason}" for row in report.results if row.status == Status.ERROR]
+
+
+def undecided_lines(report: AuditReport) -> list[str]:
+    """The inconclusive items and why (each reason says what would decide it)."""
+    return [f"`{row.id}`: {row.reason}" for row in report.results if row.status == Status.INCONCLUSIVE]
+
+
+def rule_line(report: AuditReport) -> str:
+    """The decision rule in force, in words (the summary names it)."""
+    rule = report.settings.get("limits", {}).get("rule") or next((r.rule for r in report.results if r.rule), None)
+    return f"decision rule: {rule} (limits.rule) — {RULE_MEANING.get(rule or '', 'see thresholds.yaml')}"
 
 
 def _failure_line(row: ResultRow) -> str:

@@ -1,4 +1,4 @@
-"""The verdict of an audit: how many items passed, failed, ... and the overall pass/FAIL. One tally
+"""The verdict of an audit: how many items passed, failed, ... and the overall verdict. One tally
 serves the terminal summary, report.md and report.html (and so `privacy-checks report`)."""
 
 from __future__ import annotations
@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from privacy_checks.engine.results import ResultRow, Status
 
 # An item's verdict in a table cell.
-SHORT_LABEL = {Status.PASSED: "pass", Status.FAILED: "FAIL", Status.SKIPPED: "skip", Status.INCONCLUSIVE: "inconcl."}
+SHORT_LABEL = {
+    Status.PASSED: "pass",
+    Status.FAILED: "FAIL",
+    Status.SKIPPED: "skip",
+    Status.INCONCLUSIVE: "inconcl.",
+    Status.ERROR: "ERROR",
+}
 
 
 def _plain(text: str) -> str:
@@ -23,6 +29,7 @@ class Tally:
     passed: int
     inconclusive: int
     skipped: int
+    errors: int = 0
 
     @classmethod
     def of(cls, rows: Iterable[ResultRow]) -> Tally:
@@ -32,16 +39,32 @@ class Tally:
             passed=counts[Status.PASSED],
             inconclusive=counts[Status.INCONCLUSIVE],
             skipped=counts[Status.SKIPPED],
+            errors=counts[Status.ERROR],
         )
 
     @property
     def overall(self) -> str:
-        """The audit fails when any item fails; skipped and inconclusive items do not fail it."""
-        return "FAIL" if self.failed else "pass"
+        """ERROR when a layer could not be measured, else FAIL when any item failed, else
+        INCONCLUSIVE when any item could not be decided, else pass: only "pass" is green."""
+        if self.errors:
+            return "ERROR"
+        if self.failed:
+            return "FAIL"
+        if self.inconclusive:
+            return "INCONCLUSIVE"
+        return "pass"
+
+    @property
+    def green(self) -> bool:
+        return self.overall == "pass"
 
     def phrase(self, emphasis: Callable[[str], str] = _plain) -> str:
-        """ "2 failed, 3 passed, 0 inconclusive, 1 skipped", with `emphasis` applied to the failures."""
-        return (
+        """ "2 failed, 3 passed, 0 inconclusive, 1 skipped" (", 1 error" when there are errors), with
+        `emphasis` applied to the failures and errors."""
+        text = (
             f"{emphasis(f'{self.failed} failed')}, {self.passed} passed, "
             f"{self.inconclusive} inconclusive, {self.skipped} skipped"
         )
+        if self.errors:
+            text += ", " + emphasis(f"{self.errors} error" + ("s" if self.errors > 1 else ""))
+        return text

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from privacy_checks.config import PrivacyConfig
 from privacy_checks.engine.baseline import Baseline
@@ -80,7 +82,7 @@ def test_a_rise_beyond_the_combined_uncertainty_fails_under_the_limit():
 
 def test_a_rise_within_the_uncertainty_or_margin_keeps_the_status():
     assert judge(CASE, leakage(0.55), control(), config(), baseline(0.50)).status == "passed"
-    with_margin = PrivacyConfig().with_overrides("test", baseline={"margin": 0.2})
+    with_margin = config().with_overrides("test", baseline={"margin": 0.2})  # rule: ci_low, as config()
     verdict = judge(CASE, leakage(0.60), control(), with_margin, baseline(0.50))
     assert verdict.status == "passed" and verdict.regression is not None and verdict.regression.basis == "margin"
 
@@ -93,3 +95,59 @@ def test_an_item_missing_from_the_baseline_is_not_compared():
 def test_a_regression_overrules_inconclusive():
     verdict = judge(CASE, leakage(0.60), control(positive=0.5), config(), baseline(0.40))
     assert verdict.status == "failed" and verdict.reason.startswith("leakage rose")
+
+
+# --- the default rule: interval, three outcomes (issue 12) -----------------------------------------
+
+
+def default_config(**limits) -> PrivacyConfig:
+    return PrivacyConfig().with_overrides("test", limits=limits) if limits else PrivacyConfig()
+
+
+def test_the_default_rule_is_interval_and_ci_low_is_an_explicit_relaxation():
+    assert PrivacyConfig().limits.rule == "interval"
+    straddling = leakage(0.64)  # excess 0.14, interval [0.09, 0.19] around the limit 0.1
+    assert judge(CASE, straddling, control(), config()).status == "passed"  # rule: ci_low, explicitly
+    verdict = judge(CASE, straddling, control(), default_config())
+    assert verdict.status == "inconclusive" and verdict.decision.rule == "interval"
+    assert "straddles the limit 0.100" in verdict.reason
+    assert f"about {verdict.decision.speakers_needed} speakers (--privacy-data)" in verdict.reason
+    assert verdict.decision.speakers_needed is not None and verdict.decision.speakers_needed > 20
+
+
+@pytest.mark.parametrize(("value", "status"), [(0.90, "failed"), (0.52, "passed"), (0.60, "inconclusive")])
+def test_the_interval_rule_fails_passes_or_cannot_tell(value, status):
+    # excess 0.40 +- 0.05: wholly above; 0.02 +- 0.05: wholly within; 0.10 +- 0.05: straddles
+    assert judge(CASE, leakage(value), control(), default_config()).status == status
+
+
+def test_no_power_says_so_and_what_to_add():
+    verdict = judge(CASE, leakage(0.52), control(positive=0.55), default_config())
+    assert verdict.status == "inconclusive"
+    assert verdict.reason.startswith("no power: the same attacker on T's input features reaches only L=0.550")
+    assert "controls.positive_min_excess 0.1" in verdict.reason and "--privacy-budget" in verdict.reason
+    both = judge(CASE, leakage(0.60), control(positive=0.55), default_config())
+    assert both.reason.startswith("no power") and "straddles" in both.reason
+
+
+_excess = st.floats(-0.5, 0.5, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    point=_excess,
+    a=_excess,
+    b=_excess,
+    limit=st.floats(0, 0.5),
+    positive=st.floats(0, 1),
+    n_speakers=st.integers(4, 400),
+)
+def test_with_the_default_rule_no_point_excess_above_its_limit_passes(point, a, b, limit, positive, n_speakers):
+    """Issue 12's acceptance, over the whole decision (rule, limit lookup, positive control): the
+    interval need not hold the point (a percentile bootstrap's may not), and still nothing passes."""
+    estimate = LeakageEstimate(0.5 + point, 0.5, 0.5 + min(a, b), 0.5 + max(a, b), 0.05, 0.5, 0, 100, n_speakers)
+    verdict = judge(CASE, estimate, control(positive), default_config(max_excess=limit))
+    if estimate.excess > limit:
+        assert verdict.status != "passed"
+    if verdict.status == "inconclusive":
+        assert verdict.reason  # always says why
