@@ -27,7 +27,7 @@ from privacy_checks.engine.domain import Attack, AuditCase
 from privacy_checks.engine.encoder_attack import EncoderAttack
 from privacy_checks.engine.intercept_attack import InterceptAttack
 from privacy_checks.engine.plan import custom_cases, plan_cases, select_layers
-from privacy_checks.engine.representations import EmbeddingStore, LayerOutputs
+from privacy_checks.engine.representations import INPUT_LAYER, EmbeddingStore, LayerOutputs, UnreadableLayer
 from privacy_checks.engine.results import FAILED, INCONCLUSIVE, PASSED, SKIPPED, CaseResult, ControlResult
 from privacy_checks.engine.safe_split import earliest_safe_layer
 from privacy_checks.engine.skips import skip_reason
@@ -157,6 +157,9 @@ class Audit:
         if reason:
             return CaseResult(case, SKIPPED, reason=reason)
         self.prepare()
+        problems = [self.outputs.problem(layer) for layer in (case.layer, INPUT_LAYER)]
+        if any(problems):  # this layer's own items fail, naming it; the other layers go on
+            raise UnreadableLayer("; ".join(p for p in problems if p))
         seed = derived_seed(self.config.audit.seed, case.name)
         predictions = gender_column(self.attacks.predict(case.attack, case.used_head, case.layer, seed))
         leakage = estimate(self.corpora, self.config.audit, predictions, seed)
