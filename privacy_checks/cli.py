@@ -103,15 +103,24 @@ def _layers(args) -> int:
     target = load_target(args.checkpoint, config.model, args.trust_checkpoint)
     shapes = target.layer_shapes()
     candidates = set(target.candidate_layers())
+    layouts = target.layouts()
+    excluded = target.excluded_layers()
     print(
         f"{target.path.name}: {target.architecture} ({target.format}), "
         f"input {target.input_spec.kind} {target.input_spec.shape}"
     )
-    width = max(len(n) for n in shapes)
+    width = max(len(n) for n in [*shapes, *excluded])
+    shape_width = max((len(str(tuple(shape))) for shape in shapes.values()), default=0)
     for name, shape in shapes.items():
         mark = "*" if name in candidates else " "
-        print(f"  {mark} {name.ljust(width)}  {tuple(shape)}")
-    print("  (* = audited by default)")
+        layout = layouts.get(name)
+        described = f"  {layout}" + (f"  ({layout.evidence})" if layout.evidence else "") if layout else ""
+        print(f"  {mark} {name.ljust(width)}  {str(tuple(shape)).ljust(shape_width)}{described}".rstrip())
+    print("  (* = audited by default; shapes per example; axes of the whole output, batch included)")
+    if excluded:
+        print("not split points (model.layouts in thresholds.yaml settles those about axes):")
+        for name, reason in excluded.items():
+            print(f"  - {name.ljust(width)}  {reason}")
     return 0
 
 

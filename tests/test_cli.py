@@ -20,6 +20,48 @@ def test_layers_lists_shapes_and_candidates(capsys):
     assert "  features.0" in out  # listed, not audited by default
 
 
+def test_layers_shows_layouts_found_by_behaviour_and_what_is_not_a_split_point(tmp_path, capsys):
+    """A model the project did not write (a weight-normed Conv1d: its parametrisation emits a weight)."""
+    (tmp_path / "weightnormed.py").write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "class M(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.utils.parametrizations.weight_norm(nn.Conv1d(40, 8, 3, padding=1))\n"
+        "        self.head = nn.Linear(8, 4)\n"
+        "    def forward(self, x):\n"
+        "        return self.head(self.conv(x.transpose(1, 2)).mean(-1))\n"
+        "def build():\n"
+        "    return M()\n"
+    )
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from weightnormed import build  # type: ignore[import-not-found]
+
+        torch.save(build().state_dict(), tmp_path / "m.pt")
+        config = tmp_path / "thresholds.yaml"
+        input_spec = "{kind: logmel, sample_rate: 16000, n_mels: 40, layout: sequence, duration_s: 0.5}"
+        head = f"model:\n  factory: 'weightnormed:build'\n  input: {input_spec}\n"
+        config.write_text(head)
+        assert main(["layers", str(tmp_path / "m.pt"), "--config", str(config)]) == 0
+        out = capsys.readouterr().out
+        assert "* conv " in out and "batch,features,time" in out  # a Conv1d output: channels over time
+        assert "not split points" in out and "conv.parametrizations.weight.0" in out and "a weight" in out
+        config.write_text(head + "  layouts: {conv: 'batch,time,features'}\n")
+        assert main(["layers", str(tmp_path / "m.pt"), "--config", str(config)]) == 0
+        assert "batch,time,features  (declared in 'model.layouts.conv')" in capsys.readouterr().out
+        config.write_text(head + "  layouts: {conf: 'batch,time,features'}\n")
+        assert main(["layers", str(tmp_path / "m.pt"), "--config", str(config)]) == 4
+        err = capsys.readouterr().err
+        assert "model.layouts" in err and "matches no layer" in err and "conv" in err
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("weightnormed", None)
+
+
 @pytest.mark.parametrize("fmt", ["checkpoint", "pt2"])
 def test_train_writes_a_loadable_checkpoint(tmp_path, capsys, fmt):
     out = tmp_path / ("model.pt2" if fmt == "pt2" else "model.pt")

@@ -400,16 +400,55 @@ def load_target_from_module(module: nn.Module, spec: FeatureSpec):
     return Target(module.eval(), "test", spec, (), "0" * 64, Path("x.pt"), "test")
 
 
-def test_generic_module_lists_leaves_in_execution_order():
+def test_generic_module_lists_leaves_and_blocks_in_execution_order():
     target = load_target_from_module(Generic(), SHORT)
     assert target.layer_shapes() == {
         "body.0": (8, 40, 26),
         "body.1": (8, 40, 26),
+        "body": (8, 40, 26),  # a named stage (nn.Sequential): a block users mean
         "pool": (8, 1, 1),
         "head": (3,),
     }
-    assert target.candidate_layers() == ["body.0", "body.1", "pool", "head"]
+    assert target.candidate_layers() == ["body.0", "body.1", "body", "pool", "head"]
+    layouts = target.layouts()
+    assert str(layouts["body.0"]) == "batch,features,features,time"
+    assert str(layouts["pool"]) == "batch,features,features,features"  # pooled: no axis follows the duration
+    assert target.excluded_layers() == {}
     assert target.tail_from("pool") is None  # cannot rebuild its tail: the caller uses a probe
+
+
+class TimeFirst(nn.Module):
+    """A batch_first=False encoder layer and GRU: outputs whose batch is not on axis 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = nn.TransformerEncoderLayer(40, nhead=2, dim_feedforward=16, dropout=0.0)
+        self.gru = nn.GRU(40, 8, num_layers=2)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):  # (B, 1, F, T)
+        frames = x[:, 0].permute(2, 0, 1)  # (T, B, F)
+        _, last = self.gru(self.block(frames))
+        return self.head(last[-1])
+
+
+def test_layer_shapes_drop_the_batch_axis_where_the_layout_has_it():
+    target = load_target_from_module(TimeFirst(), SHORT)
+    layouts = target.layouts()
+    assert str(layouts["block"]) == "time,batch,features" and str(layouts["gru"]) == "time,batch,features"
+    shapes = target.layer_shapes()
+    assert shapes["block"] == (26, 40) and shapes["gru"] == (26, 8)
+    assert list(shapes) == target.candidate_layers()
+
+
+def test_layout_overrides_from_the_model_section_apply_to_the_survey():
+    target = load_target_from_module(TimeFirst(), SHORT)
+    target.layout_overrides = {"gru": "features,batch,features"}  # read its frames as one vector
+    assert str(target.layouts()["gru"]) == "features,batch,features"
+    target = load_target_from_module(TimeFirst(), SHORT)
+    target.layout_overrides = {"gru": "batch,time,features"}
+    with pytest.raises(PrivacyInputError, match=r"model\.layouts.*'gru'.*batch"):
+        target.layouts()
 
 
 def test_export_program_layers_and_tail_follow_its_zoo_architecture(exported, project_checkpoint):

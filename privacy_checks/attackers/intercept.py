@@ -202,14 +202,18 @@ class Adapter(nn.Module):
 
 class Injected(nn.Module):
     """The attacker's model with its output at `point` replaced by adapted h_T: forward(h_T) -> logits.
-    The layers before the point run on a zero input whose result is discarded."""
+    The layers before the point run on a zero input whose result is discarded. h_T arrives batch
+    first; `batch_axis` is where the point's own output has its batch (a (T, B, D) block: 1)."""
 
-    def __init__(self, model: nn.Sequential, point: str, adapter: Adapter, input_shape: tuple[int, ...]):
+    def __init__(
+        self, model: nn.Sequential, point: str, adapter: Adapter, input_shape: tuple[int, ...], batch_axis: int = 0
+    ):
         super().__init__()
         self.model, self.point, self.adapter, self.input_shape = model, point, adapter, input_shape
+        self.batch_axis = batch_axis
 
     def forward(self, h: torch.Tensor):
-        injected = self.adapter(h)
+        injected = self.adapter(h).movedim(0, self.batch_axis)
 
         def replace(_module, _inputs, output):
             return (injected, *output[1:]) if isinstance(output, tuple) else injected
@@ -222,9 +226,16 @@ class Injected(nn.Module):
 
 
 def own_moments(
-    model: nn.Sequential, x: np.ndarray, rows: np.ndarray, points: list[str], device: str, batch_size: int = 128
+    model: nn.Sequential,
+    x: np.ndarray,
+    rows: np.ndarray,
+    points: list[str],
+    device: str,
+    batch_size: int = 128,
+    batch_axis: int = 0,
 ) -> dict[str, Moments]:
-    """The attacker's activation statistics at `points` on (up to 512 of) its training rows."""
+    """The attacker's activation statistics at `points` on (up to 512 of) its training rows; the
+    points' outputs have their batch on `batch_axis` (moved first, as h_T is stored)."""
     rows = rows[:: max(1, len(rows) // _STATS_ROWS)][:_STATS_ROWS]
     moments = {p: Moments() for p in points}
     handles = []
@@ -233,7 +244,7 @@ def own_moments(
         def hook(_module, _inputs, output, point=point):
             tensor = representation(output)
             assert tensor is not None, f"{point} outputs no tensor"  # insertion points are traced tensor outputs
-            moments[point].add(tensor.cpu())
+            moments[point].add(tensor.movedim(batch_axis, 0).cpu())
 
         handles.append(model[1].get_submodule(point).register_forward_hook(hook))
     try:

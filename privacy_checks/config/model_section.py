@@ -1,4 +1,5 @@
-"""The `model` section: how to rebuild a model from a plain state_dict checkpoint."""
+"""The `model` section: how to rebuild a model from a plain state_dict checkpoint, and the layouts of
+layers that behaviour cannot settle."""
 
 from __future__ import annotations
 
@@ -74,6 +75,20 @@ def check_feature_input(value: Any, path: KeyPath) -> Mapping[str, Any] | None:
     return FrozenMapping(checked)
 
 
+def check_layouts(value: Any, path: KeyPath) -> Mapping[str, str]:
+    """Layer name or glob -> 'batch,channels,time' style text, each checked and normalised by
+    model.layout_overrides.check_layout_text (whether a layer matches is checked on the model)."""
+    entries = checks.mapping(value, path, "layer layouts ('batch,channels,time' per layer name or glob)")
+    from privacy_checks.model.layout_overrides import check_layout_text  # lazy: the model package imports torch
+
+    checked = {}
+    for key, text in entries.items():
+        if not key.strip():
+            raise Invalid((*path, key), f"{quoted(path)} has an empty layer name; name a layer or a glob")
+        checked[key] = check_layout_text(text, (*path, key))
+    return FrozenMapping(checked)
+
+
 def _annotation_text(annotation: Any) -> str:
     # 'float | None' under postponed annotations; a class (int) otherwise
     return annotation.__name__ if isinstance(annotation, type) else str(annotation)
@@ -112,6 +127,22 @@ class ModelSettings:
     )
     labels: tuple[str, ...] = setting(
         (), check_labels, "the model's output classes in order, e.g. [neutral, happy, angry, sad]"
+    )
+    # FrozenMapping of layer name or glob -> normalised roles ('batch,features,time')
+    layouts: Mapping[str, str] = setting(
+        FrozenMapping(),
+        check_layouts,
+        "per-layer axis roles where behaviour cannot settle them: layer name or glob -> 'batch,channels,time'",
+        notes=(
+            "One word per axis of the layer's whole output, batch included: batch (exactly one), time",
+            "(at most one), channels or features (the others). An exact name beats a glob; the batch axis",
+            "must be the one that follows the batch size. `privacy-checks layers` shows what behaviour",
+            "found. For example:",
+            "  layouts:",
+            '    "encoder.layers.*": "time,batch,features"',
+            '    "frontend.conv.*": "batch,channels,time"',
+        ),
+        written={},
     )
     base_checkpoint: str | None = setting(
         None,

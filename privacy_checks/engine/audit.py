@@ -28,7 +28,7 @@ from privacy_checks.engine.encoder_attack import EncoderAttack
 from privacy_checks.engine.intercept_attack import InterceptAttack
 from privacy_checks.engine.layer_checks import LayerChecks
 from privacy_checks.engine.plan import custom_cases, plan_cases, select_layers
-from privacy_checks.engine.representations import EmbeddingStore, LayerOutputs
+from privacy_checks.engine.representations import INPUT_LAYER, EmbeddingStore, LayerOutputs
 from privacy_checks.engine.results import ERROR, FAILED, INCONCLUSIVE, PASSED, SKIPPED, CaseResult, ControlResult
 from privacy_checks.engine.safe_split import earliest_safe_layer
 from privacy_checks.engine.skips import skip_reason
@@ -160,7 +160,11 @@ class Audit:
         if reason:
             return CaseResult(case, SKIPPED, reason=reason)
         self.prepare()
-        # Never train on NaN/inf or on a constant output: the layer's items are errors, naming it.
+        # A layer the forward pass could not read, one that emits NaN/inf or one that is constant:
+        # its own items are errors naming it (never trained on, never a pass); the other layers go on.
+        unreadable = [p for p in (self.outputs.problem(layer) for layer in (case.layer, INPUT_LAYER)) if p]
+        if unreadable:
+            return CaseResult(case, ERROR, reason="; ".join(unreadable))
         roles = (TARGET, AUX) if self.scenarios[case.scenario].aux_corpus else (TARGET,)
         problem = self.layer_checks.problem(case.layer, roles)
         if problem:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from privacy_checks.attackers import build_head, cross_validated_predictions, transfer_predictions
+from privacy_checks.attackers import TAIL_CLONE, build_head, cross_validated_predictions, transfer_predictions
 from privacy_checks.config import AttackerSettings
 from privacy_checks.engine.corpora import AUX, TARGET, AuditCorpora, TrainingData
 from privacy_checks.engine.custom import CustomAttacker
@@ -35,15 +35,19 @@ class EncoderAttack:
 
     def predictions(self, data: TrainingData, head: str, layer: str, seed: int) -> np.ndarray:
         """Gender prediction per target utterance (an (N, 2) array with the emotion prediction when
-        an application-aware attacker is cross-validated on the target corpus)."""
-        train_x = self.outputs[data.role][layer]
+        an application-aware attacker is cross-validated on the target corpus).
+
+        The generic and custom heads read the layer in their order ((T, D), (C, F, T)); T's tail
+        clone in the layer's own order, as T's forward pass continues from it."""
+        native = head == TAIL_CLONE and head not in self.custom_heads
+        train_x = self.outputs.rows(data.role, layer, native)
         make_head = self._head_factory(head, tuple(train_x.shape[1:]), layer, data.outputs)
         if data.role == AUX:
             return transfer_predictions(
                 make_head,
                 train_x,
                 data.genders,
-                self.outputs[TARGET][layer],
+                self.outputs.rows(TARGET, layer, native),
                 self.settings,
                 seed,
                 self.device,

@@ -14,6 +14,7 @@ import numpy as np
 
 from privacy_checks import progress
 from privacy_checks.attackers import build_head
+from privacy_checks.attackers.head_layout import batch_first, head_shape
 from privacy_checks.attackers.intercept import (
     Adapter,
     Injected,
@@ -61,7 +62,7 @@ class InterceptAttack:
         self._reprs: dict[Architecture, str] = {}  # repr of a fresh model (it keys the cache)
         self._points: dict[Architecture, list[InsertionPoint]] = {}  # traced insertion points
         self._own_moments: dict[tuple[str, str], Moments] = {}  # (model key, insertion point)
-        self._source_moments: dict[tuple[str, tuple[int, ...]], Moments] = {}  # (T's layer, reshaped to)
+        self._source_moments: dict[tuple[str, tuple[int, ...], bool], Moments] = {}  # (T's layer, to, native)
 
     def predictions(self, attack: Attack, data: TrainingData, layer: str, seed: int) -> np.ndarray:
         """Gender prediction per target utterance (with the emotion column when an
@@ -103,11 +104,15 @@ class InterceptAttack:
             if layer == INPUT_LAYER:
                 reader, x = model, self.outputs[TARGET][INPUT_LAYER]
             else:
+                # T's own architecture takes h_T in the layer's own order (its batch axis moved back
+                # where the layer has it); the family heads in theirs ((T, D), (C, F, T)).
+                native = head == TAIL_CLONE
+                batch_axis = self.outputs.native_batch_axis(layer) if native else 0
                 point, shape = self._insertion(architecture, model, layer, input_shape)
-                own = self._own(key, model, raw, train, point)
-                adapter = Adapter(shape, self._source(layer, shape), own)
-                reader = Injected(model, point, adapter, input_shape).to(self.device)
-                x = self.outputs[TARGET][layer]
+                own = self._own(key, model, raw, train, point, batch_axis)
+                adapter = Adapter(shape, self._source(layer, shape, native), own)
+                reader = Injected(model, point, adapter, input_shape, batch_axis).to(self.device)
+                x = self.outputs.rows(TARGET, layer, native)
             predicted = predict(reader, x, test, self.device)
             predicted = np.stack(predicted, axis=1) if isinstance(predicted, tuple) else predicted[:, None]
             predictions[test] = predicted[:, :columns]
@@ -141,18 +146,28 @@ class InterceptAttack:
             return layer, tuple(shapes[layer])
         if architecture not in self._points:
             self._points[architecture] = insertion_points(model[1], input_shape)
-        target_shapes = {name: tuple(shapes[name]) for name in self.target.candidate_layers() if name in shapes}
+        layouts = self.target.layouts()
+        target_shapes = {
+            name: head_shape(tuple(shapes[name]), batch_first(layouts[name]))
+            if name in layouts
+            else tuple(shapes[name])
+            for name in self.target.candidate_layers()
+            if name in shapes
+        }
         point = matching_point(layer, target_shapes, self._points[architecture])
         return point.module, point.shape
 
-    def _own(self, key: str, model: Any, raw: Any, train: np.ndarray, point: str) -> Moments:
+    def _own(self, key: str, model: Any, raw: Any, train: np.ndarray, point: str, batch_axis: int) -> Moments:
         """The attacker's own activations' moments at the insertion point, on its training rows."""
         if (key, point) not in self._own_moments:
-            self._own_moments[key, point] = own_moments(model, raw, train, [point], self.device)[point]
+            moments = own_moments(model, raw, train, [point], self.device, batch_axis=batch_axis)
+            self._own_moments[key, point] = moments[point]
         return self._own_moments[key, point]
 
-    def _source(self, layer: str, shape: tuple[int, ...]) -> Moments:
-        """The moments of T's h_T at `layer`, reshaped to the insertion point's shape."""
-        if (layer, shape) not in self._source_moments:
-            self._source_moments[layer, shape] = source_moments(self.outputs[TARGET][layer], shape)
-        return self._source_moments[layer, shape]
+    def _source(self, layer: str, shape: tuple[int, ...], native: bool) -> Moments:
+        """The moments of T's h_T at `layer` (in the order the reader takes it), reshaped to the
+        insertion point's shape."""
+        if (layer, shape, native) not in self._source_moments:
+            rows = self.outputs.rows(TARGET, layer, native)
+            self._source_moments[layer, shape, native] = source_moments(rows, shape)
+        return self._source_moments[layer, shape, native]

@@ -3,7 +3,15 @@ to a content-addressed disk cache (checkpoint x corpus x feature spec), then rea
 
 Neither side maps a whole layer into memory: writes append batch after batch, and reads fetch only
 the rows a training batch needs, so memory stays flat however large the corpus (a memory map would
-keep every page it ever touched resident)."""
+keep every page it ever touched resident).
+
+Each layer is stored batch-first: its output is moved by its layout (``Target.layouts``) so that the
+batch axis is 0, the other axes in the layer's own order ((T, B, D) -> (N, T, D); an RNN's h_n
+(layers, B, H) -> (N, layers, H)); ``LayerOutputs.layout`` is the stored rows' layout and
+``LayerOutputs.rows`` hands them to an attacker in the order its head reads. A layer that cannot be
+read (no tensor, its batch axis not following the batch, its shape changing between batches,
+non-finite values) is not stored: its problem is kept, naming the layer, and its own items raise
+``UnreadableLayer``; the other layers are unaffected."""
 
 from __future__ import annotations
 
@@ -18,8 +26,11 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from privacy_checks import progress
+from privacy_checks.attackers.head_layout import batch_first, in_head_order
 from privacy_checks.data import Corpus
 from privacy_checks.features import FeatureSpec, extract
+from privacy_checks.model.layers import conventional_layout
+from privacy_checks.model.layout import Layout
 from privacy_checks.model.target import Target, representation
 
 if TYPE_CHECKING:
@@ -27,6 +38,15 @@ if TYPE_CHECKING:
 
 CACHE_VERSION = 1
 INPUT_LAYER = "input"  # pseudo-layer: T's input features (the positive control's representation)
+_DECLARE = (
+    "declare its layout in thresholds.yaml (model.layouts), or leave it out of audit.layers; "
+    "`privacy-checks layers` shows the layouts found"
+)
+_LEAVE_OUT = "leave it out of audit.layers in thresholds.yaml"
+
+
+class UnreadableLayer(Exception):
+    """A layer's output could not be stored; the message names the layer and what to do."""
 
 
 def cache_key(target: Target, corpus: Corpus, spec: FeatureSpec) -> str:
@@ -104,8 +124,11 @@ def layer_outputs(
     *,
     batch_size: int = 32,
     device: str = "cpu",
+    problems: dict[str, str] | None = None,
 ) -> dict[str, RowFile]:
-    """An (N, *shape) float32 row reader per layer; missing layers computed in ONE pass."""
+    """An (N, *shape) float32 row reader per layer, batch-first (see the module doc); missing layers
+    computed in ONE pass. A layer that cannot be read is left out and its problem put in
+    `problems` (layer -> message); without `problems` it raises UnreadableLayer."""
     key = cache_key(target, corpus, target.input_spec)
     cached = {layer: store.load(key, layer) for layer in layers}
     missing = [layer for layer, array in cached.items() if array is None]
@@ -116,9 +139,13 @@ def layer_outputs(
             cached = {layer: store.load(key, layer) for layer in layers}
             missing = [layer for layer, array in cached.items() if array is None]
             if missing:
-                _forward_pass(target, corpus, missing, store.folder(key), batch_size, device)
+                found = _forward_pass(target, corpus, missing, store.folder(key), batch_size, device)
                 cached.update({layer: store.load(key, layer) for layer in missing})
-    return cached  # type: ignore[return-value]
+                if found and problems is None:
+                    raise UnreadableLayer("; ".join(found.values()))
+                if problems is not None:
+                    problems.update(found)
+    return {layer: rows for layer, rows in cached.items() if rows is not None}
 
 
 class LayerOutputs:
@@ -134,18 +161,52 @@ class LayerOutputs:
         # RowFile reads rows on demand and stands in for an (N, *shape) array (shape, len, row
         # indexing, __array__): the attackers take it as one.
         self._by_role: dict[str, dict[str, np.ndarray]] = {}
+        self._problems: dict[str, str] = {}  # layer -> why it could not be read (in which corpus)
 
     def prepare(self, corpora: Sequence[tuple[str, Corpus]]) -> None:
         for role, corpus in corpora:
             if role not in self._by_role:
                 with progress.step(f"{role} corpus"):
+                    problems: dict[str, str] = {}
                     rows = layer_outputs(
-                        self.target, corpus, self.layers, self.store, batch_size=self.batch_size, device=self.device
+                        self.target,
+                        corpus,
+                        self.layers,
+                        self.store,
+                        batch_size=self.batch_size,
+                        device=self.device,
+                        problems=problems,
                     )
                     self._by_role[role] = cast("dict[str, np.ndarray]", rows)
+                    for layer, problem in problems.items():
+                        self._problems.setdefault(layer, f"{problem} (forward pass over the {role} corpus)")
 
     def __getitem__(self, role: str) -> dict[str, np.ndarray]:
+        """Layer -> its stored rows (batch-first, the layer's own order of the other axes)."""
         return self._by_role[role]
+
+    def problem(self, layer: str) -> str | None:
+        """Why `layer` could not be read, naming it and what to do; None when it was read."""
+        return self._problems.get(layer)
+
+    def layout(self, layer: str) -> Layout:
+        """The layout of `layer`'s stored rows (batch on axis 0; one example: drop axis 0)."""
+        stored = next(rows[layer] for rows in self._by_role.values() if layer in rows)
+        if layer == INPUT_LAYER:
+            return conventional_layout(len(stored.shape), "T's input")
+        return batch_first(self.target.layout_of(layer, len(stored.shape)))
+
+    def native_batch_axis(self, layer: str) -> int:
+        """Where `layer`'s own output has its batch (the stored rows have it on axis 0)."""
+        stored = next(rows[layer] for rows in self._by_role.values() if layer in rows)
+        return self.target.layout_of(layer, len(stored.shape)).batch_axis
+
+    def rows(self, role: str, layer: str, native: bool = False) -> np.ndarray:
+        """`layer`'s rows on the `role` corpus in the order the generic heads read ((T, D)
+        sequences, (C, F, T) maps: see attackers/head_layout.py), or with `native` in the layer's
+        own order (T's tail clone continues T's forward pass)."""
+        stored = self._by_role[role][layer]
+        return stored if native else cast("np.ndarray", in_head_order(stored, self.layout(layer)))
 
 
 @contextlib.contextmanager
@@ -168,15 +229,20 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _forward_pass(target, corpus, layers, folder: Path, batch_size, device) -> None:
+def _forward_pass(target, corpus, layers, folder: Path, batch_size, device) -> dict[str, str]:
+    """Every layer in `layers` stored batch-first under `folder`; returns layer -> problem for
+    those that could not be read (not stored)."""
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
+    if target.surveys_layers:
+        target.survey()  # before any hook is registered and on the CPU: the survey runs the model itself
     module = target.module.to(device)
     wanted = set(layers)
     unknown = wanted - {n for n, _ in module.named_modules()} - {INPUT_LAYER}
     if unknown:  # checked before any hook is registered: none may stay on the module
         raise KeyError(f"layers not in the model: {sorted(unknown)}")
+    problems: dict[str, str] = {}
     captured: dict[str, torch.Tensor] = {}
     handles = []
     for name, child in module.named_modules():
@@ -196,10 +262,22 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device) -> N
                     captured[INPUT_LAYER] = inputs
                 module(inputs)
                 for layer in layers:
-                    batch = captured[layer].detach().float().cpu().numpy()
+                    if layer in problems:
+                        continue
+                    read = _batch_first(target, layer, captured.get(layer), len(inputs), offset)
+                    if isinstance(read, np.ndarray) and layer in writers and read.shape[1:] != writers[layer].row_shape:
+                        read = (
+                            f"its per-example shape changes between batches ({writers[layer].row_shape} at first, "
+                            f"{read.shape[1:]} from utterance {offset} on); {_DECLARE}"
+                        )
+                    if isinstance(read, str):
+                        problems[layer] = f"layer '{layer}' cannot be read: {read}"
+                        if layer in writers:
+                            writers.pop(layer).discard()
+                        continue
                     if layer not in writers:
-                        writers[layer] = _StreamedArray(folder / f"{layer}.npy", (total, *batch.shape[1:]))
-                    writers[layer].write(offset, batch)
+                        writers[layer] = _StreamedArray(folder / f"{layer}.npy", (total, *read.shape[1:]))
+                    writers[layer].write(offset, read)
                 progress.update("forward pass", min(offset + len(inputs), total), total, "utterances")
         for writer in writers.values():
             writer.commit()
@@ -208,6 +286,30 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device) -> N
             handle.remove()
         for writer in writers.values():
             writer.discard()
+    return problems
+
+
+def _batch_first(target: Target, layer: str, tensor, examples: int, offset: int) -> np.ndarray | str:
+    """A captured output as (examples, ...) float32 rows by its layout, or what prevents it."""
+    if tensor is None:
+        return f"the forward pass gave it no tensor output (not called, or its output holds none); {_LEAVE_OUT}"
+    layout = target.layout_of(layer, tensor.dim()) if layer != INPUT_LAYER else conventional_layout(tensor.dim())
+    shape = tuple(tensor.shape)
+    if tensor.dim() != layout.rank:
+        return f"its output has {tensor.dim()} axes {shape} where its layout '{layout}' names {layout.rank}; {_DECLARE}"
+    if shape[layout.batch_axis] != examples:
+        return (
+            f"axis {layout.batch_axis} of its output {shape} should follow the batch ({examples} utterances "
+            f"from {offset} on) but has {shape[layout.batch_axis]} entries; {_DECLARE}"
+        )
+    rows = tensor.movedim(layout.batch_axis, 0).float().cpu().numpy()
+    if not np.isfinite(rows).all():
+        bad = offset + int(np.flatnonzero((~np.isfinite(rows.reshape(examples, -1))).any(axis=1))[0])
+        return (
+            f"its output holds non-finite values (NaN or inf), first at utterance {bad}; fix what makes the model "
+            f"emit them (an overflow, a log of zero, a division by zero), or {_LEAVE_OUT}"
+        )
+    return rows
 
 
 def _capture_into(store: dict, name: str):
@@ -225,6 +327,7 @@ class _StreamedArray:
     def __init__(self, path: Path, shape: tuple[int, ...]):
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.row_shape = tuple(shape[1:])
         self.rows = 0
         self.file = open(self.tmp, "wb")  # noqa: SIM115 -- open across writes; commit/discard close it
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": shape}

@@ -26,8 +26,16 @@ if TYPE_CHECKING:
 def load_target(path: Path, model_config: ModelSettings | None = None, trust_checkpoint: bool = False) -> Target:
     """Load any supported checkpoint; PrivacyInputError (naming the file and the fix) otherwise.
 
-    `model_config` is the thresholds.yaml ``model:`` section (factory, kwargs, input, labels).
+    `model_config` is the thresholds.yaml ``model:`` section (factory, kwargs, input, labels, and
+    the ``layouts`` overrides the target's layer survey applies).
     """
+    target = _load(path, model_config, trust_checkpoint)
+    if model_config is not None and model_config.layouts:
+        target.layout_overrides = dict(model_config.layouts)
+    return target
+
+
+def _load(path: Path, model_config: ModelSettings | None, trust_checkpoint: bool) -> Target:
     if not path.is_file():
         raise PrivacyInputError(f"--privacy-audit: checkpoint {path} does not exist; pass the path to a model file.")
     fingerprint = file_sha256(path)

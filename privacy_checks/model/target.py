@@ -1,5 +1,12 @@
 """The target model T as the audit sees it: its module, input spec, labels and where it came from,
-its layers, and the attacker's view of its architecture (the tail after a layer, a fresh copy)."""
+its layers with the layout of each one's output, and the attacker's view of its architecture (the
+tail after a layer, a fresh copy).
+
+Split points: the ones an architecture declares (``candidate_layers()``: the zoo, TorchScript
+chains), read in the conventional layouts (see ``conventional_layout``); otherwise the survey of
+``model.split_points.layer_survey``: leaves and blocks whose layout behaviour settles (batch axis
+following the batch size, time axis the duration), the others excluded with the reason.
+``model.layouts`` in thresholds.yaml (``layout_overrides``) settles what behaviour cannot."""
 
 from __future__ import annotations
 
@@ -11,10 +18,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
 from privacy_checks.model import zoo
-from privacy_checks.model.layers import declared_candidate_layers, representation, trace_layer_shapes
+from privacy_checks.model.layers import (
+    conventional_layout,
+    declared_candidate_layers,
+    representation,
+    trace_layer_shapes,
+    trace_shapes_by_layout,
+)
+from privacy_checks.model.layout import Excluded, Layout, LayoutResult
+from privacy_checks.model.layout_overrides import apply_overrides
 from privacy_checks.model.multitask import multitask_from_tail
+from privacy_checks.model.split_points import layer_survey, spec_input
 
 __all__ = ["Target", "representation"]  # representation: also importable from here, as before
 
@@ -31,14 +48,80 @@ class Target:
     # The zoo architecture T is an instance of, when its module can't say so itself (a .pt2
     # program names it in its metadata): source of candidate layers and of the tail to clone.
     reference: nn.Module | None = field(default=None, repr=False)
+    # thresholds.yaml model.layouts: layer name or glob -> 'batch,channels,time' (model/layout_overrides.py)
+    layout_overrides: Mapping[str, str] = field(default_factory=dict)
     _layer_shapes: dict[str, tuple[int, ...]] | None = field(default=None, repr=False)
+    _survey: dict[str, LayoutResult] | None = field(default=None, repr=False)
 
     def layer_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Interceptable layers in execution order -> output shape for one example (batch dim dropped)."""
+        """Interceptable layers in execution order -> output shape for one example (the batch axis
+        dropped, wherever the layer's layout has it). An architecture that declares its split points
+        lists every leaf module and its declared blocks; otherwise the surveyed candidates."""
         if self._layer_shapes is None:
-            wanted = set(declared_candidate_layers(self._architecture()) or ())
-            self._layer_shapes = trace_layer_shapes(self.module, self.input_spec, wanted)
+            declared = declared_candidate_layers(self._architecture())
+            if declared is not None:
+                self._layer_shapes = trace_layer_shapes(self.module, self.input_spec, set(declared))
+            else:
+                self._layer_shapes = trace_shapes_by_layout(self.module, self.input_spec, self.layouts())
         return self._layer_shapes
+
+    def survey(self) -> dict[str, LayoutResult]:
+        """Every split point considered, with its Layout (whole output, batch axis included) or the
+        reason it is Excluded; computed once. PrivacyInputError for a model that cannot run on its
+        input spec, or for a ``model.layouts`` override that does not fit."""
+        if self._survey is None:
+            declared = declared_candidate_layers(self._architecture())
+            if declared is not None:
+                self._survey = self._declared_layouts(declared)
+            else:
+                self._survey = self._surveyed()
+        return self._survey
+
+    def layouts(self) -> dict[str, Layout]:
+        """The candidate layers in execution order -> the layout of each one's whole output."""
+        return {name: result for name, result in self.survey().items() if isinstance(result, Layout)}
+
+    @property
+    def surveys_layers(self) -> bool:
+        """Whether layouts come from the survey (which runs the model, see ``survey``): no declared
+        split points, or ``model.layouts`` overrides to apply."""
+        return bool(self.layout_overrides) or declared_candidate_layers(self._architecture()) is None
+
+    def layout_of(self, layer: str, rank: int) -> Layout:
+        """The layout of `layer`'s whole output, which has `rank` axes: its surveyed or declared
+        layout, else the conventional one (an architecture declaring its split points, without
+        overrides, is read conventionally without tracing it)."""
+        if self.surveys_layers:
+            found = self.layouts().get(layer)
+            if found is not None:
+                return found
+        return conventional_layout(rank, "declared by the architecture")
+
+    def excluded_layers(self) -> dict[str, str]:
+        """Modules considered and not audited -> why (for `privacy-checks layers`)."""
+        return {name: result.reason for name, result in self.survey().items() if isinstance(result, Excluded)}
+
+    def _declared_layouts(self, declared: list[str]) -> dict[str, LayoutResult]:
+        # layer_shapes traces the declared blocks too; a declared name it never saw keeps no layout
+        # here and is read in the conventional layout of whatever rank the forward pass finds.
+        shapes = self.layer_shapes()
+        layouts: dict[str, LayoutResult] = {
+            name: conventional_layout(1 + len(shapes[name]), "declared by the architecture")
+            for name in declared
+            if name in shapes
+        }
+        return apply_overrides(layouts, self.layout_overrides) if self.layout_overrides else layouts
+
+    def _surveyed(self) -> dict[str, LayoutResult]:
+        make_input = spec_input(self.input_spec)
+        try:
+            return layer_survey(self.module, make_input, self.layout_overrides, seconds=self.input_spec.duration_s)
+        except RuntimeError as exc:
+            raise PrivacyInputError(
+                f"{self.path.name}: cannot find its layers' layouts, the model does not run on its input "
+                f"({self.input_spec.kind} {self.input_spec.shape} per example): {exc}. Check model.input in "
+                "thresholds.yaml"
+            ) from None
 
     def _architecture(self) -> nn.Module:
         return self.reference if self.reference is not None else self.module
@@ -52,8 +135,10 @@ class Target:
         return "cnn" if len(self.input_spec.shape) == 3 else "sequence"
 
     def candidate_layers(self) -> list[str]:
+        """The split points the audit attacks, in execution order: those the architecture declares,
+        else the surveyed modules with a layout."""
         declared = declared_candidate_layers(self._architecture())
-        return declared if declared is not None else list(self.layer_shapes())
+        return declared if declared is not None else list(self.layouts())
 
     def tail_from(self, layer: str) -> nn.Module | None:
         """T's architecture after `layer`, freshly initialised, ending in 2 gender logits; None when

@@ -29,10 +29,10 @@ REPO = Path(__file__).resolve().parents[2]
 DURATION = 1.0
 DATA = f"synthetic:speakers=16,utterances=6,duration={DURATION}"
 LEAKY = 0.85  # a reference balanced accuracy at or above this is a leak no audit may pass
-# Split points per model (leaf modules, which today's audit offers), at least one per layout.
+# Split points per model, at least one per layout (leaves and, where the reference reads one, a block).
 AUDITED = {
     "channels_first_cnn": ("conv1.2", "conv2.2"),  # (B, C, T)
-    "time_first_transformer": ("embed", "encoder.layers.0.norm2"),  # (B, T, D), (T, B, D)
+    "time_first_transformer": ("embed", "encoder.layers.0.norm2", "encoder.layers.0"),  # (B, T, D), (T, B, D)
     "waveform_frontend": ("feature_encoder.2.conv", "feature_encoder.2.layer_norm"),  # (B, C, T), (B, T, C)
     "packed_gru": ("frontend.1", "gru"),  # (B, T, H), (PackedSequence, h_n (layers, B, H))
     # a transformer block's output (one layer: each costs this model's audit ~7 s of CPU)
@@ -59,26 +59,25 @@ CASES = [
     pytest.param(
         "channels_first_cnn",
         marks=_issue12(
-            "(B, C, T) conv outputs read as (time, features): L 0.44 / 0.53 where the probe reads "
-            "0.97 / 1.00; the positive control on T's input reads 0.52, every item is inconclusive and "
-            "the run prints 'verdict: pass', exit 0"
+            "layouts fixed, attacker too weak at quick: the linear probe (6 epochs) reads conv1.2 / conv2.2 "
+            "at L 0.51 / 0.36 where the probe reads 0.97 / 1.00 (0.93 / 0.91 and FAIL with attacker.epochs "
+            "100: tests/test_layer_layouts.py); the positive control reads 0.52, both items inconclusive, exit 0"
         ),
     ),
-    pytest.param(
-        "time_first_transformer",
-        marks=_issue12("(T, B, D) block output: INTERNALERROR 'batches arrive in corpus order', exit 3"),
-    ),
+    "time_first_transformer",
     pytest.param(
         "waveform_frontend",
         marks=_issue12(
-            "positive control on raw samples reads 0.50: both items inconclusive at L 0.60 / 0.44 where "
+            "positive control on raw samples reads 0.50: both items inconclusive at L 0.40 / 0.44 where "
             "the probe reads 0.93 / 0.94, 'verdict: pass', exit 0"
         ),
     ),
     pytest.param(
         "packed_gru",
         marks=_issue12(
-            "gru's output is (PackedSequence, h_n): h_n (layers, B, H) taken as batch-first, INTERNALERROR, exit 3"
+            "h_n read batch-first by its layout (no INTERNALERROR), attacker too weak at quick: the linear probe "
+            "(6 epochs) reads frontend.1 / gru at L 0.51 / 0.49 where the probe reads 0.95 / 0.95 (0.95 / 0.78 "
+            "with attacker.epochs 100); the positive control reads 0.52, both items inconclusive, exit 0"
         ),
     ),
     pytest.param(
