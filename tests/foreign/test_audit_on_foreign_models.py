@@ -1,9 +1,9 @@
 """Issue 12, as a user meets it: audit models the project did not write, and hold the verdicts
 against the independent reference probe. No layer the probe reads at >= 0.85 may end `passed`, a
-model with such a layer may not come out green (exit 0), and no run may end in INTERNALERROR.
-
-Each case that fails today is a strict xfail whose reason is what goes wrong, measured; the mark
-comes off when the fix lands (a strict xfail that passes fails the suite, as a reminder).
+model with such a layer may not come out green (exit 0), and no run may end in INTERNALERROR: the
+floor, asserted for every model. The goal is stronger: such a layer FAILS. A model that misses the
+goal today is listed in SHORTFALLS with what goes wrong, measured, and reports as xfail once the
+floor held; when the fix lands the test fails until the entry is removed.
 """
 
 from __future__ import annotations
@@ -51,43 +51,33 @@ model:
 """
 
 
-def _issue12(reason: str):
-    return pytest.mark.xfail(strict=True, reason=f"issue 12: {reason}")
-
-
-CASES = [
-    pytest.param(
-        "channels_first_cnn",
-        marks=_issue12(
-            "layouts fixed, attacker too weak at quick: the linear probe (6 epochs) reads conv1.2 / conv2.2 "
-            "at L 0.51 / 0.36 where the probe reads 0.97 / 1.00 (0.93 / 0.91 and FAIL with attacker.epochs "
-            "100: tests/test_layer_layouts.py); the positive control reads 0.52, both items inconclusive, exit 0"
-        ),
+# Models whose leaking layers do not FAIL yet (they do not pass either: the floor holds), and why.
+SHORTFALLS = {
+    "time_first_transformer": (
+        "batch axis found by behaviour (no INTERNALERROR); encoder.layers.0.norm2 FAILS at L 0.74, but the "
+        "6-epoch linear probe reads embed at 0.51 and the block encoder.layers.0 at 0.71 [0.59, 0.80] "
+        "(interval straddles the limit) where the probe reads 0.96 / 0.98: inconclusive, not failed"
     ),
-    "time_first_transformer",
-    pytest.param(
-        "waveform_frontend",
-        marks=_issue12(
-            "positive control on raw samples reads 0.50: both items inconclusive at L 0.40 / 0.44 where "
-            "the probe reads 0.93 / 0.94, 'verdict: pass', exit 0"
-        ),
+    "channels_first_cnn": (
+        "layouts fixed, attacker too weak at quick: the linear probe (6 epochs) reads conv1.2 / conv2.2 "
+        "at L 0.51 / 0.36 where the probe reads 0.97 / 1.00 (0.93 / 0.91 and FAIL with attacker.epochs "
+        "100: tests/test_layer_layouts.py); the positive control reads 0.52: inconclusive, not failed"
     ),
-    pytest.param(
-        "packed_gru",
-        marks=_issue12(
-            "h_n read batch-first by its layout (no INTERNALERROR), attacker too weak at quick: the linear probe "
-            "(6 epochs) reads frontend.1 / gru at L 0.51 / 0.49 where the probe reads 0.95 / 0.95 (0.95 / 0.78 "
-            "with attacker.epochs 100); the positive control reads 0.52, both items inconclusive, exit 0"
-        ),
+    "waveform_frontend": (
+        "positive control on raw samples reads 0.50: both items inconclusive at L 0.40 / 0.44 where "
+        "the probe reads 0.93 / 0.94 (the run is not green, but nothing fails)"
     ),
-    pytest.param(
-        "hf_wav2vec2",
-        marks=_issue12(
-            "positive control on raw samples reads 0.50: the block's item is inconclusive at L 0.38 "
-            "where the probe reads 0.91, 'verdict: pass', exit 0"
-        ),
+    "packed_gru": (
+        "h_n read batch-first by its layout (no INTERNALERROR), attacker too weak at quick: the linear probe "
+        "(6 epochs) reads frontend.1 / gru at L 0.51 / 0.49 where the probe reads 0.95 / 0.95 (0.95 / 0.78 "
+        "with attacker.epochs 100); the positive control reads 0.52: inconclusive, not failed"
     ),
-]
+    "hf_wav2vec2": (
+        "positive control on raw samples reads 0.50: the block's item is inconclusive at L 0.38 "
+        "where the probe reads 0.91 (the run is not green, but nothing fails)"
+    ),
+}
+CASES = list(FOREIGN_MODELS)
 
 
 def _reference(name: str) -> dict[str, float]:
@@ -115,9 +105,10 @@ def _write_project(path: Path, name: str) -> Path:
     return checkpoint
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", CASES)
-def test_no_layer_the_reference_probe_reads_as_leaking_passes(name, pytester, monkeypatch):
+def _audit(name: str, pytester, monkeypatch) -> tuple[dict[str, float], set[str], dict[str, str]]:
+    """The reference probe's reading, the layers it reads as leaking, and the audit's status per layer
+    (after the floor: exit 0 or 1, every audited layer reported, none of the leaking ones passed, the
+    run not green)."""
     model = FOREIGN_MODELS[name]
     if model.needs:
         pytest.importorskip(model.needs)
@@ -142,3 +133,15 @@ def test_no_layer_the_reference_probe_reads_as_leaking_passes(name, pytester, mo
     assert result.ret == pytest.ExitCode.TESTS_FAILED, (
         f"a model leaking at {sorted(leaking)} (reference {reference}) came out green: {status}"
     )
+    return reference, leaking, status
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CASES)
+def test_layers_the_reference_probe_reads_as_leaking_fail(name, pytester, monkeypatch):
+    reference, leaking, status = _audit(name, pytester, monkeypatch)
+    not_failed = {layer: status[layer] for layer in sorted(leaking) if status[layer] != "failed"}
+    if name in SHORTFALLS:  # a strict expected failure, checked only after the floor above held
+        assert not_failed, f"{name}'s leaking layers fail now: remove it from SHORTFALLS"
+        pytest.xfail(f"issue 12: {SHORTFALLS[name]}")
+    assert not not_failed, f"leaking layers that did not fail: {not_failed}; reference {reference}"
