@@ -54,6 +54,10 @@ class Access(_Name):
     INTERCEPT = "intercept"  # the paper's protocol: its own full model, h_T fed in at the matching layer
 
 
+# The convex probe that reads every encoder-access item beside the scenario's head (its name in
+# reports; engine/probe_attack.py runs it).
+CONVEX_PROBE = "convex_probe"
+
 # The plain strings, for settings and messages (config validation, options, the study tables).
 GENERIC, APPLICATION_AWARE = AttackerKind.GENERIC.value, AttackerKind.APPLICATION_AWARE.value
 ATTACKER_KINDS = tuple(kind.value for kind in AttackerKind)
@@ -72,6 +76,9 @@ class Budget:
     same_family_heads: int  # how many of the family's other architectures (scenarios 2 and 3)
     probe_baseline: bool  # a linear probe beside every scenario's attackers
     negative_control: bool  # also train every attacker with the speaker->gender mapping shuffled
+    # Seeds each encoder-access neural head trains with: its interval spans every seed's, so an
+    # estimate that moves with where training stopped is reported as uncertain.
+    attacker_seeds: int = 1
 
 
 BUDGETS: dict[str, Budget] = {
@@ -79,7 +86,7 @@ BUDGETS: dict[str, Budget] = {
     for b in (
         Budget("quick", 6, 6, (GENERIC,), 1, False, False),
         Budget("standard", 10, 10, ATTACKER_KINDS, 1, False, False),
-        Budget("thorough", None, 20, ATTACKER_KINDS, 3, True, True),
+        Budget("thorough", None, 20, ATTACKER_KINDS, 3, True, True, attacker_seeds=3),
     )
 }
 DEFAULT_BUDGET = "standard"

@@ -4,6 +4,7 @@ shared validation vocabulary."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,6 +19,14 @@ from privacy_checks.errors import PrivacyInputError
 
 def test_generated_template_parses_back_to_the_default_config():
     assert parse_config(default_config_text()) == PrivacyConfig()
+
+
+def test_the_repositorys_thresholds_yaml_is_the_generated_template():
+    root = Path(__file__).resolve().parents[1] / "thresholds.yaml"
+    assert root.read_text() == default_config_text(), (
+        "thresholds.yaml is stale: regenerate it with python -c 'from privacy_checks.config import "
+        'default_config_text as t; open("thresholds.yaml", "w").write(t())\''
+    )
 
 
 def test_every_schema_key_is_in_the_template_with_its_doc_in_its_section():

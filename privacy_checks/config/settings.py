@@ -90,6 +90,16 @@ class AttackerSettings:
     learning_rate: float = setting(1e-3, checks.real(0, low_open=True), "Adam's learning rate, > 0")
     batch_size: int = setting(32, checks.integer(1), "training batch size")
     weight_decay: float = setting(0.0, checks.real(0), "Adam's weight decay, >= 0")
+    convex_probe: bool = setting(
+        True,
+        checks.boolean,
+        "a convex probe beside every encoder-access attacker (true/false)",
+        notes=(
+            "Logistic regression on per-channel statistics of the layer, tuned by inner speaker-disjoint",
+            "cross-validation: the item's exposure is the stronger of it and the scenario's head. Turn it",
+            "off only to measure the paper's attackers alone (privacy-checks reproduce does).",
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,14 @@ from privacy_checks.engine.encoder_attack import EncoderAttack
 from privacy_checks.engine.intercept_attack import InterceptAttack
 from privacy_checks.engine.layer_checks import LayerChecks
 from privacy_checks.engine.plan import custom_cases, plan_cases, select_layers
+from privacy_checks.engine.probe_attack import ProbeAttack
+from privacy_checks.engine.readings import Readings
 from privacy_checks.engine.representations import INPUT_LAYER, EmbeddingStore, LayerOutputs
 from privacy_checks.engine.results import ERROR, FAILED, INCONCLUSIVE, PASSED, SKIPPED, CaseResult, ControlResult
 from privacy_checks.engine.safe_split import earliest_safe_layer
 from privacy_checks.engine.skips import skip_reason
 from privacy_checks.engine.threads import torch_threads
-from privacy_checks.engine.verdict import estimate, gender_column, judge
+from privacy_checks.engine.verdict import judge
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.target import Target
 from privacy_checks.seeds import derived_seed
@@ -95,7 +97,9 @@ class Audit:
         intercept_cache = cache_dir.parent / "intercept-attackers"
         intercept = InterceptAttack(target, self.corpora, self.outputs, settings, device, intercept_cache, base)
         self.attacks = Attacks(self.scenarios, self.corpora, encoder, intercept, config.audit.seed)
-        self.controls = Controls(self.attacks, target, self.corpora, self.budget, config)
+        probe = ProbeAttack(self.corpora, self.outputs, config.audit.seed, target.input_spec)
+        self.controls = Controls(self.attacks, probe, target, self.corpora, self.budget, config)
+        self.readings = Readings(self.attacks, probe, self.controls, self.corpora, config, self.budget)
         for custom in custom_attackers:
             self.add_attacker(custom)
         self._results: dict[AuditCase, CaseResult] = {}
@@ -170,21 +174,22 @@ class Audit:
         if problem:
             return CaseResult(case, ERROR, reason=problem)
         seed = derived_seed(self.config.audit.seed, case.name)
-        predictions = gender_column(self.attacks.predict(case.attack, case.used_head, case.layer, seed))
-        leakage = estimate(self.corpora, self.config.audit, predictions, seed)
-        control = self.control(case)
-        verdict = judge(case, leakage, control, self.config, self.baseline)
-        by_group = breakdowns(self.corpus, self.corpora.labels, predictions, seed, self.config.audit)
+        readings = self.readings.of(case, seed)
+        verdict = judge(case, readings, self.config, self.baseline)
+        exposure = verdict.reading
+        assert exposure.predictions is not None
+        by_group = breakdowns(self.corpus, self.corpora.labels, exposure.predictions, seed, self.config.audit)
         return CaseResult(
             case,
             verdict.status,
-            leakage,
+            exposure.estimate,
             verdict.decision,
             verdict.limit_key,
             verdict.reason,
-            control,
+            exposure.control,
             by_group,
             verdict.regression,
+            tuple(readings),
         )
 
     def safe_split(

@@ -71,10 +71,13 @@ def comparable_settings(corpus: Mapping, aux_corpus: Mapping | None, settings: M
     outlives a change of limits)."""
     audit = dict(settings["audit"])
     shaping = {k: audit[k] for k in ("budget", "folds", "seed", "bootstrap", "permutations", "confidence")}
+    # Reports from before the protocol was versioned measured plain accuracy with neural heads alone.
+    protocol = {"metric": settings.get("metric", "accuracy"), "protocol": settings.get("protocol", 1)}
+    shaped = {"audit": shaping, "attacker": settings["attacker"], **protocol}
     return {
         "corpus": corpus["fingerprint"],
         "aux_corpus": aux_corpus["fingerprint"] if aux_corpus else None,
-        "settings": text_sha256(json.dumps({"audit": shaping, "attacker": settings["attacker"]}, sort_keys=True))[:16],
+        "settings": text_sha256(json.dumps(shaped, sort_keys=True))[:16],
     }
 
 

@@ -1,6 +1,8 @@
 """The controls of an attack, on T's input features (docs/design.md §3): the positive control shows the
 attacker can find gender where it certainly is (else a pass proves nothing); the negative control
-trains it with the speaker->gender mapping shuffled, where it must stay at chance.
+trains it with the speaker->gender mapping shuffled, where it must stay at chance. The convex
+probe's controls read a reference representation instead (log-mel statistics of the same audio):
+T's input may be raw samples, where no probe can see gender.
 
 Both are memoised per attack: every layer of one attack shares them. Seeds: one per attack,
 derived from the audit seed and the attack's key; the negative control shuffles the genders with
@@ -14,9 +16,10 @@ from privacy_checks.config import PrivacyConfig
 from privacy_checks.engine.attacks import Attacks
 from privacy_checks.engine.corpora import AuditCorpora, emotion_labels
 from privacy_checks.engine.domain import Attack
+from privacy_checks.engine.estimates import estimate, gender_column
+from privacy_checks.engine.probe_attack import CONVEX_PROBE, ProbeAttack
 from privacy_checks.engine.representations import INPUT_LAYER
 from privacy_checks.engine.results import ControlResult
-from privacy_checks.engine.verdict import estimate, gender_column
 from privacy_checks.model.target import Target
 from privacy_checks.seeds import derived_seed
 from privacy_checks.threat_model import Access, Budget
@@ -27,19 +30,45 @@ def control_seed(audit_seed: int, attack: Attack) -> int:
 
 
 class Controls:
-    def __init__(self, attacks: Attacks, target: Target, corpora: AuditCorpora, budget: Budget, config: PrivacyConfig):
+    def __init__(
+        self,
+        attacks: Attacks,
+        probe: ProbeAttack,
+        target: Target,
+        corpora: AuditCorpora,
+        budget: Budget,
+        config: PrivacyConfig,
+    ):
         self.attacks = attacks
+        self.probe = probe
         self.target = target
         self.corpora = corpora
         self.budget = budget
         self.config = config
         self._by_attack: dict[Attack, ControlResult] = {}
+        self._probe: dict[bool, ControlResult] = {}
 
     def of(self, attack: Attack) -> ControlResult:
         if attack not in self._by_attack:
             with progress.step("controls"):
                 self._by_attack[attack] = self._measure(attack)
         return self._by_attack[attack]
+
+    def of_probe(self, aux: bool) -> ControlResult:
+        """The convex probe's controls on the reference representation (log-mel statistics of the
+        audio), trained on the auxiliary corpus or the target's folds as the probe itself is."""
+        if aux not in self._probe:
+            with progress.step("convex probe controls"):
+                seed = derived_seed(self.config.audit.seed, f"control:{CONVEX_PROBE}:{aux}")
+                predicted = self.probe.predictions(self.corpora.gender_data(aux), None)
+                negative = None
+                if self.budget.negative_control:
+                    shuffled = self.probe.predictions(self.corpora.gender_data(aux, seed), None, seed)
+                    negative = estimate(self.corpora, self.config.audit, shuffled, seed)
+                positive = estimate(self.corpora, self.config.audit, predicted, seed)
+                min_excess = self.config.controls.positive_min_excess
+                self._probe[aux] = ControlResult(CONVEX_PROBE, positive, negative, None, min_excess)
+        return self._probe[aux]
 
     def _measure(self, attack: Attack) -> ControlResult:
         seed = control_seed(self.config.audit.seed, attack)

@@ -98,9 +98,17 @@ class AuditCorpora:
     def training_data(self, attack: Attack, scenario: Scenario, shuffle_seed: int | None = None) -> TrainingData:
         """The attack's training corpus and labels; with `shuffle_seed`, genders permuted over
         speakers by that seed (the negative control)."""
-        role, corpus = (AUX, self.aux) if scenario.aux_corpus else (TARGET, self.target)
-        if corpus is None:
+        if scenario.aux_corpus and self.aux is None:
             raise ValueError(f"{attack.key} trains on the auxiliary corpus and there is none")
+        data = self.gender_data(scenario.aux_corpus, shuffle_seed)
+        if attack.attacker == AttackerKind.APPLICATION_AWARE:
+            data = dataclasses.replace(data, emotions=emotion_labels(data.corpus))
+        return data
+
+    def gender_data(self, aux: bool, shuffle_seed: int | None = None) -> TrainingData:
+        """Genders (shuffled over speakers by `shuffle_seed`) of the auxiliary or the target corpus."""
+        role, corpus = (AUX, self.aux) if aux else (TARGET, self.target)
+        if corpus is None:
+            raise ValueError("an attacker trains on the auxiliary corpus and there is none")
         genders = corpus.gender_labels if shuffle_seed is None else corpus.shuffled_gender_labels(shuffle_seed)
-        emotions = emotion_labels(corpus) if attack.attacker == AttackerKind.APPLICATION_AWARE else None
-        return TrainingData(role, corpus, genders, emotions)
+        return TrainingData(role, corpus, genders, None)

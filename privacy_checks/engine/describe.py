@@ -5,8 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from privacy_checks import stats
 from privacy_checks.config import PrivacyConfig
 from privacy_checks.data import Corpus
+
+# The measurement protocol's version: 2 decides on balanced accuracy, with a convex probe on
+# per-channel statistics in every encoder-access item (1: plain accuracy, neural heads only).
+PROTOCOL_VERSION = 2
 
 
 def describe_corpus(corpus: Corpus, config: PrivacyConfig) -> dict[str, Any]:
@@ -25,6 +30,9 @@ def describe_corpus(corpus: Corpus, config: PrivacyConfig) -> dict[str, Any]:
 def describe_settings(config: PrivacyConfig) -> dict[str, Any]:
     return {
         "config_file": str(config.source) if config.source else None,
+        # What L measures and how: a baseline measured otherwise is not comparable.
+        "metric": stats.METRIC_BALANCED,
+        "protocol": PROTOCOL_VERSION,
         "limits": {
             "max_excess": config.limits.max_excess,
             "rule": config.limits.rule,

@@ -26,10 +26,15 @@ class Figures:
     n_utterances: int
     n_speakers: int
     excess: float
+    # What `leakage` measures; a balanced-accuracy figure keeps the plain accuracy (the paper's L)
+    # and its majority chance beside it. Plain accuracy writes none of the three (older reports).
+    metric: str = "accuracy"
+    plain_accuracy: float | None = None
+    plain_chance: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """In stats.LeakageEstimate.as_dict()'s order (a control's figures in report.json)."""
-        return {
+        figures: dict[str, Any] = {
             "leakage": self.leakage,
             "chance": self.chance,
             "ci_low": self.ci_low,
@@ -41,6 +46,9 @@ class Figures:
             "n_speakers": self.n_speakers,
             "excess": self.excess,
         }
+        if self.metric != "accuracy":
+            figures.update(metric=self.metric, plain_accuracy=self.plain_accuracy, plain_chance=self.plain_chance)
+        return figures
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Figures:
@@ -56,6 +64,9 @@ class Figures:
             n_utterances=data["n_utterances"],
             n_speakers=data["n_speakers"],
             excess=data["excess"],
+            metric=data.get("metric", "accuracy"),
+            plain_accuracy=data.get("plain_accuracy"),
+            plain_chance=data.get("plain_chance"),
         )
 
 
@@ -93,6 +104,31 @@ class ControlSummary:
             min_excess=data["min_excess"],
             has_power=data["has_power"],
         )
+
+
+@dataclass(frozen=True)
+class AttackerFigures:
+    """One attacker's reading of an item's layer (the scenario's head, the convex probe)."""
+
+    architecture: str
+    figures: Figures
+    has_power: bool  # its positive control beat chance by controls.positive_min_excess
+    decides: bool  # its reading is the item's exposure
+    seed_leakages: tuple[float, ...] = ()  # L per training seed (thorough); the figures span them
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "architecture": self.architecture,
+            **self.figures.as_dict(),
+            "has_power": self.has_power,
+            "decides": self.decides,
+            "seed_leakages": list(self.seed_leakages),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AttackerFigures:
+        seeds = tuple(data.get("seed_leakages", ()))
+        return cls(data["architecture"], Figures.from_dict(data), data["has_power"], data["decides"], seeds)
 
 
 @dataclass(frozen=True)

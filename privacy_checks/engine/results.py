@@ -15,6 +15,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from privacy_checks.engine.result_parts import (
+    AttackerFigures,
     BaselineComparison,
     Breakdown,
     ControlSummary,
@@ -27,6 +28,7 @@ from privacy_checks.engine.result_parts import (
 if TYPE_CHECKING:  # annotations only: the rows stay importable without torch (reports, baselines)
     from privacy_checks import stats
     from privacy_checks.engine.domain import AuditCase
+    from privacy_checks.engine.readings import Reading
 
 
 class Status(str, Enum):
@@ -55,6 +57,7 @@ PASSED, FAILED, SKIPPED, INCONCLUSIVE, ERROR = (
 # The figures of a measured row in report.json's order (a skipped row has only the first six, as None).
 _ROW_FIGURES = ("leakage", "chance", "excess", "ci_low", "ci_high", "p_value")
 _MEASURED_ONLY = ("fold_mean", "fold_std", "n_utterances", "n_speakers")
+_METRIC = ("metric", "plain_accuracy", "plain_chance")  # a balanced-accuracy row's, after its figures
 
 
 def attack_key(scenario: str, attacker: str, access: str, head: str) -> str:
@@ -82,6 +85,7 @@ class ResultRow:
     control: ControlSummary | None = None
     baseline: BaselineComparison | None = None
     breakdowns: dict[str, Breakdown] | None = field(default=None, hash=False)
+    attackers: tuple[AttackerFigures, ...] | None = None  # every attacker's reading (None: skipped, older)
 
     @property
     def measured(self) -> Figures:
@@ -109,7 +113,7 @@ class ResultRow:
             row.update(dict.fromkeys(_ROW_FIGURES))
         else:
             figures = e.as_dict()
-            row.update({k: figures[k] for k in _ROW_FIGURES + _MEASURED_ONLY})
+            row.update({k: figures[k] for k in _ROW_FIGURES + _MEASURED_ONLY + _METRIC if k in figures})
         row.update(
             {
                 "max_excess": self.max_excess,
@@ -120,6 +124,7 @@ class ResultRow:
                 "control": self.control.as_dict() if self.control else None,
                 "baseline": self.baseline.as_dict() if self.baseline else None,
                 "breakdowns": breakdowns_as_dict(self.breakdowns),
+                "attackers": None if self.attackers is None else [a.as_dict() for a in self.attackers],
             }
         )
         return row
@@ -145,6 +150,9 @@ class ResultRow:
             control=ControlSummary.from_dict(row["control"]) if row["control"] else None,
             baseline=BaselineComparison.from_dict(row["baseline"]) if row["baseline"] else None,
             breakdowns=breakdowns_from_dict(row["breakdowns"]),
+            attackers=None
+            if row.get("attackers") is None
+            else tuple(AttackerFigures.from_dict(a) for a in row["attackers"]),
         )
 
 
@@ -209,6 +217,7 @@ class CaseResult:
     control: ControlResult | None = None
     breakdowns: dict[str, Any] | None = None  # stats' group and comparison dicts per breakdown
     regression: Regression | None = None  # against --privacy-baseline, when the item has an entry
+    readings: tuple[Reading, ...] = ()  # every attacker that read the layer; `estimate` is the deciding one's
 
     def __post_init__(self) -> None:
         # The engine passes stats.Decision's plain "passed"/"failed" through.
@@ -233,6 +242,21 @@ class CaseResult:
             control=self.control.summary() if self.control else None,
             baseline=self.regression.comparison() if self.regression else None,
             breakdowns=breakdowns_from_dict(self.breakdowns),
+            attackers=self._attackers(),
+        )
+
+    def _attackers(self) -> tuple[AttackerFigures, ...] | None:
+        if not self.readings:
+            return None
+        return tuple(
+            AttackerFigures(
+                r.architecture,
+                _row_figures(r.estimate),
+                r.control.has_power,
+                r.estimate is self.estimate,
+                tuple(round(value, 6) for value in r.seed_leakages),
+            )
+            for r in self.readings
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -253,4 +277,7 @@ def _row_figures(e: stats.LeakageEstimate) -> Figures:
         n_utterances=e.n_utterances,
         n_speakers=e.n_speakers,
         excess=round(e.excess, 6),
+        metric=e.metric,
+        plain_accuracy=None if e.plain_accuracy is None else round(e.plain_accuracy, 6),
+        plain_chance=None if e.plain_chance is None else round(e.plain_chance, 6),
     )

@@ -1,68 +1,72 @@
-"""From an attacker's predictions to an item's status: the leakage estimate, the decision against
-the limit, then the two things that can overrule it (docs/design.md §4): a pass by an attacker without
-power is inconclusive, and a rise against the baseline fails an item even under its limit."""
+"""From an item's readings to its status (docs/design.md §4): each reading's estimate against the
+limit, combined so that the strongest attacker decides; then the two things that can overrule a pass:
+no attacker with power makes it inconclusive, and a rise against the baseline fails an item even
+under its limit."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from privacy_checks import stats
-from privacy_checks.config import AuditSettings, PrivacyConfig
+from privacy_checks.config import PrivacyConfig
 from privacy_checks.engine.baseline import Baseline, Regression
-from privacy_checks.engine.corpora import AuditCorpora
 from privacy_checks.engine.domain import AuditCase
-from privacy_checks.engine.results import FAILED, INCONCLUSIVE, ControlResult, Status
-
-
-def gender_column(predictions: np.ndarray) -> np.ndarray:
-    """The gender column of a multi-task attacker's (gender, emotion) predictions."""
-    return predictions[:, 0] if predictions.ndim == 2 else predictions
-
-
-def estimate(
-    corpora: AuditCorpora, settings: AuditSettings, predictions: np.ndarray, seed: int
-) -> stats.LeakageEstimate:
-    """Leakage of gender predictions for the target corpus, with its speaker-level interval and p."""
-    return stats.estimate_leakage(
-        corpora.labels,
-        predictions,
-        corpora.target.speakers,
-        corpora.folds,
-        seed=seed,
-        n_bootstrap=settings.bootstrap,
-        n_permutations=settings.permutations,
-        confidence=settings.confidence,
-    )
+from privacy_checks.engine.readings import Reading
+from privacy_checks.engine.results import FAILED, INCONCLUSIVE, PASSED, ControlResult, Status
+from privacy_checks.threat_model import CONVEX_PROBE
 
 
 @dataclass(frozen=True)
 class Verdict:
     status: Status  # passed | failed | inconclusive
-    decision: stats.Decision  # the estimate against the limit alone
+    reading: Reading  # the reading that decided: the item's exposure
+    decision: stats.Decision  # that reading's estimate against the limit alone
     limit_key: str  # the thresholds.yaml key the limit came from
     reason: str  # why inconclusive, or failed against the baseline ("" otherwise)
     regression: Regression | None  # against the baseline, when it has an entry for the item
 
 
+@dataclass(frozen=True)
+class _Judged:
+    reading: Reading
+    decision: stats.Decision
+    straddles: bool  # the interval straddles the limit
+
+
 def judge(
     case: AuditCase,
-    leakage: stats.LeakageEstimate,
-    control: ControlResult,
+    readings: Sequence[Reading],
     config: PrivacyConfig,
     baseline: Baseline | None = None,
 ) -> Verdict:
+    """The item's status from all its readings (each attacker that read the layer):
+
+    * FAILED when any reading's decision fails (the strongest failing one is the exposure);
+    * INCONCLUSIVE when any reading's interval straddles the limit, or when no reading's attacker
+      showed power on its positive control (then no pass proves anything);
+    * PASSED only when every reading is within the limit and at least one attacker had power.
+
+    A baseline rise then fails an item even under its limit."""
+    if not readings:
+        raise ValueError(f"{case.name}: no reading to judge")
     limits = config.limits
     max_excess, key = limits.lookup(case.scenario, case.attacker, case.layer)
-    decision = stats.decide(leakage, max_excess, limits.rule)
-    status, why = Status(decision.status), ""
-    if status == INCONCLUSIVE:  # the interval straddles the limit
-        why = straddle_reason(decision, leakage)
-    # A significant leak proves the attacker's power; anything short of a failure needs the positive control.
-    if status != FAILED and not control.has_power:
-        status = INCONCLUSIVE
-        why = no_power_reason(control) + (f"; besides, {why}" if why else "")
+    judged = [_judge_one(r, max_excess, limits.rule) for r in readings]
+    strongest = max(judged, key=lambda j: j.reading.estimate.leakage)
+    failing = [j for j in judged if j.decision.status == FAILED]
+    straddling = [j for j in judged if j.straddles]
+    if failing:
+        chosen, status, why = max(failing, key=lambda j: j.reading.estimate.leakage), FAILED, ""
+    elif straddling:
+        chosen = max(straddling, key=lambda j: j.reading.estimate.leakage)
+        status, why = INCONCLUSIVE, straddle_reason(chosen.decision, chosen.reading.estimate)
+    elif not any(j.reading.control.has_power for j in judged):
+        chosen, status = strongest, INCONCLUSIVE
+        why = no_power_reason([j.reading.control for j in judged])
+    else:
+        chosen, status, why = strongest, PASSED, ""
+    leakage = chosen.reading.estimate
     regression = None
     if baseline is not None:
         regression = baseline.compare(
@@ -74,7 +78,12 @@ def judge(
                 f"leakage rose from {regression.before:.3f} to {regression.after:.3f} against the baseline "
                 f"{baseline.path.name} (+{regression.rise:.3f} > {regression.allowed:.3f}, the {regression.basis})"
             )
-    return Verdict(status, decision, key, why, regression)
+    return Verdict(status, chosen.reading, chosen.decision, key, why, regression)
+
+
+def _judge_one(reading: Reading, max_excess: float, rule: str) -> _Judged:
+    decision = stats.decide(reading.estimate, max_excess, rule)
+    return _Judged(reading, decision, decision.status == INCONCLUSIVE)
 
 
 def straddle_reason(decision: stats.Decision, leakage: stats.LeakageEstimate) -> str:
@@ -91,12 +100,20 @@ def straddle_reason(decision: stats.Decision, leakage: stats.LeakageEstimate) ->
     )
 
 
-def no_power_reason(control: ControlResult) -> str:
-    """Why an attacker without power proves nothing, and what to add."""
+def no_power_reason(controls: Sequence[ControlResult]) -> str:
+    """Why attackers without power prove nothing, and what to add."""
+    readings = "; ".join(
+        f"the {c.architecture} on {_control_input(c)} reaches only L={c.positive.leakage:.3f} "
+        f"(chance {c.positive.chance:.3f}, excess {c.positive.excess:+.3f} < controls.positive_min_excess "
+        f"{c.min_excess})"
+        for c in controls
+    )
     return (
-        f"no power: the same attacker on T's input features reaches only L={control.positive.leakage:.3f} "
-        f"(chance {control.positive.chance:.3f}, excess {control.positive.excess:+.3f} < "
-        f"controls.positive_min_excess {control.min_excess}), so the audit could not have found leakage here. "
+        f"no power: {readings}, so the audit could not have found leakage here. "
         "What to do: audit on a corpus whose voices carry gender, with more speakers (--privacy-data), "
         "or a larger budget (--privacy-budget standard or thorough)"
     )
+
+
+def _control_input(control: ControlResult) -> str:
+    return "log-mel statistics of the audio" if control.architecture == CONVEX_PROBE else "T's input features"

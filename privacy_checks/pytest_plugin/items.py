@@ -12,7 +12,7 @@ from privacy_checks.engine.results import Status
 from privacy_checks.pytest_plugin.stash import SESSION_KEY
 
 if TYPE_CHECKING:
-    from privacy_checks.engine.results import CaseResult
+    from privacy_checks.engine.results import CaseResult, ResultRow
     from privacy_checks.stats import Decision
 
 
@@ -124,6 +124,7 @@ def failure_text(result: CaseResult, safe_split: str | None) -> str:
         f"  L = {r.leakage:.3f} (95% CI {r.ci_low:.3f}-{r.ci_high:.3f} over {r.n_speakers} speakers; "
         f"fold mean {r.fold_mean:.3f} ± {r.fold_std:.3f}); chance = {r.chance:.3f}; p = {r.p_value:.4f}",
         f"  excess over chance: {r.excess:+.3f}; {rule_clause(decision)} (thresholds.yaml: {row.limit_key})",
+        *_readings_line(row),
     ]
     if safe_split:
         lines.append(
@@ -138,6 +139,19 @@ def failure_text(result: CaseResult, safe_split: str | None) -> str:
             f'(limits.layers."{case.layer}" in thresholds.yaml) if this exposure is acceptable.'
         )
     return "\n".join(lines)
+
+
+def _readings_line(row: ResultRow) -> list[str]:
+    """Every attacker's reading when several read the layer (the deciding one's figures are above)."""
+    if not row.attackers or len(row.attackers) < 2:
+        return []
+    readings = "; ".join(
+        f"{a.architecture} L={a.figures.leakage:.3f} [{a.figures.ci_low:.3f}, {a.figures.ci_high:.3f}]"
+        + (" (decides)" if a.decides else "")
+        + ("" if a.has_power else " (no power)")
+        for a in row.attackers
+    )
+    return [f"  read by: {readings}"]
 
 
 def _attack_line(result: CaseResult) -> str:
@@ -157,6 +171,7 @@ def inconclusive_text(result: CaseResult) -> str:
         f"  L = {r.leakage:.3f} (95% CI {r.ci_low:.3f}-{r.ci_high:.3f} over {r.n_speakers} speakers); chance = "
         f"{r.chance:.3f}; excess {r.excess:+.3f} against the limit {row.max_excess:.3f} "
         f"(thresholds.yaml: {row.limit_key}; rule '{row.rule}')",
+        *_readings_line(row),
         f"  why: {result.reason}",
         "  an inconclusive item fails the run (controls.fail_on_inconclusive: true); set it to false in "
         "thresholds.yaml to report such items as skipped instead.",

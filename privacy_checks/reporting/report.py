@@ -16,7 +16,7 @@ from privacy_checks.engine.result_parts import ControlSummary
 from privacy_checks.engine.results import ResultRow, Status
 from privacy_checks.reporting.tables import rule_line
 from privacy_checks.reporting.verdict import SHORT_LABEL, Tally
-from privacy_checks.threat_model import SCENARIOS
+from privacy_checks.threat_model import CONVEX_PROBE, SCENARIOS
 
 SCHEMA_VERSION = 1
 
@@ -146,7 +146,8 @@ def _corpus_line(label: str, c: dict[str, Any]) -> str:
 
 def _control_line(control: ControlSummary) -> str:
     positive = control.input_gender_accuracy
-    text = f"controls: on T's input features L={positive.leakage:.3f} (chance {positive.chance:.3f})"
+    where = "log-mel statistics" if control.architecture == CONVEX_PROBE else "T's input features"
+    text = f"controls: on {where} L={positive.leakage:.3f} (chance {positive.chance:.3f})"
     if control.shuffled_gender_accuracy:
         text += f"; shuffled speaker->gender L={control.shuffled_gender_accuracy.leakage:.3f}"
     if control.input_emotion_accuracy is not None:

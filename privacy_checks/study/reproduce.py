@@ -140,7 +140,8 @@ def _study_config(budget: StudyBudget, seed: int, scenarios, kinds, layers) -> d
             "bootstrap": budget.bootstrap,
             "permutations": budget.permutations,
         },
-        "attacker": {"epochs": budget.attacker_epochs, "learning_rate": budget.attacker_lr},
+        # the paper's attackers alone: its tables measure them, not the audit's convex probe
+        "attacker": {"epochs": budget.attacker_epochs, "learning_rate": budget.attacker_lr, "convex_probe": False},
     }
 
 

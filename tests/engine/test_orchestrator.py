@@ -22,7 +22,9 @@ CONFIG = {
         "layers": ["features.3", "pool", "classifier.4"],
         "bootstrap": 100,
         "permutations": 100,
-    }
+    },
+    # the fake attacker alone decides here; the convex probe beside it: test_readings.py
+    "attacker": {"convex_probe": False},
 }
 LEAKY = {INPUT_LAYER, "features.3"}  # the fake attacker reads gender perfectly here, nothing elsewhere
 
@@ -95,3 +97,27 @@ def test_custom_attacker_and_the_fixtures_handle(audit):
 def test_open_audit_validates_a_mapping_config(cache):
     with pytest.raises(PrivacyInputError, match=r"open_audit config: .*audit\.budget"):
         open_audit(DEMO, DATA, config={"audit": {"budget": "huge"}}, cache_dir=cache / "embeddings")
+
+
+def test_thorough_trains_each_encoder_head_with_three_seeds_and_spans_them(cache, one_torch_thread):
+    config = {**CONFIG, "audit": {**CONFIG["audit"], "budget": "thorough", "scenarios": ["worst_case"]}}
+    audit = open_audit(DEMO, DATA, config=config, cache_dir=cache / "embeddings", base_dir=cache)
+    seeds = []
+
+    def noisy_attacker(attack, head, layer, seed, shuffle_seed=None):
+        labels = audit.corpora.labels
+        if layer == "pool" and shuffle_seed is None:
+            seeds.append(seed)
+        right = np.random.default_rng(seed).random(len(labels)) < 0.75  # each seed gets others right
+        return np.where(right, labels, 1 - labels)
+
+    audit.attacks.predict = noisy_attacker
+    case = next(c for c in audit.cases if c.layer == "pool" and c.planned_head == "tail_clone")
+    result = audit.result(case)
+    own = result.readings[0]
+    assert len(set(seeds)) == 3 and len(own.seed_leakages) == 3
+    assert len(set(own.seed_leakages)) > 1  # the seeds disagree: the spread is real
+    assert own.estimate.leakage == pytest.approx(np.mean(own.seed_leakages))
+    assert own.estimate.ci_low <= min(own.seed_leakages) and own.estimate.ci_high >= max(own.seed_leakages)
+    row = result.as_dict()["attackers"][0]
+    assert row["seed_leakages"] == [round(value, 6) for value in own.seed_leakages]

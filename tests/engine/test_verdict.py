@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from privacy_checks.config import PrivacyConfig
 from privacy_checks.engine.baseline import Baseline
 from privacy_checks.engine.domain import Attack, AuditCase
+from privacy_checks.engine.readings import Reading
 from privacy_checks.engine.results import ControlResult
 from privacy_checks.engine.verdict import judge
 from privacy_checks.stats import LeakageEstimate
@@ -43,26 +44,26 @@ def config(**limits) -> PrivacyConfig:
     ],
 )
 def test_decision_compares_the_rules_estimate_with_the_limit(value, rule, status):
-    verdict = judge(CASE, leakage(value), control(), config(rule=rule))
+    verdict = judge(CASE, [Reading("tail_clone", leakage(value), control())], config(rule=rule))
     assert verdict.status == verdict.decision.status == status
     assert verdict.decision.rule == rule and verdict.limit_key == "limits.max_excess"
     assert verdict.reason == "" and verdict.regression is None
 
 
 def test_a_pass_without_power_is_inconclusive():
-    verdict = judge(CASE, leakage(0.5), control(positive=0.55), config())
+    verdict = judge(CASE, [Reading("tail_clone", leakage(0.5), control(positive=0.55))], config())
     assert verdict.decision.status == "passed"
     assert verdict.status == "inconclusive"
     assert "reaches only L=0.550" in verdict.reason and "could not have found leakage" in verdict.reason
 
 
 def test_a_leak_needs_no_power_check():
-    assert judge(CASE, leakage(0.9), control(positive=0.5), config()).status == "failed"
+    assert judge(CASE, [Reading("tail_clone", leakage(0.9), control(positive=0.5))], config()).status == "failed"
 
 
 def test_the_limit_for_the_layer_applies():
     cfg = config(layers={"po*": 0.3})
-    verdict = judge(CASE, leakage(0.70), control(), cfg)
+    verdict = judge(CASE, [Reading("tail_clone", leakage(0.70), control())], cfg)
     assert verdict.status == "passed" and verdict.decision.max_excess == 0.3
     assert "po*" in verdict.limit_key
 
@@ -73,7 +74,7 @@ def baseline(before: float, half_width: float = 0.05) -> Baseline:
 
 
 def test_a_rise_beyond_the_combined_uncertainty_fails_under_the_limit():
-    verdict = judge(CASE, leakage(0.60), control(), config(), baseline(0.50))
+    verdict = judge(CASE, [Reading("tail_clone", leakage(0.60), control())], config(), baseline(0.50))
     assert verdict.decision.status == "passed"  # 0.55 - 0.5 = 0.05 <= 0.1
     assert verdict.status == "failed"
     assert verdict.regression is not None and verdict.regression.regressed
@@ -81,19 +82,19 @@ def test_a_rise_beyond_the_combined_uncertainty_fails_under_the_limit():
 
 
 def test_a_rise_within_the_uncertainty_or_margin_keeps_the_status():
-    assert judge(CASE, leakage(0.55), control(), config(), baseline(0.50)).status == "passed"
+    assert judge(CASE, [Reading("tail_clone", leakage(0.55), control())], config(), baseline(0.50)).status == "passed"
     with_margin = config().with_overrides("test", baseline={"margin": 0.2})  # rule: ci_low, as config()
-    verdict = judge(CASE, leakage(0.60), control(), with_margin, baseline(0.50))
+    verdict = judge(CASE, [Reading("tail_clone", leakage(0.60), control())], with_margin, baseline(0.50))
     assert verdict.status == "passed" and verdict.regression is not None and verdict.regression.basis == "margin"
 
 
 def test_an_item_missing_from_the_baseline_is_not_compared():
     other = Baseline(Path("baseline.json"), "small_vgg", {}, {})
-    assert judge(CASE, leakage(0.60), control(), config(), other).regression is None
+    assert judge(CASE, [Reading("tail_clone", leakage(0.60), control())], config(), other).regression is None
 
 
 def test_a_regression_overrules_inconclusive():
-    verdict = judge(CASE, leakage(0.60), control(positive=0.5), config(), baseline(0.40))
+    verdict = judge(CASE, [Reading("tail_clone", leakage(0.60), control(positive=0.5))], config(), baseline(0.40))
     assert verdict.status == "failed" and verdict.reason.startswith("leakage rose")
 
 
@@ -107,8 +108,10 @@ def default_config(**limits) -> PrivacyConfig:
 def test_the_default_rule_is_interval_and_ci_low_is_an_explicit_relaxation():
     assert PrivacyConfig().limits.rule == "interval"
     straddling = leakage(0.64)  # excess 0.14, interval [0.09, 0.19] around the limit 0.1
-    assert judge(CASE, straddling, control(), config()).status == "passed"  # rule: ci_low, explicitly
-    verdict = judge(CASE, straddling, control(), default_config())
+    assert (
+        judge(CASE, [Reading("tail_clone", straddling, control())], config()).status == "passed"
+    )  # rule: ci_low, explicitly
+    verdict = judge(CASE, [Reading("tail_clone", straddling, control())], default_config())
     assert verdict.status == "inconclusive" and verdict.decision.rule == "interval"
     assert "straddles the limit 0.100" in verdict.reason
     assert f"about {verdict.decision.speakers_needed} speakers (--privacy-data)" in verdict.reason
@@ -118,16 +121,16 @@ def test_the_default_rule_is_interval_and_ci_low_is_an_explicit_relaxation():
 @pytest.mark.parametrize(("value", "status"), [(0.90, "failed"), (0.52, "passed"), (0.60, "inconclusive")])
 def test_the_interval_rule_fails_passes_or_cannot_tell(value, status):
     # excess 0.40 +- 0.05: wholly above; 0.02 +- 0.05: wholly within; 0.10 +- 0.05: straddles
-    assert judge(CASE, leakage(value), control(), default_config()).status == status
+    assert judge(CASE, [Reading("tail_clone", leakage(value), control())], default_config()).status == status
 
 
 def test_no_power_says_so_and_what_to_add():
-    verdict = judge(CASE, leakage(0.52), control(positive=0.55), default_config())
+    verdict = judge(CASE, [Reading("tail_clone", leakage(0.52), control(positive=0.55))], default_config())
     assert verdict.status == "inconclusive"
-    assert verdict.reason.startswith("no power: the same attacker on T's input features reaches only L=0.550")
+    assert verdict.reason.startswith("no power: the tail_clone on T's input features reaches only L=0.550")
     assert "controls.positive_min_excess 0.1" in verdict.reason and "--privacy-budget" in verdict.reason
-    both = judge(CASE, leakage(0.60), control(positive=0.55), default_config())
-    assert both.reason.startswith("no power") and "straddles" in both.reason
+    both = judge(CASE, [Reading("tail_clone", leakage(0.60), control(positive=0.55))], default_config())
+    assert both.status == "inconclusive" and "straddles" in both.reason  # more speakers would decide it
 
 
 _excess = st.floats(-0.5, 0.5, allow_nan=False)
@@ -146,7 +149,7 @@ def test_with_the_default_rule_no_point_excess_above_its_limit_passes(point, a, 
     """Issue 12's acceptance, over the whole decision (rule, limit lookup, positive control): the
     interval need not hold the point (a percentile bootstrap's may not), and still nothing passes."""
     estimate = LeakageEstimate(0.5 + point, 0.5, 0.5 + min(a, b), 0.5 + max(a, b), 0.05, 0.5, 0, 100, n_speakers)
-    verdict = judge(CASE, estimate, control(positive), default_config(max_excess=limit))
+    verdict = judge(CASE, [Reading("tail_clone", estimate, control(positive))], default_config(max_excess=limit))
     if estimate.excess > limit:
         assert verdict.status != "passed"
     if verdict.status == "inconclusive":

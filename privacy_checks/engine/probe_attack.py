@@ -1,0 +1,100 @@
+"""The convex probe in every encoder-access item (docs/design.md §3): a strong, deterministic attacker
+beside the scenario's neural head.
+
+It reads per-channel statistics of a layer over its resolved time axis (mean and standard deviation
+per channel; flat features without a time axis) with an L2 logistic regression whose C is chosen by
+inner speaker-disjoint cross-validation and which is solved to convergence (attackers/probe.py). It
+trains on what the scenario's attacker trains on: the target corpus's speaker folds, or the
+auxiliary corpus (its training rows) applied to the target's utterances. Its power is shown on a
+reference representation that carries gender in real speech whatever T's input is: log-mel
+statistics of the same audio (T's input may be raw samples, where a probe sees nothing).
+
+Results are memoised per (corpus role, layer, shuffle): every scenario and head of an access mode
+that trains on the same corpus shares them. Intercept access has no probe: that attacker never holds
+labelled h_T.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from privacy_checks import progress
+from privacy_checks.attackers.probe import ProbeFeatureError, cross_validated_probe, transfer_probe
+from privacy_checks.engine.corpora import AUX, TARGET, AuditCorpora, TrainingData
+from privacy_checks.engine.representations import LayerOutputs, feature_batches
+from privacy_checks.features.spec import FeatureSpec
+from privacy_checks.model.layout import Layout, per_channel_statistics
+from privacy_checks.seeds import derived_seed
+from privacy_checks.threat_model import CONVEX_PROBE
+
+REFERENCE = "log-mel statistics"  # the reference representation of the probe's positive control
+_CHUNK = 256  # rows read from a layer's file at a time
+
+
+def reference_spec(sample_rate: int, duration_s: float) -> FeatureSpec:
+    """40 log-mel bands of T's own audio (its rate and clip length), frames first."""
+    return FeatureSpec(kind="logmel", sample_rate=sample_rate, duration_s=duration_s, layout="sequence")
+
+
+class ProbeAttack:
+    def __init__(self, corpora: AuditCorpora, outputs: LayerOutputs, audit_seed: int, spec: FeatureSpec):
+        self.corpora = corpora
+        self.outputs = outputs
+        self.audit_seed = audit_seed
+        self.reference = reference_spec(spec.sample_rate, spec.duration_s)
+        self._features: dict[tuple[str, str], np.ndarray] = {}
+        self._predictions: dict[tuple[str, str, int | None], np.ndarray] = {}
+
+    def predictions(self, data: TrainingData, layer: str | None, shuffle_seed: int | None = None) -> np.ndarray:
+        """Gender prediction per target utterance from `layer`'s statistics (None: the reference
+        representation, the positive control). `data` says which corpus it trains on; with
+        `shuffle_seed` its genders were permuted over speakers (the negative control)."""
+        name = layer if layer is not None else REFERENCE
+        key = (data.role, name, shuffle_seed)
+        if key not in self._predictions:
+            with progress.step(f"convex probe on {name}"):
+                self._predictions[key] = self._predict(data, name, layer)
+        return self._predictions[key]
+
+    def _predict(self, data: TrainingData, name: str, layer: str | None) -> np.ndarray:
+        seed = derived_seed(self.audit_seed, f"{CONVEX_PROBE}:{data.role}:{name}")
+        try:
+            target_x = self._statistics(TARGET, layer)
+            if data.role == TARGET:
+                speakers, folds = self.corpora.target.speakers, self.corpora.folds
+                return cross_validated_probe(target_x, data.genders, speakers, folds, seed=seed).predictions
+            rows = self.corpora.aux_train_rows
+            assert rows is not None  # an auxiliary corpus has its training rows
+            aux_x = self._statistics(AUX, layer)
+            aux_speakers = [data.corpus.speakers[row] for row in rows]
+            return transfer_probe(aux_x[rows], data.genders[rows], aux_speakers, target_x, seed=seed).predictions
+        except ProbeFeatureError:
+            # The statistics are the same for every utterance (non-finite layers are errors before
+            # any attacker runs): nothing tells the utterances apart, so the probe reads chance.
+            return np.zeros(len(self.corpora.target), dtype=np.int64)
+
+    def _statistics(self, role: str, layer: str | None) -> np.ndarray:
+        """(utterances, features) statistics of `layer` on the `role` corpus, or of the reference."""
+        key = (role, layer if layer is not None else REFERENCE)
+        if key not in self._features:
+            self._features[key] = self._layer_statistics(role, layer) if layer else self._reference(role)
+        return self._features[key]
+
+    def _layer_statistics(self, role: str, layer: str) -> np.ndarray:
+        stored, layout = self.outputs[role][layer], self.outputs.layout(layer)
+        chunks = [
+            _statistics(np.asarray(stored[start : start + _CHUNK]), layout) for start in range(0, len(stored), _CHUNK)
+        ]
+        return np.concatenate(chunks)
+
+    def _reference(self, role: str) -> np.ndarray:
+        corpus = self.corpora.target if role == TARGET else self.corpora.aux
+        assert corpus is not None
+        sequence = Layout(0, 1, (2,))
+        batches = feature_batches(corpus, self.reference, _CHUNK)
+        return np.concatenate([per_channel_statistics(batch, sequence).numpy() for _, batch in batches])
+
+
+def _statistics(rows: np.ndarray, layout: Layout) -> np.ndarray:
+    return per_channel_statistics(torch.from_numpy(np.ascontiguousarray(rows)), layout).numpy()
