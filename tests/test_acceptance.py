@@ -22,6 +22,11 @@ def test_first_conv_block_leaks_when_gender_shapes_the_voice(tmp_path):
     assert first_block.estimate.leakage >= first_block.estimate.chance + 0.25
     assert first_block.status == "failed"
     assert first_block.estimate.p_value < 0.01
+    # issue 12, on the demo's report: no item whose point excess (or any reading's) is above its limit passes
+    for layer, result in results.items():
+        excesses = [result.estimate.excess] + [r.estimate.excess for r in result.readings]
+        if max(excesses) > result.decision.max_excess:
+            assert result.status != "passed", (layer, excesses)
 
 
 def test_null_corpus_every_layer_at_chance_and_nothing_fails(tmp_path):

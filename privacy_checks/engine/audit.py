@@ -186,7 +186,7 @@ class Audit:
             verdict.decision,
             verdict.limit_key,
             verdict.reason,
-            exposure.control,
+            readings[0].control,
             by_group,
             verdict.regression,
             tuple(readings),

@@ -53,13 +53,15 @@ class Readings:
 
     def of(self, case: AuditCase, seed: int) -> list[Reading]:
         """The case's readings, its own attacker first; `seed` trains that attacker."""
-        readings = [self._own_reading(case, seed)]
         scenario = SCENARIOS.get(case.scenario)
-        if case.access == Access.ENCODER and scenario is not None and self.config.attacker.convex_probe:
-            readings.append(self._probe_reading(scenario.aux_corpus, case.layer))
+        probed = case.access == Access.ENCODER and scenario is not None and self.config.attacker.convex_probe
+        family = 2 if probed else 1  # the readings the item decides on (their intervals are simultaneous)
+        readings = [self._own_reading(case, seed, family)]
+        if probed and scenario is not None:
+            readings.append(self._probe_reading(scenario.aux_corpus, case.layer, family))
         return readings
 
-    def _own_reading(self, case: AuditCase, seed: int) -> Reading:
+    def _own_reading(self, case: AuditCase, seed: int, family: int) -> Reading:
         """The case's own attacker. Under encoder access it trains with the budget's number of
         seeds; the reading is then their mean, its interval spans every seed's interval and its p
         is the largest: training variance widens the uncertainty instead of hiding in it."""
@@ -68,7 +70,7 @@ class Readings:
         for repeat in range(seeds):
             run_seed = seed if repeat == 0 else derived_seed(seed, f"attacker seed {repeat}")
             predicted = gender_column(self.attacks.predict(case.attack, case.used_head, case.layer, run_seed))
-            runs.append((estimate(self.corpora, self.config.audit, predicted, seed), predicted))
+            runs.append((estimate(self.corpora, self.config.audit, predicted, seed, family), predicted))
         control = self.controls.of(case.attack)
         if len(runs) == 1:
             return Reading(case.architecture, runs[0][0], control, runs[0][1])
@@ -83,13 +85,13 @@ class Readings:
         )
         return Reading(case.architecture, spanned, control, runs[0][1], tuple(e.leakage for e in figures))
 
-    def _probe_reading(self, aux: bool, layer: str) -> Reading:
+    def _probe_reading(self, aux: bool, layer: str, family: int) -> Reading:
         """The convex probe at `layer`, trained on the auxiliary or the target corpus (shared by every
         scenario that trains there)."""
         if (aux, layer) not in self._probe:
             data = self.corpora.gender_data(aux)
             predicted = self.probe.predictions(data, layer)
             seed = derived_seed(self.config.audit.seed, f"{CONVEX_PROBE}:{data.role}:{layer}")
-            figures = estimate(self.corpora, self.config.audit, predicted, seed)
+            figures = estimate(self.corpora, self.config.audit, predicted, seed, family)
             self._probe[aux, layer] = Reading(CONVEX_PROBE, figures, self.controls.of_probe(aux), predicted)
         return self._probe[aux, layer]

@@ -114,6 +114,7 @@ class AttackerFigures:
     figures: Figures
     has_power: bool  # its positive control beat chance by controls.positive_min_excess
     decides: bool  # its reading is the item's exposure
+    control: ControlSummary  # its own controls (the probe's read log-mel statistics of the audio)
     seed_leakages: tuple[float, ...] = ()  # L per training seed (thorough); the figures span them
 
     def as_dict(self) -> dict[str, Any]:
@@ -123,12 +124,19 @@ class AttackerFigures:
             "has_power": self.has_power,
             "decides": self.decides,
             "seed_leakages": list(self.seed_leakages),
+            "control": self.control.as_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AttackerFigures:
-        seeds = tuple(data.get("seed_leakages", ()))
-        return cls(data["architecture"], Figures.from_dict(data), data["has_power"], data["decides"], seeds)
+        return cls(
+            data["architecture"],
+            Figures.from_dict(data),
+            data["has_power"],
+            data["decides"],
+            ControlSummary.from_dict(data["control"]),
+            tuple(data.get("seed_leakages", ())),
+        )
 
 
 @dataclass(frozen=True)

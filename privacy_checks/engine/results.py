@@ -82,7 +82,7 @@ class ResultRow:
     rule: str | None = None
     limit_key: str | None = None
     reason: str | None = None  # why skipped, inconclusive, an error or failed against the baseline
-    control: ControlSummary | None = None
+    control: ControlSummary | None = None  # the scenario's attacker's (each attacker's: `attackers`)
     baseline: BaselineComparison | None = None
     breakdowns: dict[str, Breakdown] | None = field(default=None, hash=False)
     attackers: tuple[AttackerFigures, ...] | None = None  # every attacker's reading (None: skipped, older)
@@ -124,9 +124,10 @@ class ResultRow:
                 "control": self.control.as_dict() if self.control else None,
                 "baseline": self.baseline.as_dict() if self.baseline else None,
                 "breakdowns": breakdowns_as_dict(self.breakdowns),
-                "attackers": None if self.attackers is None else [a.as_dict() for a in self.attackers],
             }
         )
+        if self.attackers is not None:  # rows without readings (skipped, older reports) write the old keys
+            row["attackers"] = [a.as_dict() for a in self.attackers]
         return row
 
     @classmethod
@@ -217,7 +218,9 @@ class CaseResult:
     control: ControlResult | None = None
     breakdowns: dict[str, Any] | None = None  # stats' group and comparison dicts per breakdown
     regression: Regression | None = None  # against --privacy-baseline, when the item has an entry
-    readings: tuple[Reading, ...] = ()  # every attacker that read the layer; `estimate` is the deciding one's
+    # Every attacker that read the layer, the case's own first (`control` is its); `estimate` is the
+    # deciding reading's: the item's exposure.
+    readings: tuple[Reading, ...] = ()
 
     def __post_init__(self) -> None:
         # The engine passes stats.Decision's plain "passed"/"failed" through.
@@ -254,6 +257,7 @@ class CaseResult:
                 _row_figures(r.estimate),
                 r.control.has_power,
                 r.estimate is self.estimate,
+                r.control.summary(),
                 tuple(round(value, 6) for value in r.seed_leakages),
             )
             for r in self.readings

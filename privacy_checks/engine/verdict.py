@@ -43,8 +43,8 @@ def judge(
     """The item's status from all its readings (each attacker that read the layer):
 
     * FAILED when any reading's decision fails (the strongest failing one is the exposure);
-    * INCONCLUSIVE when any reading's interval straddles the limit, or when no reading's attacker
-      showed power on its positive control (then no pass proves anything);
+    * INCONCLUSIVE when no reading's attacker showed power on its positive control (then no pass
+      proves anything; the reason says so first), or when any reading's interval straddles the limit;
     * PASSED only when every reading is within the limit and at least one attacker had power.
 
     A baseline rise then fails an item even under its limit."""
@@ -58,12 +58,15 @@ def judge(
     straddling = [j for j in judged if j.straddles]
     if failing:
         chosen, status, why = max(failing, key=lambda j: j.reading.estimate.leakage), FAILED, ""
+    elif not any(j.reading.control.has_power for j in judged):
+        # no attacker could have found gender: the root cause, whatever the intervals say
+        chosen, status = strongest, INCONCLUSIVE
+        why = no_power_reason([j.reading.control for j in judged])
+        if straddling:
+            why += "; besides, " + straddle_reason(straddling[0].decision, straddling[0].reading.estimate)
     elif straddling:
         chosen = max(straddling, key=lambda j: j.reading.estimate.leakage)
         status, why = INCONCLUSIVE, straddle_reason(chosen.decision, chosen.reading.estimate)
-    elif not any(j.reading.control.has_power for j in judged):
-        chosen, status = strongest, INCONCLUSIVE
-        why = no_power_reason([j.reading.control for j in judged])
     else:
         chosen, status, why = strongest, PASSED, ""
     leakage = chosen.reading.estimate

@@ -111,6 +111,9 @@ class AuditReport:
         control = next((row.control for row in rows if row.control), None)
         if control:
             out.append(_control_line(control))
+        probe = next((a.control for row in rows for a in row.attackers or () if a.architecture == CONVEX_PROBE), None)
+        if probe:
+            out.append(_control_line(probe))
         if key in self.safe_splits:
             safe = self.safe_splits[key]
             out.append(f"earliest safe split point: {safe or 'none (the last layer does not pass)'}")
@@ -146,13 +149,15 @@ def _corpus_line(label: str, c: dict[str, Any]) -> str:
 
 def _control_line(control: ControlSummary) -> str:
     positive = control.input_gender_accuracy
-    where = "log-mel statistics" if control.architecture == CONVEX_PROBE else "T's input features"
-    text = f"controls: on {where} L={positive.leakage:.3f} (chance {positive.chance:.3f})"
+    if control.architecture == CONVEX_PROBE:
+        text = f"convex probe controls: on log-mel statistics L={positive.leakage:.3f} (chance {positive.chance:.3f})"
+    else:
+        text = f"controls: on T's input features L={positive.leakage:.3f} (chance {positive.chance:.3f})"
     if control.shuffled_gender_accuracy:
         text += f"; shuffled speaker->gender L={control.shuffled_gender_accuracy.leakage:.3f}"
     if control.input_emotion_accuracy is not None:
         text += f"; its emotion accuracy {control.input_emotion_accuracy:.3f}"
-    return text + ("" if control.has_power else " — no power: passes are inconclusive")
+    return text + ("" if control.has_power else " — no power")
 
 
 def _rows_to_lines(header: tuple[str, ...], body: Sequence[tuple[str, ...]]) -> list[str]:
@@ -161,12 +166,12 @@ def _rows_to_lines(header: tuple[str, ...], body: Sequence[tuple[str, ...]]) -> 
 
 
 def _table(rows: Sequence[ResultRow]) -> list[str]:
-    header = ("layer", "L", "95% CI", "chance", "excess", "limit", "p", "verdict")
+    header = ("layer", "L", "95% CI", "chance", "excess", "limit", "p", "verdict", "read by")
     body = []
     for row in rows:
         e = row.estimate
         if e is None:
-            body.append((row.layer, "-", "-", "-", "-", "-", "-", SHORT_LABEL[row.status]))
+            body.append((row.layer, "-", "-", "-", "-", "-", "-", SHORT_LABEL[row.status], "-"))
             continue
         body.append(
             (
@@ -178,9 +183,16 @@ def _table(rows: Sequence[ResultRow]) -> list[str]:
                 f"{row.max_excess:.3f}",
                 f"{e.p_value:.4f}",
                 SHORT_LABEL[row.status],
+                deciding_attacker(row),
             )
         )
     return _rows_to_lines(header, body)
+
+
+def deciding_attacker(row: ResultRow) -> str:
+    """The attacker whose reading the row's figures are: the item's exposure."""
+    deciding = next((a for a in row.attackers or () if a.decides), None)
+    return deciding.architecture if deciding else row.architecture
 
 
 def _exposure_table(exposure: dict[str, ResultRow]) -> list[str]:

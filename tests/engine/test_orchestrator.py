@@ -4,6 +4,8 @@ point and the fixture's handle."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -121,3 +123,27 @@ def test_thorough_trains_each_encoder_head_with_three_seeds_and_spans_them(cache
     assert own.estimate.ci_low <= min(own.seed_leakages) and own.estimate.ci_high >= max(own.seed_leakages)
     row = result.as_dict()["attackers"][0]
     assert row["seed_leakages"] == [round(value, 6) for value in own.seed_leakages]
+
+
+def test_a_perfect_attacker_on_a_90_percent_female_corpus_fails(cache, one_torch_thread):
+    """Issue 12: plain accuracy's chance would be 0.90 here, so a perfect attacker's excess (0.10)
+    could never exceed the limit. Balanced accuracy's chance is 0.5 at any ratio."""
+    from privacy_checks.data import load_corpus
+    from tests.conftest import REPO
+
+    full = load_corpus("synthetic:speakers=10,utterances=9,duration=0.5", REPO)
+    seen: dict[str, int] = {}
+    kept = []
+    for utterance in full.utterances:  # every female utterance, one per male speaker: 45 vs 5
+        seen[utterance.speaker] = seen.get(utterance.speaker, 0) + 1
+        if utterance.gender == "female" or seen[utterance.speaker] == 1:
+            kept.append(utterance)
+    corpus = dataclasses.replace(full, utterances=tuple(kept), name="imbalanced", fingerprint="imbalanced-90")
+    audit_settings = {"scenarios": ["worst_case"], "layers": ["pool"], "budget": "standard", "attackers": ["generic"]}
+    config = {**CONFIG, "audit": {**CONFIG["audit"], **audit_settings}}
+    audit = open_audit(DEMO, corpus, config=config, cache_dir=cache / "embeddings", base_dir=cache)
+    audit.attacks.predict = lambda attack, head, layer, seed, shuffle_seed=None: audit.corpora.labels.copy()
+    result = audit.result(audit.cases[0])
+    assert result.estimate.plain_chance == pytest.approx(0.9)  # 45 of 50 utterances are female
+    assert result.estimate.chance == 0.5 and result.estimate.leakage == 1.0
+    assert result.status == "failed"
