@@ -52,31 +52,8 @@ model:
 
 
 # Models whose leaking layers do not FAIL yet (they do not pass either: the floor holds), and why.
-SHORTFALLS = {
-    "time_first_transformer": (
-        "batch axis found by behaviour (no INTERNALERROR); encoder.layers.0.norm2 FAILS at L 0.74, but the "
-        "6-epoch linear probe reads embed at 0.51 and the block encoder.layers.0 at 0.71 [0.59, 0.80] "
-        "(interval straddles the limit) where the probe reads 0.96 / 0.98: inconclusive, not failed"
-    ),
-    "channels_first_cnn": (
-        "layouts fixed, attacker too weak at quick: the linear probe (6 epochs) reads conv1.2 / conv2.2 "
-        "at L 0.51 / 0.36 where the probe reads 0.97 / 1.00 (0.93 / 0.91 and FAIL with attacker.epochs "
-        "100: tests/test_layer_layouts.py); the positive control reads 0.52: inconclusive, not failed"
-    ),
-    "waveform_frontend": (
-        "positive control on raw samples reads 0.50: both items inconclusive at L 0.40 / 0.44 where "
-        "the probe reads 0.93 / 0.94 (the run is not green, but nothing fails)"
-    ),
-    "packed_gru": (
-        "h_n read batch-first by its layout (no INTERNALERROR), attacker too weak at quick: the linear probe "
-        "(6 epochs) reads frontend.1 / gru at L 0.51 / 0.49 where the probe reads 0.95 / 0.95 (0.95 / 0.78 "
-        "with attacker.epochs 100); the positive control reads 0.52: inconclusive, not failed"
-    ),
-    "hf_wav2vec2": (
-        "positive control on raw samples reads 0.50: the block's item is inconclusive at L 0.38 "
-        "where the probe reads 0.91 (the run is not green, but nothing fails)"
-    ),
-}
+# Empty since the convex probe reads every encoder item (issue 12): each model's leaking layers FAIL.
+SHORTFALLS: dict[str, str] = {}
 CASES = list(FOREIGN_MODELS)
 
 
