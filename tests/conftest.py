@@ -107,6 +107,8 @@ def shared_audit(tmp_path_factory):
 
 # Audit runs that tests in several files assert on, each test on what its own option produced: call
 # shared_audit(*RUN) and mark the test with the run's xdist_group.
+# group "collect": the default items (ids, one per layer, encoder access only).
+COLLECT_RUN = ("--collect-only", "-q")
 # group "audit-c4": no report folder, a verdict with --privacy-device auto, the junit figures.
 C4_RUN = ("-k", "classifier.4", "--privacy-device", "auto", "--junitxml", "junit.xml")
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from privacy_checks.model import load_target
-from tests.conftest import C4_RUN, FAST_CONFIG, f7_c4_run
+from tests.conftest import C4_RUN, COLLECT_RUN, FAST_CONFIG, f7_c4_run
 
 LAYERS = [
     "features.2",
@@ -25,8 +25,9 @@ LAYERS = [
 ]
 
 
-def test_collects_one_item_per_layer_with_readable_ids(audit_project):
-    result = audit_project("--collect-only", "-q")
+@pytest.mark.xdist_group("collect")
+def test_collects_one_item_per_layer_with_readable_ids(shared_audit):
+    result = shared_audit(*COLLECT_RUN).result  # --collect-only -q
     assert result.ret == 0
     ids = [line for line in result.outlines if "::" in line]
     assert len(ids) == len(LAYERS)
