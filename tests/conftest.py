@@ -122,11 +122,21 @@ def f7_c4_run(junit_family: str = "xunit2") -> tuple[str, ...]:
 
 def pytest_configure(config: pytest.Config) -> None:
     # Under -n, keep the tests of one xdist_group (those sharing a run) on one worker: pytest-xdist's
-    # default `load` ignores the groups (the plugin does the same for an audit's items). Without
-    # xdist (-p no:xdist) the mark is only a name.
+    # default `load` ignores the groups. Without xdist (-p no:xdist) the mark is only a name.
     config.addinivalue_line("markers", "xdist_group(name): tests sharing a run (tests/conftest.py: shared_audit)")
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
+    # A worker re-parses the command line (no --dist loadgroup there), so it tags the grouped tests'
+    # ids (`id@group`, what the scheduler groups by) only when the controller says so.
+    if getattr(config, "workerinput", {}).get("loadgroup"):
+        config.option.loadgroup = True
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist's controller, before starting a worker: pass on that the run is `loadgroup`."""
+    if node.config.getvalue("dist") == "loadgroup":
+        node.workerinput["loadgroup"] = True
 
 
 @pytest.fixture(scope="module")
