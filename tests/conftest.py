@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,6 +58,85 @@ def audit_project(pytester: pytest.Pytester):
         return pytester.runpytest_subprocess(*argv)
 
     return run
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """One audit run that several tests assert on: its result and the project folder it wrote into
+    (read it, never write: the next test reads the same files)."""
+
+    result: pytest.RunResult
+    path: Path
+
+
+def run_pytest_subprocess(path: Path, *args: str) -> pytest.RunResult:
+    """`pytester.runpytest_subprocess` in `path`, for a fixture wider than one test: the same
+    interpreter, arguments and environment (HOME in the project, no outer PYTEST_ADDOPTS or colours,
+    the project first on PYTHONPATH)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "TOX_ENV_DIR")}
+    env.update(HOME=str(path), USERPROFILE=str(path), PY_COLORS="0", PYTEST_DEBUG_TEMPROOT=str(path / "tmp"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(path), env.get("PYTHONPATH", "")]))
+    (path / "tmp").mkdir()
+    command = [sys.executable, "-mpytest", f"--basetemp={path / 'runpytest-0'}", *args]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    return pytest.RunResult(
+        done.returncode, done.stdout.splitlines(), done.stderr.splitlines(), time.perf_counter() - start
+    )
+
+
+@pytest.fixture(scope="session")
+def shared_audit(tmp_path_factory):
+    """`audit_project`'s run, once per session for each distinct (arguments, thresholds.yaml, data):
+    tests that assert on the same audit call it with the same arguments and share one run. Give
+    them one `pytest.mark.xdist_group`, so that under -n they share a worker (and so the run)."""
+    runs: dict[tuple, SharedRun] = {}
+
+    def run(*args: str, config: str = FAST_CONFIG, data: str = TINY_DATA) -> SharedRun:
+        key = (args, config, data)
+        if key not in runs:
+            path = tmp_path_factory.mktemp("shared_audit")
+            (path / "thresholds.yaml").write_text(config)
+            (path / DEMO.name).write_bytes(DEMO.read_bytes())
+            argv = ["-p", "no:cacheprovider", "--privacy-audit", str(path / DEMO.name), *args, "--privacy-data", data]
+            runs[key] = SharedRun(run_pytest_subprocess(path, *argv), path)
+        return runs[key]
+
+    return run
+
+
+# Audit runs that tests in several files assert on, each test on what its own option produced: call
+# shared_audit(*RUN) and mark the test with the run's xdist_group.
+# group "collect": the default items (ids, one per layer, encoder access only).
+COLLECT_RUN = ("--collect-only", "-q")
+# group "audit-c4": no report folder, a verdict with --privacy-device auto, the junit figures.
+C4_RUN = ("-k", "classifier.4", "--privacy-device", "auto", "--junitxml", "junit.xml")
+
+
+def f7_c4_run(junit_family: str = "xunit2") -> tuple[str, ...]:
+    """Group "audit-f7-c4": a leaking layer and the output layer, with a report folder (report.json's
+    contract) and junit XML of the given family (its properties)."""
+    junit = ("--junitxml", "junit.xml", "-o", f"junit_family={junit_family}")
+    return ("-k", "features.7 or classifier.4", "--privacy-report", "out", *junit)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Under -n, keep the tests of one xdist_group (those sharing a run) on one worker: pytest-xdist's
+    # default `load` ignores the groups. Without xdist (-p no:xdist) the mark is only a name.
+    config.addinivalue_line("markers", "xdist_group(name): tests sharing a run (tests/conftest.py: shared_audit)")
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"
+    # A worker re-parses the command line (no --dist loadgroup there), so it tags the grouped tests'
+    # ids (`id@group`, what the scheduler groups by) only when the controller says so.
+    if getattr(config, "workerinput", {}).get("loadgroup"):
+        config.option.loadgroup = True
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist's controller, before starting a worker: pass on that the run is `loadgroup`."""
+    if node.config.getvalue("dist") == "loadgroup":
+        node.workerinput["loadgroup"] = True
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,25 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("calibration")
 
 
+@pytest.fixture(scope="module")
+def audits_once():
+    """Each distinct calibration audit once per module: the power check's audit (gender_effect 1,
+    seed 0, POWER_FAST) is also the dose-response's last point, and an audit's figures depend only
+    on its arguments (every random stream is seeded from them)."""
+    run_audit = calibration.run_audit
+    runs: dict[tuple, calibration.AuditRun] = {}
+
+    def once(gender_effect, seed, settings=calibration.NULL_FAST, cache=None):
+        key = (gender_effect, seed, settings, cache)
+        if key not in runs:
+            runs[key] = run_audit(gender_effect, seed, settings, cache)
+        return runs[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(calibration, "run_audit", once)
+        yield
+
+
 def test_null_corpora_are_flagged_no_more_often_than_alpha(cache, one_torch_thread):
     check = calibration.null_check(range(20), alpha=ALPHA, cache=cache)
     assert check.items == 80  # 20 seeds x 4 layers
@@ -31,13 +50,15 @@ def test_null_corpora_are_flagged_no_more_often_than_alpha(cache, one_torch_thre
     assert check.missed_chance / check.items <= 2 * ALPHA, check.lines()
 
 
-def test_a_passthrough_layer_on_gendered_voices_leaks_and_fails(cache, one_torch_thread):
+@pytest.mark.xdist_group("calibration-power")
+def test_a_passthrough_layer_on_gendered_voices_leaks_and_fails(cache, one_torch_thread, audits_once):
     check = calibration.power_check(cache=cache)
     assert check.rows and check.min_leakage >= 0.9, check.lines()
     assert check.all_failed, check.lines()
 
 
-def test_leakage_rises_with_the_gender_effect(cache, one_torch_thread):
+@pytest.mark.xdist_group("calibration-power")
+def test_leakage_rises_with_the_gender_effect(cache, one_torch_thread, audits_once):
     dose = calibration.dose_response((0.0, 0.25, 0.5, 1.0), cache=cache)
     assert dose.monotone_within_ci(), dose.lines()
     assert dose.spearman() > 0.75, dose.lines()

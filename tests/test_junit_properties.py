@@ -7,14 +7,17 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.conftest import f7_c4_run
 
+
+@pytest.mark.xdist_group("audit-f7-c4")
 @pytest.mark.parametrize("family", ["xunit1", "xunit2"])
-def test_junit_xml_carries_the_figures(audit_project, pytester, family):
-    result = audit_project(
-        "-k", "features.7 or classifier.4", "--junitxml", "junit.xml", "-o", f"junit_family={family}"
-    )
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    suite = ET.parse(pytester.path / "junit.xml").getroot().find("testsuite")
+def test_junit_xml_carries_the_figures(shared_audit, family):
+    # -k "features.7 or classifier.4" --junitxml junit.xml -o junit_family=FAMILY (+ a report folder;
+    # the xunit2 run is tests/test_option_privacy_report.py's)
+    run = shared_audit(*f7_c4_run(family))
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED
+    suite = ET.parse(run.path / "junit.xml").getroot().find("testsuite")
     facts = {p.get("name"): p.get("value") for p in suite.find("properties")}
     assert facts["privacy_architecture"] == "small_vgg" and len(facts["privacy_model_sha256"]) == 64
     assert facts["privacy_utterances"] == "80" and facts["privacy_speakers"] == "20"

@@ -6,9 +6,12 @@ import json
 
 import pytest
 
+from tests.conftest import COLLECT_RUN
 
-def test_default_access_is_encoder_only(audit_project):
-    result = audit_project("--collect-only", "-q")
+
+@pytest.mark.xdist_group("collect")
+def test_default_access_is_encoder_only(shared_audit):
+    result = shared_audit(*COLLECT_RUN).result  # --collect-only -q
     ids = [line for line in result.outlines if "::" in line]
     assert ids and not any("intercept" in i for i in ids)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from privacy_checks.model import load_target
-from tests.conftest import FAST_CONFIG
+from tests.conftest import C4_RUN, COLLECT_RUN, FAST_CONFIG, f7_c4_run
 
 LAYERS = [
     "features.2",
@@ -25,8 +25,9 @@ LAYERS = [
 ]
 
 
-def test_collects_one_item_per_layer_with_readable_ids(audit_project):
-    result = audit_project("--collect-only", "-q")
+@pytest.mark.xdist_group("collect")
+def test_collects_one_item_per_layer_with_readable_ids(shared_audit):
+    result = shared_audit(*COLLECT_RUN).result  # --collect-only -q
     assert result.ret == 0
     ids = [line for line in result.outlines if "::" in line]
     assert len(ids) == len(LAYERS)
@@ -40,11 +41,13 @@ def test_k_selects_one_layer(audit_project):
     assert [i.rsplit("-", 1)[-1] for i in ids] == ["features.3]"]
 
 
-def test_leaky_layer_fails_with_domain_message(audit_project):
-    result = audit_project("-k", "features.3 or classifier.4")
+@pytest.mark.xdist_group("audit-f7-c4")
+def test_leaky_layer_fails_with_domain_message(shared_audit):
+    # features.7 leaks as features.3 does; its tail (one conv block) trains in under half the time
+    result = shared_audit(*f7_c4_run()).result  # -k "features.7 or classifier.4" (+ report folder, junit XML)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     text = result.stdout.str()
-    assert "gender leakage above the limit at layer features.3" in text
+    assert "gender leakage above the limit at layer features.7" in text
     assert "thresholds.yaml: limits.max_excess" in text
     assert "95% CI" in text and "chance = 0.500" in text
     assert "the rule 'interval' fails it because the whole interval of the excess" in text
@@ -55,20 +58,20 @@ def test_leaky_layer_fails_with_domain_message(audit_project):
     assert "Traceback" not in text and "def runtest" not in text
     # the summary table lists both layers with their verdicts
     assert "privacy audit: gender leakage" in text
-    table = [line for line in result.outlines if line.startswith(("features.3 ", "classifier.4 "))]
+    table = [line for line in result.outlines if line.startswith(("features.7 ", "classifier.4 "))]
     assert [line.split()[-1] for line in table] == ["FAIL", "inconcl."]
     assert "verdict: FAIL — 1 failed, 0 passed, 1 inconclusive, 0 skipped" in text
 
 
 def test_failure_names_the_safe_split_point_under_the_ci_low_relaxation(audit_project, pytester):
     pytester.makefile(".yaml", thresholds=FAST_CONFIG + "limits:\n  rule: ci_low\n")
-    result = audit_project("-k", "features.3 or classifier.4")
+    result = audit_project("-k", "features.7 or classifier.4")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     text = result.stdout.str()
     assert "the rule 'ci_low' compares the CI lower bound" in text
     assert "move the split point to classifier.4" in text
     assert "decision rule: ci_low (limits.rule) — a relaxation" in text
-    table = [line for line in result.outlines if line.startswith(("features.3 ", "classifier.4 "))]
+    table = [line for line in result.outlines if line.startswith(("features.7 ", "classifier.4 "))]
     assert [line.split()[-1] for line in table] == ["FAIL", "pass"]
 
 
@@ -121,11 +124,12 @@ def test_pickled_module_is_refused_without_trust(audit_project, pytester, demo_c
     assert "pickled nn.Module" in err and "--privacy-trust-checkpoint" in err and "state_dict" in err
 
 
-def test_junit_xml_carries_the_figures(audit_project, pytester):
+@pytest.mark.xdist_group("audit-c4")
+def test_junit_xml_carries_the_figures(shared_audit):
     import xml.etree.ElementTree as ET
 
-    audit_project("-k", "classifier.4", "--junitxml", "junit.xml")
-    case = ET.parse(pytester.path / "junit.xml").getroot().find(".//testcase")
+    run = shared_audit(*C4_RUN)  # -k classifier.4 --junitxml junit.xml (+ --privacy-device auto)
+    case = ET.parse(run.path / "junit.xml").getroot().find(".//testcase")
     properties = {p.get("name"): float(p.get("value")) for p in case.iter("property")}
     assert {"leakage", "ci_low", "ci_high", "chance", "max_excess", "p_value"} <= set(properties)
     assert properties["ci_low"] <= properties["leakage"] <= properties["ci_high"]

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.conftest import C4_RUN, f7_c4_run
+
 RESULT_FIELDS = {
     "id",
     "scenario",
@@ -22,10 +24,11 @@ RESULT_FIELDS = {
 }
 
 
-def test_report_json_has_the_contract_fields(audit_project, pytester):
-    result = audit_project("-k", "features.7 or classifier.4", "--privacy-report", "out")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    report = json.loads((pytester.path / "out" / "report.json").read_text())
+@pytest.mark.xdist_group("audit-f7-c4")
+def test_report_json_has_the_contract_fields(shared_audit):
+    run = shared_audit(*f7_c4_run())  # -k "features.7 or classifier.4" --privacy-report out (+ junit XML)
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED
+    report = json.loads((run.path / "out" / "report.json").read_text())
     assert report["schema_version"] == 1 and report["attribute"] == "gender"
     assert report["model"]["architecture"] == "small_vgg" and len(report["model"]["sha256"]) == 64
     assert report["corpus"]["speakers"] == 20 and report["corpus"]["utterances"] == 80
@@ -50,15 +53,18 @@ def test_report_folder_that_is_a_file_is_a_usage_error(audit_project, pytester):
     assert (pytester.path / "taken").read_text() == "a file, not a folder"
 
 
-def test_no_report_without_the_option(audit_project, pytester):
-    audit_project("-k", "classifier.4")
-    assert not list(pytester.path.rglob("report.json"))
+@pytest.mark.xdist_group("audit-c4")
+def test_no_report_without_the_option(shared_audit):
+    run = shared_audit(*C4_RUN)  # -k classifier.4, no --privacy-report
+    assert "--privacy-report" not in C4_RUN
+    assert not list(run.path.rglob("report.json"))
 
 
-def test_report_folder_has_markdown_html_and_plots(audit_project, pytester):
-    result = audit_project("-k", "features.3 or features.7 or pool or classifier.4", "--privacy-report", "out")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    out = pytester.path / "out"
+@pytest.mark.xdist_group("audit-f7-c4")
+def test_report_folder_has_markdown_html_and_plots(shared_audit):
+    run = shared_audit(*f7_c4_run())  # -k "features.7 or classifier.4" --privacy-report out (+ junit XML)
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED
+    out = run.path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
         "leakage_by_emotion.png",
         "leakage_by_layer.png",

@@ -10,7 +10,8 @@ import pytest
 
 def test_saved_baseline_is_small_sorted_json_keyed_by_item_id(audit_project, pytester):
     path = pytester.path / "baseline.json"
-    audit_project("-k", "features.3 or pool or classifier.1", "--privacy-save-baseline", str(path))
+    # features.7, not features.3: any three items do, and its attacker trains in under half the time
+    audit_project("-k", "features.7 or pool or classifier.1", "--privacy-save-baseline", str(path))
     text = path.read_text()
     data = json.loads(text)
     assert data["format"] == "privacy-checks.baseline" and data["schema_version"] == 1

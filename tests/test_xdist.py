@@ -10,7 +10,7 @@ import json
 import pytest
 
 # Two attacks (encoder and intercept access), so each worker gets one group.
-ARGS = ("-k", "features.3 or pool", "--privacy-access", "encoder,intercept")
+ARGS = ("-k", "features.7 or pool", "--privacy-access", "encoder,intercept")
 
 
 def values(pytester, folder):
