@@ -25,8 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 AUX = "synthetic:seed=1,emotions=8"
 
 
-def audit_once(tree: Path, workers: str) -> tuple[float, Counter]:
-    """Seconds for one cold demo audit with the plugin from `tree`, and its items per status."""
+def audit_once(tree: Path, workers: str, keep: Path | None = None) -> tuple[float, Counter]:
+    """Seconds for one cold demo audit with the plugin from `tree`, and its items per status; with
+    `keep`, its terminal output and report.json are copied there."""
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
         command = [sys.executable, "-m", "pytest", "-q", "-n", workers, "-p", "no:randomly"]
@@ -37,8 +38,12 @@ def audit_once(tree: Path, workers: str) -> tuple[float, Counter]:
         seconds = time.perf_counter() - start
         if done.returncode not in (0, 1):
             raise SystemExit(f"{tree}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        rows = json.loads((Path(folder) / "report" / "report.json").read_text())["results"]
-        return seconds, Counter(row["status"] for row in rows)
+        report = (Path(folder) / "report" / "report.json").read_text()
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / "stdout.txt").write_text(done.stdout)
+            (keep / "report.json").write_text(report)
+        return seconds, Counter(row["status"] for row in json.loads(report)["results"])
 
 
 def main() -> None:
@@ -46,6 +51,7 @@ def main() -> None:
     parser.add_argument("--before", default="9a2354d", help="the commit to compare with")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("-n", dest="workers", default="2", help="pytest-xdist workers, as the demo script")
+    parser.add_argument("--keep", type=Path, help="copy this tree's last output and report.json here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         before = Path(tmp) / "before"
@@ -54,7 +60,7 @@ def main() -> None:
             times: dict[str, list[float]] = {"before": [], "after": []}
             for round_ in range(args.rounds):
                 for name, tree in (("before", before), ("after", REPO)):
-                    seconds, statuses = audit_once(tree, args.workers)
+                    seconds, statuses = audit_once(tree, args.workers, args.keep if name == "after" else None)
                     times[name].append(seconds)
                     print(f"round {round_ + 1} {name:6s} {seconds:7.1f} s  {dict(statuses)}", flush=True)
         finally:
