@@ -56,10 +56,10 @@ def test_leaky_layer_fails_with_domain_message(shared_audit):
     assert "INCONCLUSIVE at layer classifier.4" in text and "speakers (now 20) would decide it" in text
     assert "no audited layer passes at this limit" in text
     assert "Traceback" not in text and "def runtest" not in text
-    # the summary table lists both layers with their verdicts
+    # the summary table lists both layers with their verdicts and the attacker whose reading decided
     assert "privacy audit: gender leakage" in text
     table = [line for line in result.outlines if line.startswith(("features.7 ", "classifier.4 "))]
-    assert [line.split()[-1] for line in table] == ["FAIL", "inconcl."]
+    assert [line.split()[-2:] for line in table] == [["FAIL", "convex_probe"], ["inconcl.", "linear_probe"]]
     assert "verdict: FAIL — 1 failed, 0 passed, 1 inconclusive, 0 skipped" in text
 
 
@@ -72,7 +72,7 @@ def test_failure_names_the_safe_split_point_under_the_ci_low_relaxation(audit_pr
     assert "move the split point to classifier.4" in text
     assert "decision rule: ci_low (limits.rule) — a relaxation" in text
     table = [line for line in result.outlines if line.startswith(("features.7 ", "classifier.4 "))]
-    assert [line.split()[-1] for line in table] == ["FAIL", "pass"]
+    assert [line.split()[-2:] for line in table] == [["FAIL", "convex_probe"], ["pass", "linear_probe"]]
 
 
 def test_inactive_plugin_imports_no_torch(pytester: pytest.Pytester):
