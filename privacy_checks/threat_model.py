@@ -71,7 +71,7 @@ class Budget:
 
     name: str
     utterances_per_speaker: int | None  # None: all
-    epochs: int  # attacker training epochs unless attacker.epochs is set
+    epochs: int  # most epochs an attacker head trains (early stopping ends it sooner) unless attacker.epochs is set
     kinds: tuple[str, ...]  # attacker kinds unless audit.attackers is set
     same_family_heads: int  # how many of the family's other architectures (scenarios 2 and 3)
     probe_baseline: bool  # a linear probe beside every scenario's attackers
@@ -84,9 +84,9 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     b.name: b
     for b in (
-        Budget("quick", 6, 6, (GENERIC,), 1, False, False),
-        Budget("standard", 10, 10, ATTACKER_KINDS, 1, False, False),
-        Budget("thorough", None, 20, ATTACKER_KINDS, 3, True, True, attacker_seeds=3),
+        Budget("quick", 6, 40, (GENERIC,), 1, False, False),
+        Budget("standard", 10, 60, ATTACKER_KINDS, 1, False, False),
+        Budget("thorough", None, 100, ATTACKER_KINDS, 3, True, True, attacker_seeds=3),
     )
 }
 DEFAULT_BUDGET = "standard"

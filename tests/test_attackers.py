@@ -69,9 +69,10 @@ def record(monkeypatch):
         seen["standardize"].append(np.array(train))
         return standardizer(x, train)
 
-    def spy_fit(model, x, y, train, settings, seed, device):
+    def spy_fit(model, x, y, train, settings, seed, device, held_out=None):
         seen["fit"].append(np.array(train))
-        return fit(model, x, y, train, settings, seed, device)
+        seen.setdefault("held_out", []).append(held_out)
+        return fit(model, x, y, train, settings, seed, device, held_out)
 
     def spy_predict(model, x, rows, device):
         seen["predict"].append(np.array(rows))
@@ -94,6 +95,70 @@ def test_never_trains_on_a_test_speaker(record):
         assert len(np.unique(folds[tested])) == 1  # one fold at a time
         assert sorted(np.concatenate([fitted, tested])) == list(range(len(y)))
     assert set(np.unique(predictions)) <= {0, 1}
+
+
+def test_early_stopping_holds_out_training_speakers_only(record):
+    """The held-out speakers come from the fold's training speakers (about a fifth of each gender);
+    the standardiser and the fit see neither them nor the test fold."""
+    shape = (6,)
+    x, y, speakers, folds = make_data(shape)
+    settings = AttackerSettings(epochs=50, learning_rate=1e-2, batch_size=32, patience=3)
+    cross_validated_predictions(probe_factory(shape), x, y, folds, settings, seed=0, speakers=speakers)
+    for fitted, standardized, held, tested in zip(
+        record["fit"], record["standardize"], record["held_out"], record["predict"]
+    ):
+        assert held is not None
+        assert set(speakers[held]).isdisjoint(speakers[fitted]) and set(speakers[held]).isdisjoint(speakers[tested])
+        np.testing.assert_array_equal(standardized, fitted)
+        assert sorted(np.concatenate([fitted, held, tested])) == list(range(len(y)))
+        # 16 training speakers, 8 per gender: round(0.2 * 8) = 2 of each held out
+        assert len(set(speakers[held])) == 4 and sorted(np.bincount(y[held])) == [12, 12]
+
+
+def test_validation_split_is_stratified_seeded_and_refuses_too_few_speakers():
+    genders = np.repeat([0, 1], 30)
+    speakers = np.array([f"s{i // 3}" for i in range(60)])  # 20 speakers, 3 utterances each
+    rows = np.arange(60)
+    fit, held = training.validation_split(rows, speakers, genders, seed=1)
+    assert set(speakers[fit]).isdisjoint(speakers[held])
+    assert np.bincount(genders[held]).tolist() == [6, 6]  # 2 speakers of each gender's 10
+    again = training.validation_split(rows, speakers, genders, seed=1)
+    np.testing.assert_array_equal(held, again[1])
+    assert any(not np.array_equal(held, training.validation_split(rows, speakers, genders, seed=s)[1]) for s in (2, 3))
+    few = np.flatnonzero(np.isin(speakers, ["s0", "s1", "s10", "s11", "s12", "s13"]))  # 2 women, 4 men
+    assert training.validation_split(few, speakers, genders, seed=1) is None
+    assert training.validation_split(np.arange(30), speakers, genders, seed=1) is None  # one gender
+
+
+def test_early_stopping_trains_to_convergence_under_a_generous_cap():
+    """A fixed few epochs at a small learning rate under-read a planted signal; the same head with a
+    generous cap and early stopping reads it, and stops well before the cap."""
+    shape = (6,)
+    x, y, speakers, folds = make_data(shape, signal=1.5)
+    slow = AttackerSettings(epochs=2, learning_rate=1e-3, batch_size=32, patience=0)
+    stopped = AttackerSettings(epochs=2000, learning_rate=1e-3, batch_size=32, patience=5)
+    fixed = accuracy(cross_validated_predictions(probe_factory(shape), x, y, folds, slow, seed=0), y)
+    epochs: list[int] = []
+    losses = training._held_out_loss
+
+    def count(*args):
+        epochs[-1] += 1
+        return losses(*args)
+
+    original = training._Best.__init__
+
+    def start(self):
+        epochs.append(0)
+        original(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "_held_out_loss", count)
+        patch.setattr(training._Best, "__init__", start)
+        early = accuracy(
+            cross_validated_predictions(probe_factory(shape), x, y, folds, stopped, seed=0, speakers=speakers), y
+        )
+    assert fixed < 0.6 and early >= 0.85, (fixed, early)  # 200 fixed epochs read 0.87
+    assert len(epochs) == 5 and max(epochs) < 2000, epochs
 
 
 def test_every_utterance_predicted_exactly_once(record):

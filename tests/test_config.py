@@ -192,7 +192,7 @@ def test_importing_config_stays_light():
             ["unknown key 'max_exces' in 'limits'; valid keys: max_excess, rule, layers", "did you mean 'max_excess'"],
         ),
         ("audit:\n  seeds: 1\n", 2, ["unknown key 'seeds' in 'audit'", "valid keys: data, folds, seed"]),
-        ("attacker:\n  lr: 0.1\n", 2, ["unknown key 'lr' in 'attacker'", "valid keys: epochs, learning_rate"]),
+        ("attacker:\n  lr: 0.1\n", 2, ["unknown key 'lr' in 'attacker'", "valid keys: epochs, patience, learning_r"]),
         ("model:\n  labels: [a]\n  factroy: a:b\n", 3, ["unknown key 'factroy' in 'model'", "valid keys: factory"]),
     ],
 )

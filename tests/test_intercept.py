@@ -208,7 +208,7 @@ def test_intercept_reproduces_the_papers_ordering(tmp_path):
             "budget": "standard",
             "layers": ["features.[2367]"],
         },
-        "attacker": {"epochs": 15},
+        "attacker": {"epochs": 15, "patience": 0},  # the paper's protocol: a fixed number of epochs
         "model": {"base_checkpoint": str(base)},
     }
     corpus = load_corpus("synthetic:speakers=20,utterances=6,duration=1.0", tmp_path)

@@ -72,7 +72,7 @@ def test_failure_names_the_safe_split_point_under_the_ci_low_relaxation(audit_pr
     assert "move the split point to classifier.4" in text
     assert "decision rule: ci_low (limits.rule) — a relaxation" in text
     table = [line for line in result.outlines if line.startswith(("features.7 ", "classifier.4 "))]
-    assert [line.split()[-2:] for line in table] == [["FAIL", "convex_probe"], ["pass", "linear_probe"]]
+    assert [line.split()[-2:] for line in table] == [["FAIL", "convex_probe"], ["pass", "convex_probe"]]
 
 
 def test_inactive_plugin_imports_no_torch(pytester: pytest.Pytester):

@@ -6,10 +6,17 @@ Transfer: the head trains on the auxiliary corpus and predicts every target utte
 corpora share no speakers). An application-aware attacker also learns its own corpus's emotions:
 its head returns (gender, emotion) logits and both losses are summed. Everything random is seeded,
 so results repeat bit for bit.
+
+Early stopping: a head trains on most of its training speakers and is scored after every epoch on
+the rest (about a fifth of each gender's speakers); it keeps the weights of its best epoch by
+held-out gender loss and stops once `patience` epochs bring nothing better. The budget's epochs
+cap training, they do not decide where it stops: a fixed few epochs under-read leakage by wherever
+training happened to be.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import numpy as np
@@ -21,6 +28,10 @@ from privacy_checks.attackers.heads import Standardize, channel_axes
 from privacy_checks.config import AttackerSettings
 from privacy_checks.seeds import fold_seed
 
+VALIDATION_SHARE = 0.2  # of each gender's training speakers, held out to decide when to stop
+LOSS_MARGIN = 1e-3  # relative fall of the held-out gender loss that counts as a better epoch
+LOSS_FLOOR = 0.05  # nats: below it the held-out speakers are told apart confidently, nothing to gain
+
 
 def cross_validated_predictions(
     make_head: Callable[[], nn.Module],
@@ -31,9 +42,11 @@ def cross_validated_predictions(
     seed: int,
     device: str = "cpu",
     emotions: np.ndarray | None = None,
+    speakers: np.ndarray | None = None,
 ) -> np.ndarray:
     """Predicted gender per utterance, each from the head that never saw its speaker; with
-    `emotions` (multi-task) an (N, 2) array of predicted (gender, emotion)."""
+    `emotions` (multi-task) an (N, 2) array of predicted (gender, emotion). `speakers` (one per row)
+    lets each head stop early on speakers held out of its training rows."""
     targets = labels if emotions is None else (labels, emotions)
     predictions = np.full((len(labels), 1 if emotions is None else 2), -1, dtype=np.int64)
     names = np.unique(folds)
@@ -42,7 +55,14 @@ def cross_validated_predictions(
         test = np.flatnonzero(folds == fold)
         with progress.step(f"fold {index + 1}/{len(names)}"):
             model = train_attacker(
-                make_head, representations, targets, train, settings, fold_seed(seed, int(fold)), device
+                make_head,
+                representations,
+                targets,
+                train,
+                settings,
+                fold_seed(seed, int(fold)),
+                device,
+                speakers=speakers,
             )
         predictions[test] = _as_columns(predict(model, representations, test, device))
     return predictions[:, 0] if emotions is None else predictions
@@ -58,13 +78,14 @@ def transfer_predictions(
     device: str = "cpu",
     train_emotions: np.ndarray | None = None,
     train_rows: np.ndarray | None = None,
+    train_speakers: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gender predictions for every row of `eval_x` from a head trained on `train_rows` of `train_x`
     (the auxiliary corpus; default all). With `train_emotions` the head is multi-task; only gender is
     returned, since the emotion classes are the auxiliary corpus's own."""
     rows = np.arange(len(train_labels)) if train_rows is None else train_rows
     targets = train_labels if train_emotions is None else (train_labels, train_emotions)
-    model = train_attacker(make_head, train_x, targets, rows, settings, seed, device)
+    model = train_attacker(make_head, train_x, targets, rows, settings, seed, device, speakers=train_speakers)
     return _as_columns(predict(model, eval_x, np.arange(len(eval_x)), device))[:, 0]
 
 
@@ -77,17 +98,49 @@ def train_attacker(
     seed: int,
     device: str = "cpu",
     standardize: bool = True,
+    speakers: np.ndarray | None = None,
 ) -> nn.Sequential:
     """A fresh head behind a standardiser fitted on `rows`, trained on `rows` (eval mode on return).
     `targets` is the gender labels or a tuple (gender, emotion) for a multi-task head. Without
-    `standardize` the standardiser is the identity (a model that must see inputs as T saw them)."""
+    `standardize` the standardiser is the identity (a model that must see inputs as T saw them).
+    With `speakers` (one per row of `x`) and `settings.patience` it stops early on held-out speakers
+    (`validation_split`); otherwise it trains every epoch."""
     torch.manual_seed(seed)
-    standardizer = _standardizer(x, rows)
+    split = None
+    if speakers is not None and settings.patience > 0:
+        split = validation_split(rows, np.asarray(speakers), _genders(targets), seed)
+    fit_rows, held_out = split if split is not None else (rows, None)
+    standardizer = _standardizer(x, fit_rows)
     if not standardize:
         standardizer = Standardize(np.zeros_like(standardizer.mean.numpy()), np.ones_like(standardizer.std.numpy()))
     model = nn.Sequential(standardizer, make_head()).to(device)
-    _fit(model, x, targets, rows, settings, seed, device)
+    _fit(model, x, targets, fit_rows, settings, seed, device, held_out)
     return model
+
+
+def validation_split(
+    rows: np.ndarray, speakers: np.ndarray, genders: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Speaker-disjoint (fit rows, held-out rows) of `rows`: about a fifth of each gender's speakers
+    held out (at least one), chosen by `seed`. None when a gender has fewer than 3 speakers there:
+    the head then keeps them all and trains every epoch."""
+    rng = np.random.default_rng(seed)
+    present = np.unique(genders[rows])
+    if len(present) < 2:
+        return None
+    held: list[str] = []
+    for gender in present:
+        names = sorted(set(speakers[rows][genders[rows] == gender].tolist()))
+        if len(names) < 3:
+            return None
+        count = max(1, round(VALIDATION_SHARE * len(names)))
+        held.extend(names[i] for i in rng.permutation(len(names))[:count])
+    mask = np.isin(speakers[rows], held)
+    return rows[~mask], rows[mask]
+
+
+def _genders(targets) -> np.ndarray:
+    return np.asarray(targets[0] if isinstance(targets, tuple) else targets)
 
 
 def _as_columns(predicted) -> np.ndarray:
@@ -113,16 +166,25 @@ def _standardizer(x: np.ndarray, train: np.ndarray) -> Standardize:
 
 
 def _fit(
-    model: nn.Module, x: np.ndarray, y, train: np.ndarray, settings: AttackerSettings, seed: int, device: str
+    model: nn.Module,
+    x: np.ndarray,
+    y,
+    train: np.ndarray,
+    settings: AttackerSettings,
+    seed: int,
+    device: str,
+    held_out: np.ndarray | None = None,
 ) -> None:
     """Adam on cross-entropy; `y` is the gender labels, or a tuple of label arrays for a multi-task
-    head (one cross-entropy per output, summed)."""
+    head (one cross-entropy per output, summed). With `held_out` rows: early stopping on their gender
+    loss (`_Best`), the best epoch's weights kept."""
     targets = y if isinstance(y, tuple) else (y,)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
     epochs = settings.epochs
     assert epochs is not None, "attacker.epochs null: the audit fills in its budget's epochs"
+    best = _Best()
     model.train()
     for epoch in range(epochs):
         progress.update("training", epoch, epochs, "epochs")
@@ -138,8 +200,52 @@ def _fit(
             loss = sum(loss_fn(out, torch.from_numpy(t[batch]).to(device)) for out, t in zip(outputs, targets))
             loss.backward()
             optimizer.step()
+        if held_out is not None and best.stops(model, _held_out_loss(model, x, targets[0], held_out, device), settings):
+            break
     progress.update("training", epochs, epochs, "epochs")
+    best.restore(model)
     model.eval()
+
+
+class _Best:
+    """The best epoch so far by held-out gender loss (its weights), and how many epochs since."""
+
+    def __init__(self) -> None:
+        self.loss = float("inf")
+        self.state: dict | None = None
+        self.stale = 0
+
+    def stops(self, model: nn.Module, loss: float, settings: AttackerSettings) -> bool:
+        """Better means lower by a relative LOSS_MARGIN while the best is above LOSS_FLOOR: on
+        separable data the loss falls geometrically for ever, and training on would only cost time.
+        Loss, not accuracy: held-out accuracy over a few speakers moves in steps of a whole speaker's
+        clips, and stopping on it ended slow-but-steady heads (a small learning rate) at chance."""
+        if loss < self.loss * (1 - LOSS_MARGIN) and self.loss > LOSS_FLOOR:
+            self.loss, self.stale = loss, 0
+            self.state = copy.deepcopy(model.state_dict())
+        else:
+            self.stale += 1
+        return self.stale >= settings.patience
+
+    def restore(self, model: nn.Module) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+
+
+def _held_out_loss(model: nn.Module, x: np.ndarray, genders: np.ndarray, rows: np.ndarray, device: str) -> float:
+    """Mean gender cross-entropy over `rows`, in eval mode (the model returns to training mode)."""
+    model.eval()
+    total = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(rows), 256):
+            batch = rows[start : start + 256]
+            outputs = model(torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(device))
+            logits = outputs[0] if isinstance(outputs, tuple) else outputs
+            labels = torch.from_numpy(np.asarray(genders[batch])).to(device)
+            total += float(nn.functional.cross_entropy(logits, labels, reduction="sum"))
+    model.train()
+    loss = total / max(1, len(rows))
+    return loss if np.isfinite(loss) else float("inf")
 
 
 def predict(model: nn.Module, x: np.ndarray, rows: np.ndarray, device: str):

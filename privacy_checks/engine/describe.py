@@ -9,9 +9,10 @@ from privacy_checks import stats
 from privacy_checks.config import PrivacyConfig
 from privacy_checks.data import Corpus
 
-# The measurement protocol's version: 2 decides on balanced accuracy, with a convex probe on
-# per-channel statistics in every encoder-access item (1: plain accuracy, neural heads only).
-PROTOCOL_VERSION = 2
+# The measurement protocol's version: 3 stops neural heads early on held-out speakers under the
+# budget's epoch cap; 2 decided on balanced accuracy, with a convex probe on per-channel statistics
+# in every encoder-access item; 1: plain accuracy, neural heads only, fixed epochs.
+PROTOCOL_VERSION = 3
 
 
 def describe_corpus(corpus: Corpus, config: PrivacyConfig) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class EncoderAttack:
                 self.device,
                 train_emotions=data.emotions,
                 train_rows=self.corpora.aux_train_rows,
+                train_speakers=np.asarray(data.corpus.speakers),
             )
         return cross_validated_predictions(
             make_head,
@@ -63,6 +64,7 @@ class EncoderAttack:
             seed,
             self.device,
             emotions=data.emotions,
+            speakers=np.asarray(data.corpus.speakers),
         )
 
     def _head_factory(self, head: str, shape: tuple[int, ...], layer: str, outputs: tuple[int, ...]) -> Callable:

@@ -82,6 +82,7 @@ class InterceptAttack:
         predictions = np.full((n_target, columns), -1, dtype=np.int64)
         targets = data.genders if data.emotions is None else (data.genders, data.emotions)
         architecture = (head, data.outputs)
+        speakers = np.asarray(data.corpus.speakers)
         if architecture not in self._reprs:
             self._reprs[architecture] = repr(make_head())
         base = self.base_checkpoint
@@ -100,7 +101,7 @@ class InterceptAttack:
                 seed=fold_seed(seed, index),
             )
             with progress.step(f"fold {index + 1}/{len(splits)}" if len(splits) > 1 else "auxiliary corpus"):
-                model = self._model(key, head, make_head, raw, targets, train, fold_seed(seed, index))
+                model = self._model(key, head, make_head, raw, targets, train, fold_seed(seed, index), speakers)
             if layer == INPUT_LAYER:
                 reader, x = model, self.outputs[TARGET][INPUT_LAYER]
             else:
@@ -124,14 +125,32 @@ class InterceptAttack:
             return lambda: self.target.fresh_model(outputs, base.module.state_dict() if base else None)
         return lambda: build_head(head, input_shape, lambda: None, outputs)
 
-    def _model(self, key: str, head: str, make_head: Callable, raw: Any, targets: Any, train: np.ndarray, seed: int):
+    def _model(
+        self,
+        key: str,
+        head: str,
+        make_head: Callable,
+        raw: Any,
+        targets: Any,
+        train: np.ndarray,
+        seed: int,
+        speakers: np.ndarray,
+    ):
         """Trained once per key: from memory, else the disk cache (across runs), else trained."""
         if key not in self._models:
             model = self._cache.load(key, make_head)
             if model is None:
                 # T's own architecture sees raw features as T does (from the same public weights).
                 model = train_attacker(
-                    make_head, raw, targets, train, self.settings, seed, self.device, standardize=head != TAIL_CLONE
+                    make_head,
+                    raw,
+                    targets,
+                    train,
+                    self.settings,
+                    seed,
+                    self.device,
+                    standardize=head != TAIL_CLONE,
+                    speakers=speakers,
                 )
                 self._cache.save(key, model)
             self._models[key] = model.to(self.device).eval()

@@ -140,8 +140,14 @@ def _study_config(budget: StudyBudget, seed: int, scenarios, kinds, layers) -> d
             "bootstrap": budget.bootstrap,
             "permutations": budget.permutations,
         },
-        # the paper's attackers alone: its tables measure them, not the audit's convex probe
-        "attacker": {"epochs": budget.attacker_epochs, "learning_rate": budget.attacker_lr, "convex_probe": False},
+        # the paper's attackers alone, trained a fixed number of epochs: its tables measure them, not
+        # the audit's convex probe or early stopping
+        "attacker": {
+            "epochs": budget.attacker_epochs,
+            "learning_rate": budget.attacker_lr,
+            "convex_probe": False,
+            "patience": 0,
+        },
     }
 
 
