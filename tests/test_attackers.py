@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from privacy_checks import stats
 from privacy_checks.attackers import LINEAR_PROBE, TAIL_CLONE, build_head, cross_validated_predictions, training
@@ -128,6 +130,32 @@ def test_validation_split_is_stratified_seeded_and_refuses_too_few_speakers():
     few = np.flatnonzero(np.isin(speakers, ["s0", "s1", "s10", "s11", "s12", "s13"]))  # 2 women, 4 men
     assert training.validation_split(few, speakers, genders, seed=1) is None
     assert training.validation_split(np.arange(30), speakers, genders, seed=1) is None  # one gender
+
+
+@given(
+    women=st.integers(1, 12),
+    men=st.integers(1, 12),
+    clips=st.lists(st.integers(1, 5), min_size=24, max_size=24),
+    seed=st.integers(0, 2**16),
+)
+def test_validation_split_property(women, men, clips, seed):
+    """Any speaker mix: the held-out rows are whole speakers, both genders, about a fifth of each
+    gender's speakers (at least one), and fit + held-out is exactly the training rows; with fewer
+    than 3 speakers of a gender there is no split."""
+    names = [f"w{i}" for i in range(women)] + [f"m{i}" for i in range(men)]
+    speakers = np.array([name for i, name in enumerate(names) for _ in range(clips[i])])
+    genders = np.array([0 if name.startswith("w") else 1 for name in speakers])
+    rows = np.arange(len(speakers))
+    split = training.validation_split(rows, speakers, genders, seed)
+    if min(women, men) < 3:
+        assert split is None
+        return
+    assert split is not None
+    fit, held = split
+    assert sorted(np.concatenate([fit, held]).tolist()) == rows.tolist()
+    assert set(speakers[fit]).isdisjoint(speakers[held])
+    for gender, count in ((0, women), (1, men)):
+        assert len(set(speakers[held][genders[held] == gender])) == max(1, round(0.2 * count))
 
 
 def test_early_stopping_trains_to_convergence_under_a_generous_cap():
