@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -325,6 +326,21 @@ def test_unsafe_tags_are_refused(tmp_path):
 
 def test_self_referencing_alias(tmp_path):
     assert "refers to itself" in load_error(tmp_path, "model:\n  kwargs: &k {a: *k}\n")
+
+
+def test_alias_bomb_is_a_usage_error_within_a_second(tmp_path):
+    """Nine levels of nested aliases in ~600 bytes would expand to 9**9 values (issue 13: it ran past
+    60 s); an ordinary alias still works."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    text = "model:\n  kwargs:\n" + "".join(f"    {line}\n" for line in levels)
+    assert len(text.encode()) < 700
+    start = time.perf_counter()
+    message = load_error(tmp_path, text)
+    assert time.perf_counter() - start < 1.0
+    assert "expands to more than 100,000 values" in message and "aliases" in message
+    config = load_config(write(tmp_path, "model:\n  kwargs: {a: &v [1, 2], b: *v}\n"))
+    assert dict(config.model.kwargs) == {"a": (1, 2), "b": (1, 2)}  # frozen: tuples
 
 
 def test_not_utf8(tmp_path):

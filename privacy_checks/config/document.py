@@ -13,6 +13,10 @@ import yaml
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.validation import KeyPath, format_key, quoted
 
+# Values one document may expand to. Aliases repeat what they refer to, so a few hundred bytes of
+# nested aliases ("billion laughs") expand to billions of values; a real config has a few hundred.
+MAX_VALUES = 100_000
+
 
 class Document:
     """Python values of one YAML document plus ``lines[path]``: where each key or list item is."""
@@ -23,6 +27,7 @@ class Document:
         # types scalars exactly as yaml.safe_load would (ints, floats, bools, nulls, dates)
         self._constructor = yaml.constructor.SafeConstructor()
         self._open: set[int] = set()  # collections being converted: catches `&a [*a]` loops
+        self._values = 0  # values converted so far, aliases counted each time they repeat
 
     def error(self, line: int, message: str) -> PrivacyInputError:
         return PrivacyInputError(f"{self.display}:{line}: {message}")
@@ -34,6 +39,13 @@ class Document:
         return self.lines.get(path, 1)
 
     def to_python(self, node: yaml.Node, path: KeyPath = ()) -> Any:
+        self._values += 1
+        if self._values > MAX_VALUES:
+            raise self.error(
+                node.start_mark.line + 1,
+                f"the document expands to more than {MAX_VALUES:,} values (YAML aliases repeat what they "
+                "refer to); write the values out instead of nesting aliases",
+            )
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node)
         if id(node) in self._open:
