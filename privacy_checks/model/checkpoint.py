@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -15,8 +15,11 @@ from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
 from privacy_checks.fileio import atomic_write_bytes
 from privacy_checks.model import zoo
-from privacy_checks.model.loading import first_line, load_weights
+from privacy_checks.model.loading import first_line, load_weights, model_file_spec
 from privacy_checks.model.target import Target
+
+if TYPE_CHECKING:
+    from privacy_checks.config import ModelSettings
 
 CHECKPOINT_FORMAT = "privacy-checks.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -26,7 +29,9 @@ def is_project_checkpoint(payload: Any) -> bool:
     return isinstance(payload, Mapping) and payload.get("format") == CHECKPOINT_FORMAT
 
 
-def from_project_checkpoint(path: Path, fingerprint: str, payload: Mapping[str, Any]) -> Target:
+def from_project_checkpoint(
+    path: Path, fingerprint: str, payload: Mapping[str, Any], model_config: ModelSettings | None = None
+) -> Target:
     version = payload.get("format_version")
     if version != CHECKPOINT_VERSION:
         raise PrivacyInputError(
@@ -43,7 +48,7 @@ def from_project_checkpoint(path: Path, fingerprint: str, payload: Mapping[str, 
     except TypeError as exc:  # arch_kwargs the architecture does not take
         raise PrivacyInputError(f"{path}: arch_kwargs do not fit architecture {name!r}: {first_line(exc)}") from None
     load_weights(module, payload["state_dict"], path)
-    spec = FeatureSpec.from_mapping(payload["input_spec"], where=f"{path} input_spec")
+    spec = model_file_spec(payload.get("input_spec"), f"{path} input_spec", model_config)
     return Target(module.eval(), name, spec, tuple(payload.get("labels", ())), fingerprint, path, "privacy-checks")
 
 

@@ -53,7 +53,7 @@ def _load(path: Path, model_config: ModelSettings | None, trust_checkpoint: bool
             "Is it a file written by torch.save or privacy-checks train?"
         ) from None
     if is_project_checkpoint(payload):
-        return from_project_checkpoint(path, fingerprint, payload)
+        return from_project_checkpoint(path, fingerprint, payload, model_config)
     if is_state_dict(payload):
         return from_state_dict(path, fingerprint, payload, model_config)
     raise PrivacyInputError(

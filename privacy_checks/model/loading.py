@@ -42,9 +42,26 @@ def metadata_spec_and_labels(
 ) -> tuple[FeatureSpec, tuple[str, ...]]:
     """Input spec and labels from an archive's privacy_checks.json, else from thresholds.yaml model:."""
     if "input_spec" in meta:
-        spec = FeatureSpec.from_mapping(meta["input_spec"], where=f"{path} {EXPORT_METADATA}")
+        spec = model_file_spec(meta["input_spec"], f"{path} {EXPORT_METADATA}", model_config)
         return spec, tuple(meta.get("labels", ()))
     return config_input_spec(model_config, path), config_labels(model_config)
+
+
+def model_file_spec(data: Any, where: str, model_config: ModelSettings | None) -> FeatureSpec:
+    """An input spec read from a model file, which never decides what code runs: a spec naming a
+    function (kind custom) is accepted only when thresholds.yaml's model.input names the same one."""
+    if not isinstance(data, Mapping):
+        raise PrivacyInputError(f"{where}: the input spec is not a mapping; re-save the model with privacy-checks.")
+    function = data.get("function")
+    if data.get("kind") == "custom" or function is not None:
+        configured = model_config.input if model_config is not None else None
+        if not (configured and configured.get("kind") == "custom" and configured.get("function") == function):
+            raise PrivacyInputError(
+                f"{where} names code to run (feature function {function!r}); a model file never decides what "
+                "code the audit runs. If it is your own feature function, name it in your thresholds.yaml: "
+                f"model: {{input: {{kind: custom, function: {function!r}}}}}."
+            )
+    return FeatureSpec.from_mapping(data, where=where)
 
 
 def config_input_spec(model_config: ModelSettings | None, path: Path) -> FeatureSpec:
