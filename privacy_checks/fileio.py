@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -29,3 +32,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def strict_json(value: Any, **dump_options: Any) -> str:
+    """JSON that every parser reads: a NaN or infinity (a layer that emitted nothing finite, a
+    damaged input) is written as null, never as the bare `NaN` Python's json would write."""
+    return json.dumps(_finite(value), allow_nan=False, **dump_options)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value

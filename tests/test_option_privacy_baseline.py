@@ -102,6 +102,12 @@ def test_configured_margin_replaces_the_combined_uncertainty(project, pytester, 
         ("{not json", "not a readable baseline"),
         ('{"format": "something-else"}', "not a privacy-checks baseline"),
         ('{"format": "privacy-checks.baseline", "schema_version": 1, "items": {}}', "damaged baseline"),
+        # a NaN compares false with everything: it would switch the regression check off silently
+        (
+            '{"format": "privacy-checks.baseline", "schema_version": 1, "model": {"architecture": "small_vgg"}, '
+            '"comparable": {}, "items": {"x": {"leakage": NaN, "ci_low": 0.1, "ci_high": 0.2}}}',
+            "damaged baseline: item x has leakage nan",
+        ),
     ],
 )
 def test_corrupt_baseline_is_a_usage_error(project, pytester, damage, message):

@@ -30,6 +30,16 @@ def test_unwritable_location_is_a_usage_error_before_the_audit(audit_project, py
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "is a folder" in result.stderr.str()
 
 
+def test_refuses_to_overwrite_a_file_that_is_not_a_baseline(audit_project, pytester):
+    """A typo must not replace the model under audit (or any other file) with JSON (issue 13)."""
+    checkpoint = pytester.path / "demo_ser.pt"
+    before = checkpoint.read_bytes()
+    result = audit_project("--privacy-save-baseline", str(checkpoint))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "exists and is not a privacy-checks baseline; refusing to overwrite it" in result.stderr.str()
+    assert checkpoint.read_bytes() == before
+
+
 def test_save_baseline_needs_audit(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--privacy-save-baseline", "b.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -27,7 +27,7 @@ from privacy_checks.digests import text_sha256
 from privacy_checks.engine.result_parts import Regression
 from privacy_checks.engine.results import ResultRow
 from privacy_checks.errors import PrivacyInputError
-from privacy_checks.fileio import atomic_write_text
+from privacy_checks.fileio import atomic_write_text, strict_json
 
 __all__ = [
     "FORMAT",
@@ -99,7 +99,7 @@ def baseline_dict(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def save_baseline(path: Path, report: Mapping[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(baseline_dict(report), indent=1, sort_keys=True) + "\n")
+    atomic_write_text(path, strict_json(baseline_dict(report), indent=1, sort_keys=True) + "\n")
 
 
 def load_baseline(path: Path) -> Baseline:
@@ -124,7 +124,26 @@ def load_baseline(path: Path) -> Baseline:
         comparable = dict(data["comparable"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PrivacyInputError(f"{where}: damaged baseline (missing or malformed {exc}); re-create it.") from None
+    # A NaN compares false with everything, so it would switch the regression check off silently.
+    for item, figures in items.items():
+        bad = [f"{name} {value!r}" for name, value in figures.items() if not (math.isfinite(value) and 0 <= value <= 1)]
+        if bad:
+            raise PrivacyInputError(
+                f"{where}: damaged baseline: item {item} has {', '.join(bad)} (figures are numbers in 0..1); "
+                f"re-create it with --privacy-save-baseline {path}."
+            )
     return Baseline(path, architecture, comparable, items)
+
+
+def is_baseline_file(path: Path) -> bool:
+    """Whether `path` holds a privacy-checks baseline (what --privacy-save-baseline may replace)."""
+    try:
+        if path.stat().st_size > 64 * 2**20:  # a baseline is a few KB; a checkpoint may be gigabytes
+            return False
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
 
 
 def check_comparable(baseline: Baseline, architecture: str, comparable: Mapping[str, Any]) -> None:

@@ -63,6 +63,7 @@ class AuditOptions:
         save_baseline = (here / opt.privacy_save_baseline) if opt.privacy_save_baseline else None
         if save_baseline is not None:
             _check_writable_file("--privacy-save-baseline", save_baseline)
+            _check_replaceable_baseline(save_baseline)
         return cls(
             checkpoint=(here / opt.privacy_audit).resolve(),
             data=opt.privacy_data,
@@ -126,6 +127,20 @@ def _check_writable_file(flag: str, path: Path) -> None:
     folder = path.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise pytest.UsageError(f"{flag} {path}: the folder {folder} does not exist or is not writable.")
+
+
+def _check_replaceable_baseline(path: Path) -> None:
+    """--privacy-save-baseline replaces an earlier baseline, never another file (a checkpoint, a
+    report): a typo must not overwrite the model under audit."""
+    import pytest
+
+    from privacy_checks.engine.baseline import is_baseline_file
+
+    if path.exists() and not is_baseline_file(path):
+        raise pytest.UsageError(
+            f"--privacy-save-baseline {path}: the file exists and is not a privacy-checks baseline; refusing to "
+            "overwrite it. Pass a new path (e.g. privacy-baseline.json) or remove that file yourself."
+        )
 
 
 def non_negative_int(text: str) -> int:

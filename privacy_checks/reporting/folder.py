@@ -7,12 +7,11 @@ report can be re-rendered anywhere without torch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from privacy_checks.fileio import atomic_write_bytes, atomic_write_text
+from privacy_checks.fileio import atomic_write_bytes, atomic_write_text, strict_json
 from privacy_checks.reporting.html_page import html_page
 from privacy_checks.reporting.markdown import markdown
 from privacy_checks.reporting.plots import plot_emotions, plot_layers
@@ -33,7 +32,7 @@ def write_report_folder(folder: Path, report: AuditReport, include_json: bool = 
     written = []
     if include_json:
         written.append(folder / "report.json")
-        atomic_write_text(written[0], json.dumps(report.as_dict(), indent=2) + "\n")
+        atomic_write_text(written[0], strict_json(report.as_dict(), indent=2) + "\n")
     plots = {}
     for name, render in PLOTS.items():
         data = render(report)

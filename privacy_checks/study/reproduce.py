@@ -26,7 +26,7 @@ from privacy_checks.engine.entry import open_audit
 from privacy_checks.engine.results import ResultRow
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
-from privacy_checks.fileio import atomic_write_bytes, atomic_write_text
+from privacy_checks.fileio import atomic_write_bytes, atomic_write_text, strict_json
 from privacy_checks.model import load_target, save_checkpoint
 from privacy_checks.seeds import derived_seed
 from privacy_checks.study.paper_tables import SCENARIO_ROWS, figure3, render_tables
@@ -91,7 +91,7 @@ def run(
             rows = _study(checkpoint, base, target_corpus, aux_corpus, budget, seed, out, features)
             results["cells"][features] = [row.as_dict() for row in rows]
     results["random_classifier"] = _random_classifier(target_corpus, seed, budget)
-    atomic_write_text(out / "results.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(out / "results.json", strict_json(results, indent=1, sort_keys=True) + "\n")
     tables = render_tables(results)
     path = out / "tables.md"
     atomic_write_text(path, tables)
