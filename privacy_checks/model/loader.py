@@ -42,7 +42,7 @@ def _load(path: Path, model_config: ModelSettings | None, trust_checkpoint: bool
     if is_torchscript(path):
         return load_torchscript(path, fingerprint, model_config)
     if path.suffix == ".pt2":
-        return load_export(path, fingerprint, model_config)
+        return load_export(path, fingerprint, model_config, trust_checkpoint)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -3,8 +3,11 @@ archive's privacy_checks.json when privacy-checks wrote it (else from thresholds
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -17,10 +20,24 @@ if TYPE_CHECKING:
     from privacy_checks.config import ModelSettings
 
 
-def load_export(path: Path, fingerprint: str, model_config: ModelSettings | None) -> Target:
+class PickledCode(Exception):
+    """The archive holds a pickle that is not plain tensors and containers."""
+
+
+def load_export(
+    path: Path, fingerprint: str, model_config: ModelSettings | None, trust_checkpoint: bool = False
+) -> Target:
     extra = {EXPORT_METADATA: ""}
     try:
-        program = torch.export.load(str(path), extra_files=extra)
+        with contextlib.nullcontext() if trust_checkpoint else _weights_only_unpickling():
+            program = torch.export.load(str(path), extra_files=extra)
+    except PickledCode as exc:
+        raise PrivacyInputError(
+            f"{path}: the torch.export archive holds pickled objects that are not plain tensors ({exc}); "
+            "unpickling them could run code from the file, so it was not loaded. Export the model again "
+            "with torch.export.save from plain tensors, or, if you trust this file, pass "
+            "--privacy-trust-checkpoint."
+        ) from None
     except Exception as exc:
         raise PrivacyInputError(f"cannot read torch.export program {path}: {first_line(exc)}") from None
     meta = archive_metadata(extra)
@@ -32,3 +49,46 @@ def load_export(path: Path, fingerprint: str, model_config: ModelSettings | None
     if architecture in zoo.names():
         reference = zoo.build(architecture, **dict(meta.get("arch_kwargs", {})))
     return Target(module, architecture, spec, labels, fingerprint, path, "torch.export", reference)
+
+
+@contextlib.contextmanager
+def _weights_only_unpickling() -> Iterator[None]:
+    """While torch.export.load runs: every torch.load it makes is weights-only (it asks for
+    weights_only=False for pickled weights and constants, and falls back to it for sample inputs),
+    and its plain-pickle paths (opaque and custom objects) are refused. Process-wide for the
+    duration of one load, which is synchronous."""
+    from torch.export.pt2_archive import _package
+
+    real_load = torch.load
+
+    def weights_only_load(*args: Any, **kwargs: Any) -> Any:
+        kwargs["weights_only"] = True
+        try:
+            return real_load(*args, **kwargs)
+        except Exception as exc:
+            if "weights only load failed" in str(exc).lower():
+                named = re.search(r"GLOBAL ([\w.]+)", str(exc))
+                raise PickledCode(
+                    f"it names {named.group(1)}" if named else "an object torch refuses to load safely"
+                ) from None
+            raise
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise PickledCode("a pickled custom or opaque object")
+
+    class NoPickle:
+        loads = staticmethod(refuse)
+
+    patches = [
+        (torch, "load", weights_only_load),
+        (_package, "pickle", NoPickle),
+        (torch._C, "_pickle_load_obj", refuse),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    try:
+        for owner, name, value in patches:
+            setattr(owner, name, value)
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
