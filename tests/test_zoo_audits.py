@@ -78,7 +78,7 @@ def trained(corpus, tmp_path_factory):
 def test_zoo_architecture_is_audited_from_every_format(arch, trained, corpus, tmp_path):
     reference = None
     for fmt in FORMATS:
-        target = load_target(trained[arch][fmt])
+        target = load_target(trained[arch][fmt], trust_checkpoint=fmt == "torchscript")
         audit = Audit(target, corpus, CONFIG, tmp_path / fmt / "embeddings")
         results = [audit.result(c) for c in audit.cases]
         assert [r.case.layer for r in results] == target.candidate_layers()
@@ -115,7 +115,7 @@ def test_torchscript_without_metadata_runs_children_in_order(tmp_path):
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(demo.module), str(path))
     config = PrivacyConfig().with_overrides("test", model={"input": {"kind": "logmel"}})
-    target = load_target(path, config.model)
+    target = load_target(path, config.model, trust_checkpoint=True)
     assert target.format == "torchscript" and target.tail_from("features.3") is None
     assert "features.3" in target.candidate_layers() and "classifier.3" not in target.candidate_layers()  # dropout
     x = torch.randn(2, *demo.input_spec.shape)
@@ -129,7 +129,7 @@ def test_torchscript_residual_forward_is_a_clear_error(tmp_path):
     torch.jit.save(torch.jit.script(Residual().eval()), str(path))
     config = PrivacyConfig().with_overrides("test", model={"input": {"kind": "logmel", "duration_s": 1.0}})
     with pytest.raises(PrivacyInputError) as info:
-        load_target(path, config.model)
+        load_target(path, config.model, trust_checkpoint=True)
     message = str(info.value)
     assert str(path) in message and "no layer of this TorchScript module (Residual) can be intercepted" in message
     assert "(a, b, head)" in message and "torch.export (.pt2)" in message
@@ -139,4 +139,4 @@ def test_torchscript_without_input_spec_asks_for_model_input(tmp_path):
     path = tmp_path / "residual.pt"
     torch.jit.save(torch.jit.script(Residual().eval()), str(path))
     with pytest.raises(PrivacyInputError, match="does not say how its input is computed"):
-        load_target(path)
+        load_target(path, trust_checkpoint=True)

@@ -40,6 +40,14 @@ def _load(path: Path, model_config: ModelSettings | None, trust_checkpoint: bool
         raise PrivacyInputError(f"--privacy-audit: checkpoint {path} does not exist; pass the path to a model file.")
     fingerprint = file_sha256(path)
     if is_torchscript(path):
+        if not trust_checkpoint:
+            raise PrivacyInputError(
+                f"{path} is a TorchScript archive: loading and checking it runs the code compiled into it "
+                "(which could write files or start programs on this machine), so it is refused by default. "
+                "If you trust this file, pass --privacy-trust-checkpoint. Formats that run no code from the "
+                "file: a state_dict with model.factory in thresholds.yaml, a privacy-checks checkpoint "
+                "(privacy-checks train), a torch.export program (.pt2)."
+            )
         return load_torchscript(path, fingerprint, model_config)
     if path.suffix == ".pt2":
         return load_export(path, fingerprint, model_config, trust_checkpoint)
