@@ -1,4 +1,5 @@
-"""--privacy-trust-checkpoint: pickled whole modules load only when the user vouches for them."""
+"""--privacy-trust-checkpoint: pickled whole modules and TorchScript archives load only when the user
+vouches for them."""
 
 from __future__ import annotations
 
@@ -27,3 +28,14 @@ def test_untrusted_pickled_module_is_refused(audit_project, pytester, demo_check
     result = audit_project(checkpoint=pytester.path / "pickled.pt")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "pass --privacy-trust-checkpoint" in result.stderr.str()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still in use
+def test_untrusted_torchscript_is_refused(audit_project, pytester, demo_checkpoint):
+    """A TorchScript archive is a program: a usage error naming the flag (tests/security plants one
+    that writes a file)."""
+    torch.jit.save(torch.jit.script(load_target(demo_checkpoint).module), str(pytester.path / "scripted.ts"))
+    result = audit_project(checkpoint=pytester.path / "scripted.ts")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "is a TorchScript archive" in err and "--privacy-trust-checkpoint" in err and "Traceback" not in err

@@ -99,7 +99,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--privacy-trust-checkpoint",
         action="store_true",
         default=False,
-        help="allow loading a pickled nn.Module (this runs code from the file)",
+        help="allow a pickled nn.Module, a TorchScript archive, a .pt2 with pickled objects (runs the file's code)",
     )
     group.addoption(
         "--privacy-device",
