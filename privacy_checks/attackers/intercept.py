@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from privacy_checks import cache_seal
 from privacy_checks.attackers.heads import Bottleneck, GlobalAvgPool, Halve, StackedLSTM, Standardize, channel_axes
 from privacy_checks.fileio import atomic_write_bytes
 from privacy_checks.model.target import representation
@@ -292,7 +293,7 @@ class ModelCache:
 
     def load(self, key: str, make_head: Callable[[], nn.Module]) -> nn.Sequential | None:
         path = self.folder / f"{key}.pt"
-        if not path.is_file():
+        if not cache_seal.is_sealed(path, key):  # a planted attacker could read any layer as safe
             return None
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -308,3 +309,4 @@ class ModelCache:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.folder / f"{key}.pt", buffer.getvalue())
+        cache_seal.seal(self.folder / f"{key}.pt", key)

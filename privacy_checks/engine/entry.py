@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -61,7 +60,9 @@ def open_audit(
     corpus = load_corpus(data, base) if isinstance(data, str) else data
     aux_corpus = load_corpus(aux, base, option="--privacy-aux-data") if isinstance(aux, str) else aux
     if cache_dir is None:
-        cache_dir = Path(tempfile.gettempdir()) / "privacy-checks-cache" / "embeddings"
+        from privacy_checks.cache_seal import fallback_cache_root
+
+        cache_dir = fallback_cache_root() / "embeddings"
     if baseline is not None and not isinstance(baseline, Baseline):
         baseline = load_baseline(Path(baseline))
     base_checkpoint = config.model.base_checkpoint

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from privacy_checks import progress
+from privacy_checks import cache_seal, progress
 from privacy_checks.attackers.head_layout import batch_first, in_head_order
 from privacy_checks.data import Corpus
 from privacy_checks.features import FeatureSpec, extract
@@ -91,13 +91,14 @@ def _cached_lld_batches(corpus: Corpus, spec: FeatureSpec, batch_size: int, fold
             else:  # generated audio: the corpus fingerprint covers its parameters
                 source = f"{corpus.fingerprint}|{utterance.id}"
             path = folder / (hashlib.sha256(f"{source}|{features}".encode()).hexdigest()[:32] + ".npy")
-            if path.is_file():
-                rows.append(torch.from_numpy(np.load(path)))
+            if cache_seal.is_sealed(path, path.name):
+                rows.append(torch.from_numpy(np.load(path, allow_pickle=False)))
                 continue
             row = extract(spec, corpus.read_audio(utterance, spec.sample_rate)[None])[0]
             tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
             np.save(tmp, row.numpy())
             os.replace(tmp, path)
+            cache_seal.seal(path, path.name)
             rows.append(row)
         yield start, torch.stack(rows)
 
@@ -112,8 +113,9 @@ class EmbeddingStore:
         return self.root / key
 
     def load(self, key: str, layer: str) -> RowFile | None:
+        """The entry's rows, or None when absent or not sealed by this user (then recomputed)."""
         path = self.folder(key) / f"{layer}.npy"
-        return RowFile(path) if path.is_file() else None
+        return RowFile(path) if cache_seal.is_sealed(path, f"{key}/{layer}") else None
 
 
 def layer_outputs(
@@ -276,7 +278,8 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device) -> d
                             writers.pop(layer).discard()
                         continue
                     if layer not in writers:
-                        writers[layer] = _StreamedArray(folder / f"{layer}.npy", (total, *read.shape[1:]))
+                        name = f"{folder.name}/{layer}"  # the entry's cache key and layer: what its seal covers
+                        writers[layer] = _StreamedArray(folder / f"{layer}.npy", (total, *read.shape[1:]), name)
                     writers[layer].write(offset, read)
                 progress.update("forward pass", min(offset + len(inputs), total), total, "utterances")
         for writer in writers.values():
@@ -324,8 +327,9 @@ def _capture_into(store: dict, name: str):
 class _StreamedArray:
     """A .npy written batch by batch in row order, renamed into place when complete."""
 
-    def __init__(self, path: Path, shape: tuple[int, ...]):
+    def __init__(self, path: Path, shape: tuple[int, ...], name: str):
         self.path = path
+        self.name = name
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         self.row_shape = tuple(shape[1:])
         self.rows = 0
@@ -341,6 +345,7 @@ class _StreamedArray:
     def commit(self) -> None:
         self.file.close()
         os.replace(self.tmp, self.path)
+        cache_seal.seal(self.path, self.name)
 
     def discard(self) -> None:
         self.file.close()

@@ -6,7 +6,6 @@ pytest layer itself stays torch-free (tests/test_layering.py).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,7 +145,9 @@ def _cache_dir(pytest_config) -> Path:
     cache = getattr(pytest_config, "cache", None)
     if cache is not None:
         return Path(cache.mkdir("privacy-checks")) / "embeddings"
-    return Path(tempfile.gettempdir()) / "privacy-checks-cache" / "embeddings"
+    from privacy_checks.cache_seal import fallback_cache_root
+
+    return fallback_cache_root() / "embeddings"
 
 
 def _device(choice: str) -> str:
