@@ -132,7 +132,8 @@ def test_only_missing_layers_are_computed(target, corpus, tmp_path, forward_call
     out = layer_outputs(target, corpus, ["pool", "features.3", INPUT_LAYER], store)
     assert forward_calls == [len(corpus)]
     assert (folder / "pool.npy").stat().st_mtime_ns == before  # not rewritten
-    assert sorted(p.name for p in folder.iterdir()) == ["features.3.npy", "input.npy", "pool.npy"]
+    stored = ["features.3.npy", "input.npy", "pool.npy"]  # each with its seal (tests/security)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(stored + [name + ".seal" for name in stored])
     assert set(out) == {"pool", "features.3", INPUT_LAYER}
 
 
@@ -169,7 +170,8 @@ def test_different_checkpoint_is_not_served_from_cache(target, corpus, tmp_path,
 def test_no_temp_files_left(target, corpus, tmp_path):
     layer_outputs(target, corpus, [*LAYERS, INPUT_LAYER], EmbeddingStore(tmp_path), batch_size=3)
     key = cache_key(target, corpus, target.input_spec)
-    assert files_under(tmp_path) == sorted(Path(key) / f"{layer}.npy" for layer in [*LAYERS, INPUT_LAYER])
+    stored = [Path(key) / f"{layer}.npy{seal}" for layer in [*LAYERS, INPUT_LAYER] for seal in ("", ".seal")]
+    assert files_under(tmp_path) == sorted(stored)
 
 
 def test_failure_mid_pass_leaves_no_partial_files(target, corpus, tmp_path):
