@@ -84,45 +84,70 @@ def _key() -> bytes:
     return data
 
 
+def _mac(name: str) -> hmac.HMAC:
+    return hmac.new(_key(), name.encode(), hashlib.sha256)
+
+
 def _digest(path: Path, name: str) -> str:
-    mac = hmac.new(_key(), name.encode(), hashlib.sha256)
+    mac = _mac(name)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             mac.update(block)
     return mac.hexdigest()
 
 
-def seal(path: Path, name: str) -> None:
-    """Seal the complete file `path`, an entry known as `name` (what makes it: its cache key)."""
-    digest = _digest(path, name)
-    atomic_write_bytes(path.with_name(path.name + SEAL_SUFFIX), digest.encode())
+def _seal_path(path: Path) -> Path:
+    return path.with_name(path.name + SEAL_SUFFIX)
+
+
+def _remember(path: Path, digest: str) -> None:
     info = path.stat()
     _verified[(str(path), info.st_size, info.st_mtime_ns)] = digest
 
 
+def place_sealed(tmp: Path, path: Path, name: str) -> None:
+    """Move the complete file `tmp` to `path`, an entry known as `name` (what makes it: its cache
+    key), sealed. The seal is written first: a reader that sees the file always sees its seal."""
+    digest = _digest(tmp, name)
+    atomic_write_bytes(_seal_path(path), digest.encode())
+    os.replace(tmp, path)
+    _remember(path, digest)
+
+
+def write_sealed(path: Path, name: str, data: bytes) -> None:
+    """Write `data` to `path` atomically, sealed (the seal first, as place_sealed)."""
+    mac = _mac(name)
+    mac.update(data)
+    atomic_write_bytes(_seal_path(path), mac.hexdigest().encode())
+    atomic_write_bytes(path, data)
+    _remember(path, mac.hexdigest())
+
+
 def is_sealed(path: Path, name: str) -> bool:
     """Whether `path` is there and carries this user's seal for `name`. A file that is there but
-    unsealed or wrongly sealed is removed (with its seal) and warned about: the caller recomputes it."""
+    unsealed or wrongly sealed (planted, truncated, another key's) is warned about and reported
+    absent: the caller recomputes it and replaces it atomically. Nothing is deleted here: another
+    process may be reading or placing that very entry."""
     if not path.is_file():
         return False
-    info = path.stat()
-    seal_path = path.with_name(path.name + SEAL_SUFFIX)
     try:
-        expected = seal_path.read_text(encoding="ascii").strip()
+        info = path.stat()
+        expected = _seal_path(path).read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         expected = ""
     known = _verified.get((str(path), info.st_size, info.st_mtime_ns))
     if known is not None and hmac.compare_digest(known, expected):
         return True
-    if expected and hmac.compare_digest(_digest(path, name), expected):
-        _verified[(str(path), info.st_size, info.st_mtime_ns)] = expected
-        return True
+    try:
+        if expected and hmac.compare_digest(_digest(path, name), expected):
+            _verified[(str(path), info.st_size, info.st_mtime_ns)] = expected
+            return True
+    except OSError:  # replaced or removed while being read: absent for now
+        return False
     warnings.warn(
         f"privacy-checks: cache file {path} is {'wrongly sealed' if expected else 'not sealed'} (planted, "
         "truncated or written with another key); it is ignored and recomputed.",
         CacheWarning,
         stacklevel=2,
     )
-    path.unlink(missing_ok=True)
-    seal_path.unlink(missing_ok=True)
     return False

@@ -35,7 +35,6 @@ from torch.nn import functional as F
 
 from privacy_checks import cache_seal
 from privacy_checks.attackers.heads import Bottleneck, GlobalAvgPool, Halve, StackedLSTM, Standardize, channel_axes
-from privacy_checks.fileio import atomic_write_bytes
 from privacy_checks.model.target import representation
 
 # Module types whose outputs are insertion points of the family heads: stage ends and FC units.
@@ -308,5 +307,4 @@ class ModelCache:
         buffer = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
         self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.folder / f"{key}.pt", buffer.getvalue())
-        cache_seal.seal(self.folder / f"{key}.pt", key)
+        cache_seal.write_sealed(self.folder / f"{key}.pt", key, buffer.getvalue())

@@ -97,8 +97,7 @@ def _cached_lld_batches(corpus: Corpus, spec: FeatureSpec, batch_size: int, fold
             row = extract(spec, corpus.read_audio(utterance, spec.sample_rate)[None])[0]
             tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
             np.save(tmp, row.numpy())
-            os.replace(tmp, path)
-            cache_seal.seal(path, path.name)
+            cache_seal.place_sealed(tmp, path, path.name)
             rows.append(row)
         yield start, torch.stack(rows)
 
@@ -344,8 +343,7 @@ class _StreamedArray:
 
     def commit(self) -> None:
         self.file.close()
-        os.replace(self.tmp, self.path)
-        cache_seal.seal(self.path, self.name)
+        cache_seal.place_sealed(self.tmp, self.path, self.name)
 
     def discard(self) -> None:
         self.file.close()
