@@ -133,12 +133,14 @@ def real(
     return check
 
 
-def integer(low: int) -> Checker:
-    """An int >= low; floats are refused."""
+def integer(low: int, high: int | None = None) -> Checker:
+    """An int in [low, high]; floats are refused. ``high`` keeps a typo (``threads: 1e20``,
+    ``permutations: 10000000000000``) a usage error instead of an overflow or MemoryError mid-run."""
+    expected = f">= {low}" if high is None else f"from {low} to {high:,}"
 
     def check(value: Any, path: KeyPath) -> int:
-        if not (is_integer(value) and value >= low):
-            raise Invalid(path, f"{quoted(path)} must be an integer >= {low}, got {shown(value)}")
+        if not (is_integer(value) and value >= low and (high is None or value <= high)):
+            raise Invalid(path, f"{quoted(path)} must be an integer {expected}, got {shown(value)}")
         return int(value)
 
     return check

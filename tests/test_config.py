@@ -161,7 +161,8 @@ def test_with_overrides_validates_and_skips_none():
     )
     assert (config.audit.seed, config.audit.data, config.audit.folds) == (3, "synthetic", 2)
     assert config.limits.for_layer("fc1") == (0.3, 'limits.layers."fc*"')
-    with pytest.raises(PrivacyInputError, match=r"^--privacy-folds: 'audit\.folds' must be an integer >= 2, got 1"):
+    expected = r"^--privacy-folds: 'audit\.folds' must be an integer from 2 to 1,000, got 1$"
+    with pytest.raises(PrivacyInputError, match=expected):
         PrivacyConfig().with_overrides("--privacy-folds", audit={"folds": 1})
     replaced = PrivacyConfig().with_overrides(attacker=AttackerSettings(epochs=1))
     assert replaced.attacker.epochs == 1
@@ -217,12 +218,12 @@ def test_unknown_keys(tmp_path, text, line, fragments):
             ["'limits.rule' must be one of point, ci_low, ci_high, interval, got 'cilow'", "ci_low'?"],
         ),
         ("limits: 0.1\n", 1, ["'limits' must be a mapping"]),
-        ("audit:\n  folds: 5.0\n", 2, ["'audit.folds' must be an integer >= 2, got 5.0"]),
-        ("audit:\n  folds: 1\n", 2, ["'audit.folds' must be an integer >= 2, got 1"]),
-        ("audit:\n  seed: -1\n", 2, ["'audit.seed' must be an integer >= 0"]),
-        ("audit:\n  batch_size: 0\n", 2, ["'audit.batch_size' must be an integer >= 1"]),
-        ("audit:\n  bootstrap: 99\n", 2, ["'audit.bootstrap' must be an integer >= 100"]),
-        ("audit:\n  permutations: yes\n", 2, ["'audit.permutations' must be an integer >= 100, got true"]),
+        ("audit:\n  folds: 5.0\n", 2, ["'audit.folds' must be an integer from 2 to 1,000, got 5.0"]),
+        ("audit:\n  folds: 1\n", 2, ["'audit.folds' must be an integer from 2 to 1,000, got 1"]),
+        ("audit:\n  seed: -1\n", 2, ["'audit.seed' must be an integer from 0 to"]),
+        ("audit:\n  batch_size: 0\n", 2, ["'audit.batch_size' must be an integer from 1 to 65,536"]),
+        ("audit:\n  bootstrap: 99\n", 2, ["'audit.bootstrap' must be an integer from 100 to 1,000,000"]),
+        ("audit:\n  permutations: yes\n", 2, ["'audit.permutations' must be an integer from 100", "got true"]),
         ("audit:\n  confidence: 1\n", 2, ["'audit.confidence' must be a number greater than 0.5 and less than 1"]),
         ("audit:\n  confidence: 0.5\n", 2, ["'audit.confidence'"]),
         ("audit:\n  data: ''\n", 2, ["'audit.data' must be a non-empty string"]),
@@ -231,7 +232,10 @@ def test_unknown_keys(tmp_path, text, line, fragments):
         ("audit:\n  layers:\n    - a\n    - 7\n", 4, ["'audit.layers[1]' must be a non-empty string"]),
         ("attacker:\n  learning_rate: 0\n", 2, ["'attacker.learning_rate' must be a number > 0, got 0"]),
         ("attacker:\n  weight_decay: -0.1\n", 2, ["'attacker.weight_decay' must be a number >= 0"]),
-        ("attacker:\n  epochs: '3'\n", 2, ["'attacker.epochs' must be an integer >= 1, got '3'"]),
+        ("audit:\n  threads: 100000000000000000000\n", 2, ["'audit.threads' must be an integer from 1 to 1,024"]),
+        ("audit:\n  permutations: 10000000000000\n", 2, ["'audit.permutations' must be an integer from 100 to"]),
+        ("audit:\n  seed: 100000000000000000000000\n", 2, ["'audit.seed' must be an integer from 0 to"]),
+        ("attacker:\n  epochs: '3'\n", 2, ["'attacker.epochs' must be an integer from 1 to 100,000, got '3'"]),
         ("version: 2\n", 1, ["'version' must be 1", "got 2"]),
         ("version: true\n", 1, ["'version' must be 1"]),
     ],

@@ -74,7 +74,8 @@ def test_a_field_without_setting_is_refused():
 def test_config_from_mapping_validates_like_the_file():
     config = config_from_mapping({"audit": {"seed": 3, "layers": ["fc*"]}})
     assert (config.audit.seed, config.audit.layers) == (3, ("fc*",))
-    with pytest.raises(PrivacyInputError, match=r"^study: audit\.folds: 'audit\.folds' must be an integer >= 2"):
+    expected = r"^study: audit\.folds: 'audit\.folds' must be an integer from 2 to 1,000"
+    with pytest.raises(PrivacyInputError, match=expected):
         config_from_mapping({"audit": {"folds": 1}}, origin="study")
 
 
@@ -84,6 +85,7 @@ def test_config_from_mapping_validates_like_the_file():
         (checks.real(0, 1), 2, "'k' must be a number between 0 and 1, got 2"),
         (checks.real(0, low_open=True), 0, "'k' must be a number > 0, got 0"),
         (checks.integer(2), 5.0, "'k' must be an integer >= 2, got 5.0"),
+        (checks.integer(1, 1024), 10**20, "'k' must be an integer from 1 to 1,024, got 100000000000000000000"),
         (checks.choice(("point", "ci_low")), "cilow", "'k' must be one of point, ci_low, got 'cilow' (did you mean"),
         (checks.text, "", "'k' must be a non-empty string, got ''"),
         (checks.boolean, "yes", "'k' must be true or false, got 'yes'"),

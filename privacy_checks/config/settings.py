@@ -19,6 +19,14 @@ from privacy_checks.errors import PrivacyInputError
 from privacy_checks.threat_model import ACCESS_MODES, ATTACKER_KINDS, BUDGETS, DEFAULT_BUDGET, ENCODER, SCENARIOS
 from privacy_checks.validation import Invalid, KeyPath
 
+# Upper bounds far above any sensible value: a typo is a usage error before the run, not an
+# overflow in torch.set_num_threads or a MemoryError in the permutation test reported mid-audit.
+MAX_SEED = 2**63 - 1  # torch.manual_seed's range
+MAX_BATCH = 65_536
+MAX_RESAMPLES = 1_000_000  # the p-value's and interval's resolution is far finer than needed at 1e4
+MAX_THREADS = 1_024
+MAX_EPOCHS = 100_000
+
 
 @dataclass(frozen=True)
 class AuditSettings:
@@ -27,14 +35,18 @@ class AuditSettings:
     data: str = setting(
         "synthetic", checks.text, "corpus to audit on, as --privacy-data; a manifest CSV is relative to this file"
     )
-    folds: int = setting(5, checks.integer(2), "speaker-independent folds, >= 2")
-    seed: int = setting(0, checks.integer(0), "makes folds, training, bootstrap and permutations repeatable")
+    folds: int = setting(5, checks.integer(2, 1000), "speaker-independent folds, 2 to 1,000")
+    seed: int = setting(0, checks.integer(0, MAX_SEED), "makes folds, training, bootstrap and permutations repeatable")
     layers: tuple[str, ...] = setting(
         (), checks.texts("layer name patterns"), "globs selecting the layers to audit; [] = every candidate layer"
     )
-    batch_size: int = setting(32, checks.integer(1), "forward-pass batch size")
-    bootstrap: int = setting(1000, checks.integer(100), "bootstrap resamples over speakers for the interval, >= 100")
-    permutations: int = setting(1000, checks.integer(100), "speaker->gender permutations for the p-value, >= 100")
+    batch_size: int = setting(32, checks.integer(1, MAX_BATCH), "forward-pass batch size")
+    bootstrap: int = setting(
+        1000, checks.integer(100, MAX_RESAMPLES), "bootstrap resamples over speakers for the interval, 100 to 1,000,000"
+    )
+    permutations: int = setting(
+        1000, checks.integer(100, MAX_RESAMPLES), "speaker->gender permutations for the p-value, 100 to 1,000,000"
+    )
     confidence: float = setting(
         0.95,
         checks.real(0.5, 1, low_open=True, high_open=True),
@@ -70,7 +82,7 @@ class AuditSettings:
     # makes the figures depend on the machine's core count and on -n.
     threads: int | None = setting(
         1,
-        checks.optional(checks.integer(1)),
+        checks.optional(checks.integer(1, MAX_THREADS)),
         "torch threads; null: all cores, machine-dependent figures",
         notes=(
             "Results repeat bit for bit only at the same count: 1 gives the same figures on every machine",
@@ -86,7 +98,7 @@ class AttackerSettings:
 
     epochs: int | None = setting(
         None,
-        checks.optional(checks.integer(1)),
+        checks.optional(checks.integer(1, MAX_EPOCHS)),
         "most epochs a head trains; null: the budget's (quick 40, standard 60, thorough 100)",
         notes=(
             "A cap: with early stopping (attacker.patience) a head stops once held-out speakers stop",
@@ -95,7 +107,7 @@ class AttackerSettings:
     )
     patience: int = setting(
         5,
-        checks.integer(0),
+        checks.integer(0, MAX_EPOCHS),
         "epochs without a better held-out loss before a head stops; 0: train every epoch",
         notes=(
             "Each head holds out about a fifth of each gender's training speakers, keeps the weights of",
@@ -104,7 +116,7 @@ class AttackerSettings:
         ),
     )
     learning_rate: float = setting(1e-3, checks.real(0, low_open=True), "Adam's learning rate, > 0")
-    batch_size: int = setting(32, checks.integer(1), "training batch size")
+    batch_size: int = setting(32, checks.integer(1, MAX_BATCH), "training batch size")
     weight_decay: float = setting(0.0, checks.real(0), "Adam's weight decay, >= 0")
     convex_probe: bool = setting(
         True,

@@ -78,7 +78,12 @@ class Audit:
         settings = config.attacker
         if settings.epochs is None:
             settings = dataclasses.replace(settings, epochs=self.budget.epochs)
-        self.layers = select_layers(target.candidate_layers(), config.audit.layers, target.path.name)
+        self.layers = select_layers(
+            target.candidate_layers(),
+            config.audit.layers,
+            target.path.name,
+            origin=f"{config.source or 'thresholds.yaml'}: audit.layers",
+        )
         self.has_tail = {layer: target.tail_from(layer) is not None for layer in self.layers}
         scenarios = list(config.audit.scenarios) or list(SCENARIOS)
         kinds = list(config.audit.attackers) or list(self.budget.kinds)

@@ -21,16 +21,18 @@ from privacy_checks.threat_model import SCENARIOS, Access, AttackerKind, Budget
 __all__ = ["AuditCase", "custom_cases", "heads_for", "plan_cases", "select_layers"]
 
 
-def select_layers(candidates: list[str], patterns: Sequence[str], model_name: str) -> list[str]:
+def select_layers(
+    candidates: list[str], patterns: Sequence[str], model_name: str, origin: str = "audit.layers"
+) -> list[str]:
     """The candidate layers matching any of the audit.layers globs (all without any), in forward
-    order; a glob matching nothing is a usage error."""
+    order; a glob matching nothing is a usage error naming ``origin`` (the file and key)."""
     if not patterns:
         return candidates
     for pattern in patterns:
         if not any(fnmatch.fnmatchcase(layer, pattern) for layer in candidates):
             raise PrivacyInputError(
-                f"audit.layers: {pattern!r} matches no candidate layer of {model_name}; "
-                f"candidates: {', '.join(candidates)}"
+                f"{origin}: {pattern!r} matches no candidate layer of {model_name}; "
+                f"candidates: {', '.join(candidates)}; write a glob that matches one of them"
             )
     return [layer for layer in candidates if any(fnmatch.fnmatchcase(layer, p) for p in patterns)]
 
