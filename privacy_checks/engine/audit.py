@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from privacy_checks import progress
+from privacy_checks.cache_sweep import sweep_once
 from privacy_checks.config import PrivacyConfig
 from privacy_checks.data import Corpus
 from privacy_checks.engine.attacks import Attacks
@@ -96,6 +97,7 @@ class Audit:
         self.scenarios: dict[str, Scenario] = dict(SCENARIOS)
         self.custom_heads: dict[str, CustomAttacker] = {}
         batch_size = config.audit.batch_size
+        sweep_once(Path(cache_dir).parent)  # what a killed run left: temporaries, locks
         self.outputs = LayerOutputs(target, self.layers, EmbeddingStore(cache_dir), batch_size, device)
         self.layer_checks = LayerChecks(self.outputs)
         encoder = EncoderAttack(target, self.corpora, self.outputs, settings, device, self.custom_heads)
