@@ -64,6 +64,16 @@ def _key() -> bytes:
     else:
         home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         path = Path(home) / "privacy-checks" / "seal.key"
+    # Read once per process and key file: the feature cache checks a seal per audio file.
+    if path not in _keys:
+        _keys[path] = _read_or_make_key(path)
+    return _keys[path]
+
+
+_keys: dict[Path, bytes] = {}
+
+
+def _read_or_make_key(path: Path) -> bytes:
     private_folder(path.parent)
     if not path.is_file():
         # Written whole under another name, then linked into place: a link fails if the key exists,

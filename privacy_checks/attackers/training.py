@@ -237,26 +237,27 @@ def _held_out_loss(model: nn.Module, x: np.ndarray, genders: np.ndarray, rows: n
     model.eval()
     total = 0.0
     with torch.inference_mode():
-        for start in range(0, len(rows), 256):
-            batch = rows[start : start + 256]
-            outputs = model(torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(device))
-            logits = outputs[0] if isinstance(outputs, tuple) else outputs
+        for batch, outputs in _outputs_in_batches(model, x, rows, device):
             labels = torch.from_numpy(np.asarray(genders[batch])).to(device)
-            total += float(nn.functional.cross_entropy(logits, labels, reduction="sum"))
+            total += float(nn.functional.cross_entropy(outputs[0], labels, reduction="sum"))
     model.train()
     loss = total / max(1, len(rows))
     return loss if np.isfinite(loss) else float("inf")
+
+
+def _outputs_in_batches(model: nn.Module, x: np.ndarray, rows: np.ndarray, device: str, size: int = 256):
+    """(row indices, the model's outputs as a tuple) per batch of `rows`; call under inference_mode."""
+    for start in range(0, len(rows), size):
+        batch = rows[start : start + size]
+        outputs = model(torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(device))
+        yield batch, outputs if isinstance(outputs, tuple) else (outputs,)
 
 
 def predict(model: nn.Module, x: np.ndarray, rows: np.ndarray, device: str):
     """Argmax per output: an array, or a tuple of arrays for a multi-task head."""
     chunks: list[tuple[np.ndarray, ...]] = []
     with torch.inference_mode():
-        for start in range(0, len(rows), 256):
-            batch = rows[start : start + 256]
-            inputs = torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(device)
-            outputs = model(inputs)
-            outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        for _batch, outputs in _outputs_in_batches(model, x, rows, device):
             chunks.append(tuple(o.argmax(1).cpu().numpy() for o in outputs))
     if not chunks:
         return np.zeros(0, dtype=np.int64)
