@@ -56,3 +56,12 @@ def test_audit_layers_glob_that_matches_nothing(audit_project, pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "'encoder.*' matches no candidate layer" in result.stderr.str()
     assert "features.2" in result.stderr.str()
+
+
+def test_limit_pattern_that_matches_nothing(audit_project, pytester):
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG + 'limits:\n  layers:\n    "feature.7": 0.05\n')
+    result = audit_project()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "thresholds.yaml: limits.layers.'feature.7': 'feature.7' matches no candidate layer" in err, err
+    assert "did you mean 'features.7'" in err and "Traceback" not in err

@@ -28,7 +28,7 @@ from privacy_checks.engine.domain import Attack, AuditCase
 from privacy_checks.engine.encoder_attack import EncoderAttack
 from privacy_checks.engine.intercept_attack import InterceptAttack
 from privacy_checks.engine.layer_checks import LayerChecks
-from privacy_checks.engine.plan import custom_cases, plan_cases, select_layers
+from privacy_checks.engine.plan import check_limit_patterns, custom_cases, plan_cases, select_layers
 from privacy_checks.engine.probe_attack import ProbeAttack
 from privacy_checks.engine.readings import Readings
 from privacy_checks.engine.representations import INPUT_LAYER, EmbeddingStore, LayerOutputs
@@ -79,12 +79,10 @@ class Audit:
         settings = config.attacker
         if settings.epochs is None:
             settings = dataclasses.replace(settings, epochs=self.budget.epochs)
-        self.layers = select_layers(
-            target.candidate_layers(),
-            config.audit.layers,
-            target.path.name,
-            origin=f"{config.source or 'thresholds.yaml'}: audit.layers",
-        )
+        config_file = str(config.source or "thresholds.yaml")
+        candidates = target.candidate_layers()
+        self.layers = select_layers(candidates, config.audit.layers, target.path.name, f"{config_file}: audit.layers")
+        check_limit_patterns(candidates, config.limits, target.path.name, config_file)
         self.has_tail = {layer: target.tail_from(layer) is not None for layer in self.layers}
         scenarios = list(config.audit.scenarios) or list(SCENARIOS)
         kinds = list(config.audit.attackers) or list(self.budget.kinds)

@@ -13,12 +13,14 @@ import fnmatch
 from collections.abc import Sequence
 
 from privacy_checks.attackers.names import DIFFERENT_FAMILY_HEAD, LINEAR_PROBE, SAME_FAMILY_HEADS, TAIL_CLONE
+from privacy_checks.config.limits import Limits
 from privacy_checks.engine.custom import CustomAttacker
 from privacy_checks.engine.domain import Attack, AuditCase
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.threat_model import SCENARIOS, Access, AttackerKind, Budget
+from privacy_checks.validation import did_you_mean
 
-__all__ = ["AuditCase", "custom_cases", "heads_for", "plan_cases", "select_layers"]
+__all__ = ["AuditCase", "check_limit_patterns", "custom_cases", "heads_for", "plan_cases", "select_layers"]
 
 
 def select_layers(
@@ -35,6 +37,19 @@ def select_layers(
                 f"candidates: {', '.join(candidates)}; write a glob that matches one of them"
             )
     return [layer for layer in candidates if any(fnmatch.fnmatchcase(layer, p) for p in patterns)]
+
+
+def check_limit_patterns(candidates: list[str], limits: Limits, model_name: str, origin: str) -> None:
+    """A per-layer limit whose pattern matches no candidate layer is a usage error: it is usually a
+    typo, and a stricter limit that silently applies nowhere would let its layer pass at the default."""
+    written = [(f"limits.layers.{pattern!r}", pattern) for pattern, _limit in limits.layers]
+    written += [(f"limits.overrides[{i}].layer", o.layer) for i, o in enumerate(limits.overrides) if o.layer]
+    for key, pattern in written:
+        if not any(fnmatch.fnmatchcase(layer, pattern) for layer in candidates):
+            raise PrivacyInputError(
+                f"{origin}: {key}: {pattern!r} matches no candidate layer of {model_name}, so its limit would "
+                f"apply nowhere; candidates: {', '.join(candidates)}{did_you_mean(pattern, candidates)}"
+            )
 
 
 def heads_for(scenario_name: str, family: str, budget: Budget) -> list[str]:

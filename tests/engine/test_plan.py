@@ -8,9 +8,10 @@ import json
 import pytest
 
 from privacy_checks.attackers.names import DIFFERENT_FAMILY_HEAD, LINEAR_PROBE, SAME_FAMILY_HEADS, TAIL_CLONE
+from privacy_checks.config.limits import LimitOverride, Limits
 from privacy_checks.engine.custom import CustomAttacker
 from privacy_checks.engine.domain import Attack, AuditCase
-from privacy_checks.engine.plan import custom_cases, plan_cases, select_layers
+from privacy_checks.engine.plan import check_limit_patterns, custom_cases, plan_cases, select_layers
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.threat_model import BUDGETS, Access, AttackerKind
 
@@ -107,3 +108,20 @@ def test_layer_globs_select_candidates_in_forward_order(patterns, selected):
 def test_a_glob_matching_nothing_is_a_usage_error_listing_the_candidates():
     with pytest.raises(PrivacyInputError, match=r"'encoder\.\*' matches no candidate layer of demo.pt; candidates: "):
         select_layers(LAYERS, ("pool", "encoder.*"), "demo.pt")
+
+
+@pytest.mark.parametrize(
+    "limits, key",
+    [
+        (Limits(layers=(("pool", 0.2), ("featurs.*", 0.05))), "limits.layers.'featurs.*'"),
+        (Limits(overrides=(LimitOverride(0.05, layer="clasifier.4"),)), "limits.overrides[0].layer"),
+    ],
+)
+def test_a_limit_pattern_matching_nothing_is_a_usage_error(limits, key):
+    """A typo in a stricter per-layer limit would leave that layer at the laxer default."""
+    with pytest.raises(
+        PrivacyInputError, match=r"^t\.yaml: .*matches no candidate layer of demo.pt, so its limit"
+    ) as error:
+        check_limit_patterns(LAYERS, limits, "demo.pt", "t.yaml")
+    assert key in str(error.value)
+    check_limit_patterns(LAYERS, Limits(layers=(("features.*", 0.05), ("pool", 0.2))), "demo.pt", "t.yaml")
