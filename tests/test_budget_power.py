@@ -43,3 +43,23 @@ def test_every_budget_flags_a_layer_the_reference_reads_as_leaking(budget, refer
     assert results and all(r.status == "failed" for r in results), [(r.case.name, r.status, r.reason) for r in results]
     probe = next(r for r in results[0].readings if r.architecture == "convex_probe")
     assert probe.estimate.leakage >= 0.85 and probe.control.has_power
+
+
+def test_the_probe_reads_every_utterance_whatever_the_cap(tmp_path, one_torch_thread):
+    """Only the neural heads are capped: at `quick` (6 utterances per speaker) the heads read 60 of
+    a 10-speaker corpus's 200 utterances, the convex probe (its interval and controls) all 200."""
+    config = {
+        "audit": {"budget": "quick", "scenarios": ["worst_case"], "layers": [LAYER], "bootstrap": 100},
+        "attacker": {"epochs": 2},
+    }
+    data = "synthetic:speakers=10,utterances=20,duration=1.0"
+    audit = open_audit(DEMO, data, config=config, cache_dir=tmp_path / "embeddings", base_dir=tmp_path)
+    result = audit.result(audit.cases[0])
+    head, probe = result.readings
+    assert probe.architecture == "convex_probe" and head.architecture != "convex_probe"
+    assert len(audit.corpus) == 60 and len(head.predictions) == 60
+    assert len(audit.probe.corpora.target) == 200 and len(probe.predictions) == 200
+    assert probe.estimate.n_utterances == 200 and head.estimate.n_utterances == 60
+    assert probe.estimate.leakage >= 0.85 and probe.control.has_power
+    stored = sorted(p.name for p in (tmp_path / "embeddings").glob("*/features.3*.npy"))
+    assert stored == ["features.3.npy", "features.3.stats.npy"]  # maps of the capped corpus, statistics of all

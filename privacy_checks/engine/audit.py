@@ -102,9 +102,9 @@ class Audit:
         intercept_cache = cache_dir.parent / "intercept-attackers"
         intercept = InterceptAttack(target, self.corpora, self.outputs, settings, device, intercept_cache, base)
         self.attacks = Attacks(self.scenarios, self.corpora, encoder, intercept, config.audit.seed)
-        probe = ProbeAttack(self.corpora, self.outputs, config.audit.seed, target.input_spec)
-        self.controls = Controls(self.attacks, probe, target, self.corpora, self.budget, config)
-        self.readings = Readings(self.attacks, probe, self.controls, self.corpora, config, self.budget)
+        self.probe = ProbeAttack(self.corpora, self.outputs, config.audit.seed, target.input_spec)
+        self.controls = Controls(self.attacks, self.probe, target, self.corpora, self.budget, config)
+        self.readings = Readings(self.attacks, self.probe, self.controls, self.corpora, config, self.budget)
         for custom in custom_attackers:
             self.add_attacker(custom)
         self._results: dict[AuditCase, CaseResult] = {}
@@ -142,6 +142,8 @@ class Audit:
         corpora = [(TARGET, self.corpus)] + ([(AUX, self.aux)] if needs_aux and self.aux is not None else [])
         with torch_threads(self.config.audit.threads):
             self.outputs.prepare(corpora)
+            if self.config.attacker.convex_probe:
+                self.probe.prepare([role for role, _corpus in corpora])
 
     def result(self, case: AuditCase) -> CaseResult:
         if case not in self._results:
@@ -183,7 +185,8 @@ class Audit:
         verdict = judge(case, readings, self.config, self.baseline)
         exposure = verdict.reading
         assert exposure.predictions is not None
-        by_group = breakdowns(self.corpus, self.corpora.labels, exposure.predictions, seed, self.config.audit)
+        view = exposure.corpora or self.corpora  # the probe's reading is over every utterance
+        by_group = breakdowns(view.target, view.labels, exposure.predictions, seed, self.config.audit)
         return CaseResult(
             case,
             verdict.status,

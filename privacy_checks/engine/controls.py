@@ -60,12 +60,13 @@ class Controls:
         if aux not in self._probe:
             with progress.step("convex probe controls"):
                 seed = derived_seed(self.config.audit.seed, f"control:{CONVEX_PROBE}:{aux}")
-                predicted = self.probe.predictions(self.corpora.gender_data(aux), None)
+                predicted = self.probe.predictions(aux, None)
                 negative = None
+                corpora = self.probe.corpora  # every utterance, as the probe itself reads
                 if self.budget.negative_control:
-                    shuffled = self.probe.predictions(self.corpora.gender_data(aux, seed), None, seed)
-                    negative = estimate(self.corpora, self.config.audit, shuffled, seed)
-                positive = estimate(self.corpora, self.config.audit, predicted, seed)
+                    shuffled = self.probe.predictions(aux, None, seed)
+                    negative = estimate(corpora, self.config.audit, shuffled, seed)
+                positive = estimate(corpora, self.config.audit, predicted, seed)
                 min_excess = self.config.controls.positive_min_excess
                 self._probe[aux] = ControlResult(CONVEX_PROBE, positive, negative, None, min_excess)
         return self._probe[aux]

@@ -82,6 +82,8 @@ class AuditCorpora:
     def __init__(self, corpus: Corpus, aux: Corpus | None, per_speaker: int | None, settings: AuditSettings):
         self.target = cap_utterances(corpus, per_speaker)
         self.aux = cap_utterances(aux, per_speaker) if aux is not None else None
+        self._uncapped = (corpus, aux, settings)
+        self._everything: AuditCorpora | None = None
         self.labels = self.target.gender_labels
         # Fold validity (both genders, enough speakers) is a usage error, so check it up front.
         self.folds = speaker_folds(self.target, settings)
@@ -94,6 +96,23 @@ class AuditCorpora:
                 f"{self.aux.name}: the auxiliary corpus shares speakers with the target corpus "
                 f"({', '.join(shared[:5])}); its attacker must never have heard the audited speakers."
             )
+
+    @property
+    def capped(self) -> bool:
+        """Whether the budget's per-speaker cap left utterances out (of either corpus)."""
+        corpus, aux, _ = self._uncapped
+        return len(self.target) < len(corpus) or (aux is not None and self.aux is not None and len(self.aux) < len(aux))
+
+    @property
+    def everything(self) -> AuditCorpora:
+        """The same corpora without the budget's cap: the convex probe reads every utterance at every
+        budget (it is cheap; only the neural heads are capped). `self` when the cap leaves nothing out."""
+        if not self.capped:
+            return self
+        if self._everything is None:
+            corpus, aux, settings = self._uncapped
+            self._everything = AuditCorpora(corpus, aux, None, settings)
+        return self._everything
 
     def training_data(self, attack: Attack, scenario: Scenario, shuffle_seed: int | None = None) -> TrainingData:
         """The attack's training corpus and labels; with `shuffle_seed`, genders permuted over

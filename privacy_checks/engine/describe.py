@@ -9,10 +9,11 @@ from privacy_checks import stats
 from privacy_checks.config import PrivacyConfig
 from privacy_checks.data import Corpus
 
-# The measurement protocol's version: 3 stops neural heads early on held-out speakers under the
+# The measurement protocol's version: 4 has the convex probe read every utterance whatever the
+# budget's per-speaker cap (its intervals and controls too); 3 stops neural heads early on held-out speakers under the
 # budget's epoch cap; 2 decided on balanced accuracy, with a convex probe on per-channel statistics
 # in every encoder-access item; 1: plain accuracy, neural heads only, fixed epochs.
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 def describe_corpus(corpus: Corpus, config: PrivacyConfig) -> dict[str, Any]:

@@ -9,6 +9,11 @@ auxiliary corpus (its training rows) applied to the target's utterances. Its pow
 reference representation that carries gender in real speech whatever T's input is: log-mel
 statistics of the same audio (T's input may be raw samples, where a probe sees nothing).
 
+It reads every utterance of the corpora at every budget, not the budget's per-speaker cap: it is
+cheap (a forward pass keeping a few KB of statistics per utterance, a convex fit), and only the
+neural heads need the cap. Its predictions, intervals and controls are over the uncapped corpora
+(`AuditCorpora.everything`).
+
 Results are memoised per (corpus role, layer, shuffle): every scenario and head of an access mode
 that trains on the same corpus shares them. Intercept access has no probe: that attacker never holds
 labelled h_T.
@@ -39,17 +44,27 @@ def reference_spec(sample_rate: int, duration_s: float) -> FeatureSpec:
 
 class ProbeAttack:
     def __init__(self, corpora: AuditCorpora, outputs: LayerOutputs, audit_seed: int, spec: FeatureSpec):
-        self.corpora = corpora
+        self.corpora = corpora.everything  # every utterance, whatever the budget's cap
+        self._own_statistics = self.corpora is not corpora  # from the statistics pass, not the maps
         self.outputs = outputs
         self.audit_seed = audit_seed
         self.reference = reference_spec(spec.sample_rate, spec.duration_s)
         self._features: dict[tuple[str, str], np.ndarray] = {}
         self._predictions: dict[tuple[str, str, int | None], np.ndarray] = {}
 
-    def predictions(self, data: TrainingData, layer: str | None, shuffle_seed: int | None = None) -> np.ndarray:
-        """Gender prediction per target utterance from `layer`'s statistics (None: the reference
-        representation, the positive control). `data` says which corpus it trains on; with
-        `shuffle_seed` its genders were permuted over speakers (the negative control)."""
+    def prepare(self, outputs_roles: list[str]) -> None:
+        """The statistics pass over the uncapped corpora of `outputs_roles` (TARGET, AUX), when the
+        budget's cap left utterances out; nothing otherwise (the maps give the statistics)."""
+        if self._own_statistics:
+            roles = [(role, self.corpora.target if role == TARGET else self.corpora.aux) for role in outputs_roles]
+            self.outputs.prepare([(role, corpus) for role, corpus in roles if corpus is not None], statistics=True)
+
+    def predictions(self, aux: bool, layer: str | None, shuffle_seed: int | None = None) -> np.ndarray:
+        """Gender prediction per target utterance (uncapped: `self.corpora.target`) from `layer`'s
+        statistics (None: the reference representation, the positive control), trained on the
+        auxiliary corpus or the target's folds; with `shuffle_seed` its genders permuted over
+        speakers (the negative control)."""
+        data = self.corpora.gender_data(aux, shuffle_seed)
         name = layer if layer is not None else REFERENCE
         key = (data.role, name, shuffle_seed)
         if key not in self._predictions:
@@ -82,6 +97,10 @@ class ProbeAttack:
         return self._features[key]
 
     def _layer_statistics(self, role: str, layer: str) -> np.ndarray:
+        if self._own_statistics:
+            statistics = self.outputs.statistics(role, layer)
+            assert statistics is not None, f"{layer}: the statistics pass over the {role} corpus has not run"
+            return np.asarray(statistics)
         stored, layout = self.outputs[role][layer], self.outputs.layout(layer)
         chunks = [
             _statistics(np.asarray(stored[start : start + _CHUNK]), layout) for start in range(0, len(stored), _CHUNK)

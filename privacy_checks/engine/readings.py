@@ -15,7 +15,7 @@ from privacy_checks import stats
 from privacy_checks.config import PrivacyConfig
 from privacy_checks.engine.attacks import Attacks
 from privacy_checks.engine.controls import Controls
-from privacy_checks.engine.corpora import AuditCorpora
+from privacy_checks.engine.corpora import AUX, TARGET, AuditCorpora
 from privacy_checks.engine.domain import AuditCase
 from privacy_checks.engine.estimates import estimate, gender_column
 from privacy_checks.engine.probe_attack import CONVEX_PROBE, ProbeAttack
@@ -31,6 +31,8 @@ class Reading:
     control: ControlResult
     predictions: np.ndarray | None = field(default=None, compare=False, repr=False)  # gender per target utterance
     seed_leakages: tuple[float, ...] = ()  # L per training seed, when trained with several
+    # whose target utterances `predictions` are: the audit's capped corpora, or the probe's uncapped
+    corpora: AuditCorpora | None = field(default=None, compare=False, repr=False)
 
 
 class Readings:
@@ -89,9 +91,11 @@ class Readings:
         """The convex probe at `layer`, trained on the auxiliary or the target corpus (shared by every
         scenario that trains there)."""
         if (aux, layer) not in self._probe:
-            data = self.corpora.gender_data(aux)
-            predicted = self.probe.predictions(data, layer)
-            seed = derived_seed(self.config.audit.seed, f"{CONVEX_PROBE}:{data.role}:{layer}")
-            figures = estimate(self.corpora, self.config.audit, predicted, seed, family)
-            self._probe[aux, layer] = Reading(CONVEX_PROBE, figures, self.controls.of_probe(aux), predicted)
+            predicted = self.probe.predictions(aux, layer)
+            role = AUX if aux else TARGET
+            seed = derived_seed(self.config.audit.seed, f"{CONVEX_PROBE}:{role}:{layer}")
+            # over every utterance (the probe's corpora are uncapped), intervals over the same speakers
+            figures = estimate(self.probe.corpora, self.config.audit, predicted, seed, family)
+            reading = Reading(CONVEX_PROBE, figures, self.controls.of_probe(aux), predicted, corpora=self.probe.corpora)
+            self._probe[aux, layer] = reading
         return self._probe[aux, layer]

@@ -28,9 +28,10 @@ import numpy as np
 from privacy_checks import cache_seal, progress
 from privacy_checks.attackers.head_layout import batch_first, in_head_order
 from privacy_checks.data import Corpus
+from privacy_checks.engine.row_files import RowFile, StreamedArray
 from privacy_checks.features import FeatureSpec, extract
 from privacy_checks.model.layers import conventional_layout
-from privacy_checks.model.layout import Layout
+from privacy_checks.model.layout import Layout, per_channel_statistics
 from privacy_checks.model.target import Target, representation
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 CACHE_VERSION = 1
 INPUT_LAYER = "input"  # pseudo-layer: T's input features (the positive control's representation)
+STATISTICS = ".stats"  # the cache files of a layer's per-utterance statistics: "<layer>.stats.npy"
 _DECLARE = (
     "declare its layout in thresholds.yaml (model.layouts), or leave it out of audit.layers; "
     "`privacy-checks layers` shows the layouts found"
@@ -111,10 +113,11 @@ class EmbeddingStore:
     def folder(self, key: str) -> Path:
         return self.root / key
 
-    def load(self, key: str, layer: str) -> RowFile | None:
-        """The entry's rows, or None when absent or not sealed by this user (then recomputed)."""
-        path = self.folder(key) / f"{layer}.npy"
-        return RowFile(path) if cache_seal.is_sealed(path, f"{key}/{layer}") else None
+    def load(self, key: str, layer: str, kind: str = "") -> RowFile | None:
+        """The entry's rows (`kind` STATISTICS: the per-utterance statistics), or None when absent or
+        not sealed by this user (then recomputed)."""
+        path = self.folder(key) / f"{layer}{kind}.npy"
+        return RowFile(path) if cache_seal.is_sealed(path, f"{key}/{layer}{kind}") else None
 
 
 def layer_outputs(
@@ -126,22 +129,26 @@ def layer_outputs(
     batch_size: int = 32,
     device: str = "cpu",
     problems: dict[str, str] | None = None,
+    statistics: bool = False,
 ) -> dict[str, RowFile]:
     """An (N, *shape) float32 row reader per layer, batch-first (see the module doc); missing layers
-    computed in ONE pass. A layer that cannot be read is left out and its problem put in
+    computed in ONE pass. With `statistics`, each layer's (N, features) per-channel statistics
+    instead (layout.per_channel_statistics: what the convex probe reads; a few KB per utterance
+    where a whole map takes MBs). A layer that cannot be read is left out and its problem put in
     `problems` (layer -> message); without `problems` it raises UnreadableLayer."""
     key = cache_key(target, corpus, target.input_spec)
-    cached = {layer: store.load(key, layer) for layer in layers}
+    kind = STATISTICS if statistics else ""
+    cached = {layer: store.load(key, layer, kind) for layer in layers}
     missing = [layer for layer, array in cached.items() if array is None]
     if missing:
         # Another process (a pytest-xdist worker) may be computing the same entry: one computes it
         # under the lock, the others wait and then read it from the cache.
         with _locked(store.root / f"{key}.lock"):
-            cached = {layer: store.load(key, layer) for layer in layers}
+            cached = {layer: store.load(key, layer, kind) for layer in layers}
             missing = [layer for layer, array in cached.items() if array is None]
             if missing:
-                found = _forward_pass(target, corpus, missing, store.folder(key), batch_size, device)
-                cached.update({layer: store.load(key, layer) for layer in missing})
+                found = _forward_pass(target, corpus, missing, store.folder(key), batch_size, device, statistics)
+                cached.update({layer: store.load(key, layer, kind) for layer in missing})
                 if found and problems is None:
                     raise UnreadableLayer("; ".join(found.values()))
                 if problems is not None:
@@ -162,25 +169,35 @@ class LayerOutputs:
         # RowFile reads rows on demand and stands in for an (N, *shape) array (shape, len, row
         # indexing, __array__): the attackers take it as one.
         self._by_role: dict[str, dict[str, np.ndarray]] = {}
+        self._statistics: dict[str, dict[str, np.ndarray]] = {}  # role -> layer -> (N, features)
         self._problems: dict[str, str] = {}  # layer -> why it could not be read (in which corpus)
 
-    def prepare(self, corpora: Sequence[tuple[str, Corpus]]) -> None:
+    def prepare(self, corpora: Sequence[tuple[str, Corpus]], statistics: bool = False) -> None:
+        """Each role's layers from one forward pass (or the cache); with `statistics`, only their
+        per-channel statistics (`statistics(role, layer)`), for the uncapped corpora."""
+        kept = self._statistics if statistics else self._by_role
         for role, corpus in corpora:
-            if role not in self._by_role:
-                with progress.step(f"{role} corpus"):
+            if role not in kept:
+                what = f"{role} corpus, every utterance" if statistics else f"{role} corpus"
+                with progress.step(what):
                     problems: dict[str, str] = {}
                     rows = layer_outputs(
                         self.target,
                         corpus,
-                        self.layers,
+                        self.layers[1:] if statistics else self.layers,  # the probe reads no input
                         self.store,
                         batch_size=self.batch_size,
                         device=self.device,
                         problems=problems,
+                        statistics=statistics,
                     )
-                    self._by_role[role] = cast("dict[str, np.ndarray]", rows)
+                    kept[role] = cast("dict[str, np.ndarray]", rows)
                     for layer, problem in problems.items():
-                        self._problems.setdefault(layer, f"{problem} (forward pass over the {role} corpus)")
+                        self._problems.setdefault(layer, f"{problem} (forward pass over the {what})")
+
+    def statistics(self, role: str, layer: str) -> np.ndarray | None:
+        """`layer`'s per-channel statistics on the uncapped `role` corpus, if prepared."""
+        return self._statistics.get(role, {}).get(layer)
 
     def __getitem__(self, role: str) -> dict[str, np.ndarray]:
         """Layer -> its stored rows (batch-first, the layer's own order of the other axes)."""
@@ -230,9 +247,9 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _forward_pass(target, corpus, layers, folder: Path, batch_size, device) -> dict[str, str]:
-    """Every layer in `layers` stored batch-first under `folder`; returns layer -> problem for
-    those that could not be read (not stored)."""
+def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, statistics=False) -> dict[str, str]:
+    """Every layer in `layers` stored batch-first under `folder` (with `statistics`, its per-channel
+    statistics); returns layer -> problem for those that could not be read (not stored)."""
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -249,7 +266,7 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device) -> d
     for name, child in module.named_modules():
         if name in wanted:
             handles.append(child.register_forward_hook(_capture_into(captured, name)))
-    writers: dict[str, _StreamedArray] = {}
+    writers: dict[str, StreamedArray] = {}
     total = len(corpus)
     progress.update("forward pass", 0, total, "utterances")
     try:
@@ -266,6 +283,8 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device) -> d
                     if layer in problems:
                         continue
                     read = _batch_first(target, layer, captured.get(layer), len(inputs), offset)
+                    if statistics and isinstance(read, np.ndarray):
+                        read = _statistics_rows(target, layer, read)
                     if isinstance(read, np.ndarray) and layer in writers and read.shape[1:] != writers[layer].row_shape:
                         read = (
                             f"its per-example shape changes between batches ({writers[layer].row_shape} at first, "
@@ -277,8 +296,9 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device) -> d
                             writers.pop(layer).discard()
                         continue
                     if layer not in writers:
-                        name = f"{folder.name}/{layer}"  # the entry's cache key and layer: what its seal covers
-                        writers[layer] = _StreamedArray(folder / f"{layer}.npy", (total, *read.shape[1:]), name)
+                        kind = STATISTICS if statistics else ""
+                        name = f"{folder.name}/{layer}{kind}"  # the entry's cache key and layer: what its seal covers
+                        writers[layer] = StreamedArray(folder / f"{layer}{kind}.npy", (total, *read.shape[1:]), name)
                     writers[layer].write(offset, read)
                 progress.update("forward pass", min(offset + len(inputs), total), total, "utterances")
         for writer in writers.values():
@@ -314,6 +334,14 @@ def _batch_first(target: Target, layer: str, tensor, examples: int, offset: int)
     return rows
 
 
+def _statistics_rows(target: Target, layer: str, rows: np.ndarray) -> np.ndarray:
+    """Batch-first rows of `layer` -> their per-channel statistics over the layer's time axis."""
+    import torch
+
+    layout = batch_first(target.layout_of(layer, rows.ndim))
+    return per_channel_statistics(torch.from_numpy(np.ascontiguousarray(rows)), layout).numpy()
+
+
 def _capture_into(store: dict, name: str):
     def hook(_module, _inputs, output):
         tensor = representation(output)
@@ -321,77 +349,3 @@ def _capture_into(store: dict, name: str):
         store[name] = None if tensor is None else tensor.detach().clone()
 
     return hook
-
-
-class _StreamedArray:
-    """A .npy written batch by batch in row order, renamed into place when complete."""
-
-    def __init__(self, path: Path, shape: tuple[int, ...], name: str):
-        self.path = path
-        self.name = name
-        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        self.row_shape = tuple(shape[1:])
-        self.rows = 0
-        self.file = open(self.tmp, "wb")  # noqa: SIM115 -- open across writes; commit/discard close it
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": shape}
-        np.lib.format.write_array_header_2_0(self.file, header)
-
-    def write(self, offset: int, batch: np.ndarray) -> None:
-        assert offset == self.rows, "batches arrive in corpus order"
-        self.file.write(np.ascontiguousarray(batch, dtype=np.float32).tobytes())
-        self.rows += len(batch)
-
-    def commit(self) -> None:
-        self.file.close()
-        cache_seal.place_sealed(self.tmp, self.path, self.name)
-
-    def discard(self) -> None:
-        self.file.close()
-        self.tmp.unlink(missing_ok=True)
-
-
-class RowFile:
-    """Read-only rows of a C-order .npy file: ``rows[indices]`` reads just those rows from disk."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        with open(self.path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            read_header = (
-                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            )
-            shape, fortran, dtype = read_header(fh)
-            self.offset = fh.tell()
-        if fortran:
-            raise ValueError(f"{path}: Fortran-order arrays are not supported")
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
-        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    @property
-    def nbytes(self) -> int:
-        return self.row_bytes * self.shape[0]
-
-    def __getitem__(self, index) -> np.ndarray:
-        rows = np.arange(self.shape[0])[index]
-        if np.ndim(rows) == 0:
-            return self[np.array([rows])][0]
-        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
-        with open(self.path, "rb") as fh:
-            start = 0
-            while start < len(rows):  # one read per run of consecutive rows
-                end = start + 1
-                while end < len(rows) and rows[end] == rows[end - 1] + 1:
-                    end += 1
-                fh.seek(self.offset + int(rows[start]) * self.row_bytes)
-                chunk = fh.read((end - start) * self.row_bytes)
-                out[start:end] = np.frombuffer(chunk, dtype=self.dtype).reshape(end - start, *self.shape[1:])
-                start = end
-        return out
-
-    def __array__(self, dtype=None, copy=None):
-        array = self[:]
-        return array if dtype is None else array.astype(dtype)
