@@ -29,6 +29,7 @@ from privacy_checks import cache_seal, progress
 from privacy_checks.attackers.head_layout import batch_first, in_head_order
 from privacy_checks.data import Corpus
 from privacy_checks.features import FeatureSpec, extract
+from privacy_checks.model.forward_errors import forward_errors
 from privacy_checks.model.layers import conventional_layout
 from privacy_checks.model.layout import Layout
 from privacy_checks.model.target import Target, representation
@@ -261,7 +262,9 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device) -> d
                 inputs = inputs.to(device)
                 if INPUT_LAYER in wanted:
                     captured[INPUT_LAYER] = inputs
-                module(inputs)
+                shown = f"a batch of {len(inputs)} from utterance {offset}, input shape {tuple(inputs.shape)}"
+                with forward_errors(target.path, f"forward pass over the corpus, {shown}"):
+                    module(inputs)
                 for layer in layers:
                     if layer in problems:
                         continue
