@@ -83,8 +83,10 @@ def check_readable(path: Path) -> None:
         )
 
 
-def unreadable(path: Path, detail: str) -> PrivacyInputError:
-    """The error for a file torch could not load: what the file is, in words, then torch's `detail`."""
+def unreadable(path: Path, exc: BaseException) -> PrivacyInputError:
+    """The error for a file torch could not load (raising `exc`): what the file is, in words."""
+    lines = str(exc).strip().splitlines()
+    detail = "it ends early" if isinstance(exc, EOFError) else (lines[0] if lines else type(exc).__name__)
     with open(path, "rb") as handle:
         head = handle.read(_HEAD)
     size = path.stat().st_size

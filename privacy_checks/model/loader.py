@@ -14,7 +14,6 @@ from privacy_checks.digests import file_sha256
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.checkpoint import from_project_checkpoint, is_project_checkpoint
 from privacy_checks.model.files import check_readable, unreadable
-from privacy_checks.model.loading import first_line
 from privacy_checks.model.pickled import is_pickled_code, load_pickled_module
 from privacy_checks.model.state_dict import from_state_dict, is_state_dict
 from privacy_checks.model.target import Target
@@ -57,7 +56,7 @@ def _load(path: Path, model_config: ModelSettings | None, trust_checkpoint: bool
     except Exception as exc:
         if is_pickled_code(exc):
             return load_pickled_module(path, fingerprint, model_config, trust_checkpoint)
-        raise unreadable(path, first_line(exc)) from None
+        raise unreadable(path, exc) from None
     if is_project_checkpoint(payload):
         return from_project_checkpoint(path, fingerprint, payload, model_config)
     if is_state_dict(payload):

@@ -41,8 +41,10 @@ def load_weights(module: nn.Module, state: Mapping[str, Any], path: Path) -> Non
         )
     try:
         module.load_state_dict(state)
-    except RuntimeError as exc:
-        raise PrivacyInputError(f"{path}: weights do not fit the architecture: {first_line(exc)}") from None
+    except RuntimeError as exc:  # torch lists the missing, unexpected and mis-shaped keys on lines of their own
+        lines = " ".join(line.strip() for line in str(exc).strip().splitlines()[1:]) or first_line(exc)
+        shown = lines if len(lines) <= 400 else lines[:397] + "..."
+        raise PrivacyInputError(f"{path}: weights do not fit the architecture: {shown}") from None
 
 
 def build_architecture(name: str, arch_kwargs: Mapping[str, Any], where: str) -> nn.Module:

@@ -21,7 +21,6 @@ from privacy_checks.model.loading import (
     EXPORT_METADATA,
     archive_metadata,
     build_architecture,
-    first_line,
     metadata_spec_and_labels,
 )
 from privacy_checks.model.target import Target
@@ -50,7 +49,7 @@ def load_export(
         ) from None
     except Exception as exc:
         if not zipfile.is_zipfile(path):
-            raise unreadable(path, first_line(exc)) from None
+            raise unreadable(path, exc) from None
         raise PrivacyInputError(
             f"cannot read torch.export program {path}: {exception_line(exc)}. Was it written by torch.export.save "
             "with this torch version or an older one?"

@@ -114,8 +114,8 @@ def is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except zipfile.BadZipFile:  # damaged archive: torch.load reports it with the file's name
-        return False
+    except (zipfile.BadZipFile, UnicodeDecodeError, ValueError, OSError):
+        return False  # a damaged archive (a member name not UTF-8...): torch.load reports it with the file's name
     return any(n.split("/", 1)[-1].startswith(("code/", "constants.pkl")) for n in names)
 
 
