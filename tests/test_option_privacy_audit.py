@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from privacy_checks.model import load_target
-from tests.conftest import C4_RUN, COLLECT_RUN, FAST_CONFIG, f7_c4_run
+from tests.conftest import C4_RUN, COLLECT_RUN, DEMO, FAST_CONFIG, f7_c4_run
 
 LAYERS = [
     "features.2",
@@ -97,22 +97,44 @@ def test_audit_runs_beside_users_tests(audit_project, pytester: pytest.Pytester)
     assert sum("demo_ser.pt::" in i for i in ids) == len(LAYERS)
 
 
+def _labels_five(path):
+    payload = torch.load(DEMO, weights_only=True)
+    torch.save({**payload, "labels": 5}, path)
+
+
 @pytest.mark.parametrize(
-    "make_file, expected",
+    "name, make_file, expected",
     [
-        (lambda p: None, "does not exist"),
-        (lambda p: p.write_bytes(b"not a checkpoint at all"), "cannot read checkpoint"),
-        (lambda p: torch.save({"format": "something-else"}, p), "not a checkpoint this tool understands"),
+        ("model.pt", lambda p: None, ["does not exist"]),
+        ("model.pt", lambda p: p.write_bytes(b"not a checkpoint at all"), ["cannot read checkpoint", "text file"]),
+        ("model.pt", lambda p: torch.save({"format": "something-else"}, p), ["not a checkpoint this tool understands"]),
+        ("model.pt", lambda p: p.write_bytes(DEMO.read_bytes()[:5000]), ["not a PyTorch checkpoint", "truncated"]),
+        ("model.pt", lambda p: p.write_bytes(b""), ["not a PyTorch checkpoint", "the file is empty"]),
+        ("model.pt", lambda p: p.mkdir(), ["is a directory", "the file inside it"]),
+        pytest.param(
+            "model.pt",
+            lambda p: p.symlink_to(p),
+            ["symbolic link loop"],
+            # AuditOptions resolves the path (pytest_plugin/options.py: Path.resolve raises on a loop)
+            # before the loader can say so: INTERNALERROR until options.py tolerates the loop.
+            marks=pytest.mark.xfail(strict=True, reason="options.py resolves a symlink loop before the loader"),
+        ),
+        ("model.onnx", lambda p: p.write_bytes(b"\x08\x07"), ["ONNX format", "not supported", "export .pt2"]),
+        ("model.pt", _labels_five, ["checkpoint key 'labels'", "int 5", "list of label names"]),
     ],
-    ids=["missing", "corrupt", "unknown-dict"],
-)
-def test_bad_checkpoint_is_a_usage_error(audit_project, pytester, make_file, expected):
-    path = pytester.path / "model.pt"
+    ids=["missing", "corrupt", "unknown-dict", "truncated", "empty", "directory", "symlink-loop", "onnx", "labels-5"],
+)  # fmt: skip
+def test_bad_checkpoint_is_a_usage_error(audit_project, pytester, name, make_file, expected):
+    path = pytester.path / name
     make_file(path)
     result = audit_project(checkpoint=path)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert expected in result.stderr.str()
-    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    err = result.stderr.str()
+    assert str(path) in err
+    for words in expected:
+        assert words in err, err
+    output = err + result.stdout.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output
 
 
 def test_pickled_module_is_refused_without_trust(audit_project, pytester, demo_checkpoint):
@@ -133,3 +155,92 @@ def test_junit_xml_carries_the_figures(shared_audit):
     properties = {p.get("name"): float(p.get("value")) for p in case.iter("property")}
     assert {"leakage", "ci_low", "ci_high", "chance", "max_excess", "p_value"} <= set(properties)
     assert properties["ci_low"] <= properties["leakage"] <= properties["ci_high"]
+
+
+# A model on log-mel frames (B, T, 40) whose forward raises on batches larger than the layer survey's
+# (it runs batches of 1 to 5): the survey passes, the forward pass over the corpus (batches of 32) raises.
+PICKY_MODEL = """
+from torch import nn
+
+
+class Picky(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(40, 4)
+
+    def forward(self, x):
+        if x.shape[0] > 8:
+            raise ValueError(f"batch of {x.shape[0]} is too large for this model\\nsecond line")
+        return self.proj(x).mean(dim=1)
+
+
+def build():
+    return Picky()
+
+
+def broken(size=3):
+    raise TypeError(f"size {size} is not a valid size")
+"""
+SEQUENCE_INPUT = "  input: {kind: logmel, sample_rate: 16000, n_mels: 40, layout: sequence, duration_s: 1.0}\n"
+
+
+def _weights(pytester) -> str:
+    torch.save({f"proj.{k}": v for k, v in torch.nn.Linear(40, 4).state_dict().items()}, pytester.path / "weights.pt")
+    return str(pytester.path / "weights.pt")
+
+
+def _no_traceback(result) -> str:
+    output = result.stderr.str() + result.stdout.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output
+    return result.stderr.str()
+
+
+def test_pt2_with_a_static_batch_size_is_a_usage_error(audit_project, pytester):
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG + "model:\n" + SEQUENCE_INPUT)
+    program = torch.export.export(torch.nn.Linear(40, 4), (torch.zeros(2, 51, 40),))  # torch's default: static
+    path = pytester.path / "static.pt2"
+    torch.export.save(program, str(path))
+    result = audit_project(checkpoint=path)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = _no_traceback(result)
+    assert str(path) in err and "fixes the batch size at 2" in err
+    assert "dynamic_shapes=({0: torch.export.Dim(" in err
+
+
+def test_a_forward_that_raises_during_the_audit_is_a_usage_error(audit_project, pytester):
+    pytester.makepyfile(picky_model=PICKY_MODEL)
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG + "model:\n  factory: 'picky_model:build'\n" + SEQUENCE_INPUT)
+    weights = _weights(pytester)
+    result = audit_project("-k", "proj", checkpoint=weights)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = _no_traceback(result)
+    assert weights in err and "forward pass raised ValueError: batch of 32 is too large for this model" in err
+    assert "second line" not in err and "model.input" in err
+
+
+def test_a_factory_that_raises_is_a_usage_error(audit_project, pytester):
+    pytester.makepyfile(picky_model=PICKY_MODEL)
+    factory = "model:\n  factory: 'picky_model:broken'\n  kwargs: {size: 7}\n"
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG + factory + SEQUENCE_INPUT)
+    result = audit_project(checkpoint=_weights(pytester))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = _no_traceback(result)
+    assert "model.factory 'picky_model:broken'" in err and "TypeError: size 7 is not a valid size" in err
+    assert "model.kwargs" in err
+
+
+def test_the_factory_hint_is_what_puts_the_module_on_the_path(audit_project, pytester):
+    """The module is in src/, not on sys.path (pytester's subprocess puts the project root there
+    itself): the hint's `pythonpath` ini option is what makes it importable."""
+    (pytester.path / "src").mkdir()
+    (pytester.path / "src" / "user_models.py").write_text(PICKY_MODEL)
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG + "model:\n  factory: 'user_models:build'\n" + SEQUENCE_INPUT)
+    weights = _weights(pytester)
+    result = audit_project("--collect-only", "-q", checkpoint=weights)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = _no_traceback(result)
+    assert "No module named 'user_models'" in err and "pythonpath = ." in err and "PYTHONPATH=." in err
+    pytester.makeini("[pytest]\npythonpath = src\n")
+    result = audit_project("--collect-only", "-q", checkpoint=weights)
+    assert result.ret == pytest.ExitCode.OK, result.stderr.str()
+    assert any("weights.pt::" in line for line in result.outlines)

@@ -30,6 +30,7 @@ from privacy_checks.attackers.head_layout import batch_first, in_head_order
 from privacy_checks.data import Corpus
 from privacy_checks.engine.row_files import RowFile, StreamedArray
 from privacy_checks.features import FeatureSpec, extract
+from privacy_checks.model.forward_errors import forward_errors
 from privacy_checks.model.layers import conventional_layout
 from privacy_checks.model.layout import Layout, per_channel_statistics
 from privacy_checks.model.target import Target, representation
@@ -278,7 +279,9 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, stat
                 inputs = inputs.to(device)
                 if INPUT_LAYER in wanted:
                     captured[INPUT_LAYER] = inputs
-                module(inputs)
+                shown = f"a batch of {len(inputs)} from utterance {offset}, input shape {tuple(inputs.shape)}"
+                with forward_errors(target.path, f"forward pass over the corpus, {shown}"):
+                    module(inputs)
                 for layer in layers:
                     if layer in problems:
                         continue

@@ -15,7 +15,13 @@ from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
 from privacy_checks.fileio import atomic_write_bytes
 from privacy_checks.model import zoo
-from privacy_checks.model.loading import first_line, load_weights, model_file_spec
+from privacy_checks.model.loading import (
+    build_architecture,
+    checked_labels,
+    describe_value,
+    load_weights,
+    model_file_spec,
+)
 from privacy_checks.model.target import Target
 
 if TYPE_CHECKING:
@@ -38,18 +44,32 @@ def from_project_checkpoint(
             f"{path}: checkpoint format_version {version!r} is not supported (expected {CHECKPOINT_VERSION})."
         )
     name = payload.get("architecture")
-    try:
-        arch_kwargs = dict(payload.get("arch_kwargs", {}))
-        if not isinstance(name, str):  # missing or not a name: unknown, like a name outside the zoo
-            raise KeyError(name)
-        module = zoo.build(name, **arch_kwargs)
-    except KeyError:
-        raise PrivacyInputError(f"{path}: unknown architecture {name!r}; known: {', '.join(zoo.names())}.") from None
-    except TypeError as exc:  # arch_kwargs the architecture does not take
-        raise PrivacyInputError(f"{path}: arch_kwargs do not fit architecture {name!r}: {first_line(exc)}") from None
-    load_weights(module, payload["state_dict"], path)
-    spec = model_file_spec(payload.get("input_spec"), f"{path} input_spec", model_config)
-    return Target(module.eval(), name, spec, tuple(payload.get("labels", ())), fingerprint, path, "privacy-checks")
+    if not isinstance(name, str) or name not in zoo.names():
+        raise PrivacyInputError(f"{path}: unknown architecture {name!r}; known: {', '.join(zoo.names())}.")
+    arch_kwargs = _entry(path, payload, "arch_kwargs", Mapping, "a mapping of keyword arguments", default={})
+    module = build_architecture(name, arch_kwargs, f"{path}: arch_kwargs")
+    state = _entry(path, payload, "state_dict", Mapping, "the model's weights, a mapping of names to tensors")
+    load_weights(module, state, path)
+    _entry(path, payload, "input_spec", Mapping, "the input spec, a mapping such as {kind: logmel, n_mels: 40}")
+    spec = model_file_spec(payload["input_spec"], f"{path} input_spec", model_config)
+    labels = checked_labels(payload.get("labels", ()), f"{path}: checkpoint key 'labels'")
+    return Target(module.eval(), name, spec, labels, fingerprint, path, "privacy-checks")
+
+
+def _entry(path: Path, payload: Mapping[str, Any], key: str, kind: type, expected: str, default: Any = None) -> Any:
+    """payload[key], checked to be a `kind`; PrivacyInputError naming the key, what was found and
+    what is expected otherwise (missing too, unless it has a default)."""
+    if key not in payload and default is not None:
+        return default
+    found = payload.get(key)
+    if key not in payload or not isinstance(found, kind):
+        what = "is missing" if key not in payload else f"holds {describe_value(found)}"
+        raise PrivacyInputError(
+            f"{path}: checkpoint key {key!r} {what}; expected {expected}. A privacy-checks checkpoint has the "
+            "keys format, format_version, architecture, arch_kwargs, state_dict, input_spec and labels: re-save "
+            "it with privacy-checks train (or privacy_checks.model.save_checkpoint)."
+        )
+    return found
 
 
 def save_checkpoint(

@@ -1,6 +1,7 @@
 """Which loader reads a checkpoint (docs/design.md §4): TorchScript archives, ``torch.export`` programs
 (.pt2), the project's checkpoint, a plain state_dict with a factory from the config, and (only when
-trusted) a pickled whole module. Anything else is a PrivacyInputError naming the file and the fix."""
+trusted) a pickled whole module; model/files.py says what is wrong with a file none of them can read.
+Anything else is a PrivacyInputError naming the file and the fix."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 from privacy_checks.digests import file_sha256
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.checkpoint import from_project_checkpoint, is_project_checkpoint
-from privacy_checks.model.loading import first_line
+from privacy_checks.model.files import check_readable, unreadable
 from privacy_checks.model.pickled import is_pickled_code, load_pickled_module
 from privacy_checks.model.state_dict import from_state_dict, is_state_dict
 from privacy_checks.model.target import Target
@@ -36,8 +37,7 @@ def load_target(path: Path, model_config: ModelSettings | None = None, trust_che
 
 
 def _load(path: Path, model_config: ModelSettings | None, trust_checkpoint: bool) -> Target:
-    if not path.is_file():
-        raise PrivacyInputError(f"--privacy-audit: checkpoint {path} does not exist; pass the path to a model file.")
+    check_readable(path)
     fingerprint = file_sha256(path)
     if is_torchscript(path):
         if not trust_checkpoint:
@@ -56,10 +56,7 @@ def _load(path: Path, model_config: ModelSettings | None, trust_checkpoint: bool
     except Exception as exc:
         if is_pickled_code(exc):
             return load_pickled_module(path, fingerprint, model_config, trust_checkpoint)
-        raise PrivacyInputError(
-            f"cannot read checkpoint {path}: {first_line(exc)}. "
-            "Is it a file written by torch.save or privacy-checks train?"
-        ) from None
+        raise unreadable(path, exc) from None
     if is_project_checkpoint(payload):
         return from_project_checkpoint(path, fingerprint, payload, model_config)
     if is_state_dict(payload):

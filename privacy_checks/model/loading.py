@@ -8,10 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import nn
 
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
+from privacy_checks.model import zoo
 
 if TYPE_CHECKING:
     from privacy_checks.config import ModelSettings
@@ -24,17 +26,64 @@ def first_line(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def describe_value(value: Any) -> str:
+    """A value found in a model file, for a message: its type and a short repr."""
+    shown = repr(value)
+    return f"{type(value).__name__} {shown[:60] + '...' if len(shown) > 60 else shown}"
+
+
 def load_weights(module: nn.Module, state: Mapping[str, Any], path: Path) -> None:
+    bad = next(((k, v) for k, v in state.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor))), None)
+    if bad is not None:
+        raise PrivacyInputError(
+            f"{path}: the weights (state_dict) map {bad[0]!r} to {describe_value(bad[1])}; expected parameter "
+            "names mapped to tensors, as model.state_dict() gives."
+        )
     try:
         module.load_state_dict(state)
-    except RuntimeError as exc:
-        raise PrivacyInputError(f"{path}: weights do not fit the architecture: {first_line(exc)}") from None
+    except RuntimeError as exc:  # torch lists the missing, unexpected and mis-shaped keys on lines of their own
+        lines = " ".join(line.strip() for line in str(exc).strip().splitlines()[1:]) or first_line(exc)
+        shown = lines if len(lines) <= 400 else lines[:397] + "..."
+        raise PrivacyInputError(f"{path}: weights do not fit the architecture: {shown}") from None
 
 
-def archive_metadata(extra: Mapping[str, str]) -> dict[str, Any]:
+def build_architecture(name: str, arch_kwargs: Mapping[str, Any], where: str) -> nn.Module:
+    """The zoo architecture `name` built with keyword arguments read from a model file."""
+    try:
+        return zoo.build(name, **dict(arch_kwargs))
+    except (TypeError, ValueError) as exc:  # arguments the architecture does not take, or bad values
+        raise PrivacyInputError(
+            f"{where} do not fit architecture {name!r}: {type(exc).__name__}: {first_line(exc)}"
+        ) from None
+
+
+def checked_labels(value: Any, where: str) -> tuple[str, ...]:
+    """Emotion labels read from a model file: a list of names."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(label, str) for label in value):
+        raise PrivacyInputError(
+            f"{where} holds {describe_value(value)}; expected a list of label names, e.g. ['angry', 'happy', "
+            "'neutral', 'sad'] (or no labels key)."
+        )
+    return tuple(value)
+
+
+def archive_metadata(extra: Mapping[str, str], where: Path) -> dict[str, Any]:
     """The privacy_checks.json an archive carries (read into `extra` by the loader), or {}."""
     text = extra[EXPORT_METADATA]
-    return json.loads(text) if text else {}
+    if not text:
+        return {}
+    try:
+        meta = json.loads(text)
+    except ValueError as exc:
+        raise PrivacyInputError(
+            f"{where}: its {EXPORT_METADATA} is not valid JSON ({exc}); re-save the archive with privacy-checks."
+        ) from None
+    if not isinstance(meta, dict):
+        raise PrivacyInputError(
+            f"{where}: its {EXPORT_METADATA} holds {describe_value(meta)}; expected a JSON object with "
+            "architecture, input_spec and labels."
+        )
+    return meta
 
 
 def metadata_spec_and_labels(
@@ -43,7 +92,7 @@ def metadata_spec_and_labels(
     """Input spec and labels from an archive's privacy_checks.json, else from thresholds.yaml model:."""
     if "input_spec" in meta:
         spec = model_file_spec(meta["input_spec"], f"{path} {EXPORT_METADATA}", model_config)
-        return spec, tuple(meta.get("labels", ()))
+        return spec, checked_labels(meta.get("labels", ()), f"{path} {EXPORT_METADATA} 'labels'")
     return config_input_spec(model_config, path), config_labels(model_config)
 
 

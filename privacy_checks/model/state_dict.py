@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.model.forward_errors import exception_line
 from privacy_checks.model.loading import config_input_spec, load_weights
 from privacy_checks.model.target import Target
 
@@ -39,16 +40,46 @@ def from_state_dict(
     )
 
 
+IMPORT_PATH_HINT = (
+    "Python imports it from sys.path, which does not hold your project's folder by itself (running pytest "
+    "from the project root does not add it): add `pythonpath = .` (the folder holding the module, relative "
+    "to the rootdir) under [pytest] in pytest.ini or [tool.pytest.ini_options] in pyproject.toml, or run "
+    "with PYTHONPATH=. in the environment, or install your package (pip install -e .)"
+)
+
+
 def _call_factory(reference: str, kwargs: dict[str, Any]) -> nn.Module:
     module_name, _, attr = reference.partition(":")
+    where = f"thresholds.yaml model.factory {reference!r}"
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise PrivacyInputError(
-            f"thresholds.yaml model.factory {reference!r} cannot be imported: {exc}. "
-            "Is the module on sys.path (run pytest from your project root)?"
+        owner = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.split(".")[0] == exc.name.split(".")[0]:
+            raise PrivacyInputError(f"{where} cannot be imported: {exc}. {IMPORT_PATH_HINT}.") from None
+        raise PrivacyInputError(  # the module was found; an import inside it failed
+            f"{where}: importing {module_name!r} raised {exception_line(exc)}; install what it imports."
         ) from None
-    module = factory(**kwargs)
+    except Exception as exc:  # the module's own code raised while it was imported
+        raise PrivacyInputError(
+            f"{where}: importing {module_name!r} raised {exception_line(exc)}; fix the module (import it in "
+            f"python -c 'import {module_name}' to see the whole error)."
+        ) from None
+    factory: Any = owner
+    for part in attr.split("."):  # 'module:Class.build' too
+        factory = getattr(factory, part, None)
+    if not callable(factory):
+        found = "has no attribute" if factory is None else "is not callable:"
+        raise PrivacyInputError(
+            f"{where}: module {module_name!r} {found} {attr!r}; name a function or class that returns the "
+            "nn.Module, as 'module:callable'."
+        )
+    try:
+        module = factory(**kwargs)
+    except Exception as exc:
+        raise PrivacyInputError(
+            f"{where} raised {exception_line(exc)} when called with model.kwargs {kwargs!r}; check model.kwargs "
+            "in thresholds.yaml against the factory's parameters, and that the factory runs outside the audit."
+        ) from None
     if not isinstance(module, nn.Module):
         raise PrivacyInputError(f"model.factory {reference!r} returned {type(module).__name__}, not an nn.Module.")
     return module

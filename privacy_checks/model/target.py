@@ -21,6 +21,7 @@ from torch import nn
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
 from privacy_checks.model import zoo
+from privacy_checks.model.forward_errors import forward_errors
 from privacy_checks.model.layers import (
     conventional_layout,
     declared_candidate_layers,
@@ -60,9 +61,12 @@ class Target:
         if self._layer_shapes is None:
             declared = declared_candidate_layers(self._architecture())
             if declared is not None:
-                self._layer_shapes = trace_layer_shapes(self.module, self.input_spec, set(declared))
+                with forward_errors(self.path, f"tracing its layers on one {self._example} input"):
+                    self._layer_shapes = trace_layer_shapes(self.module, self.input_spec, set(declared))
             else:
-                self._layer_shapes = trace_shapes_by_layout(self.module, self.input_spec, self.layouts())
+                layouts = self.layouts()
+                with forward_errors(self.path, f"tracing its layers on two {self._example} inputs"):
+                    self._layer_shapes = trace_shapes_by_layout(self.module, self.input_spec, layouts)
         return self._layer_shapes
 
     def survey(self) -> dict[str, LayoutResult]:
@@ -118,10 +122,15 @@ class Target:
             return layer_survey(self.module, make_input, self.layout_overrides, seconds=self.input_spec.duration_s)
         except RuntimeError as exc:
             raise PrivacyInputError(
-                f"{self.path.name}: cannot find its layers' layouts, the model does not run on its input "
-                f"({self.input_spec.kind} {self.input_spec.shape} per example): {exc}. Check model.input in "
-                "thresholds.yaml"
+                f"{self.path}: cannot find its layers' layouts, the model does not run on its input "
+                f"({self._example} per example): {exc}. Check that model.input in thresholds.yaml (or the input "
+                "spec saved with the checkpoint) describes the input the model expects, and that its forward "
+                "runs on such a batch outside the audit."
             ) from None
+
+    @property
+    def _example(self) -> str:
+        return f"{self.input_spec.kind} {self.input_spec.shape}"
 
     def _architecture(self) -> nn.Module:
         return self.reference if self.reference is not None else self.module

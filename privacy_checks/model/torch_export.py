@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,15 @@ import torch
 
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model import zoo
-from privacy_checks.model.loading import EXPORT_METADATA, archive_metadata, first_line, metadata_spec_and_labels
+from privacy_checks.model.export_shapes import check_input_shape
+from privacy_checks.model.files import unreadable
+from privacy_checks.model.forward_errors import exception_line
+from privacy_checks.model.loading import (
+    EXPORT_METADATA,
+    archive_metadata,
+    build_architecture,
+    metadata_spec_and_labels,
+)
 from privacy_checks.model.target import Target
 
 if TYPE_CHECKING:
@@ -39,15 +48,29 @@ def load_export(
             "--privacy-trust-checkpoint."
         ) from None
     except Exception as exc:
-        raise PrivacyInputError(f"cannot read torch.export program {path}: {first_line(exc)}") from None
-    meta = archive_metadata(extra)
+        if not zipfile.is_zipfile(path):
+            raise unreadable(path, exc) from None
+        raise PrivacyInputError(
+            f"cannot read torch.export program {path}: {exception_line(exc)}. Was it written by torch.export.save "
+            "with this torch version or an older one?"
+        ) from None
+    meta = archive_metadata(extra, path)
     spec, labels = metadata_spec_and_labels(meta, model_config, path)
+    check_input_shape(program, spec, path)
     # unflatten restores the original module hierarchy, so forward hooks see named layers.
-    module = torch.export.unflatten(program)
+    try:
+        module = torch.export.unflatten(program)
+    except Exception as exc:
+        raise PrivacyInputError(
+            f"{path}: its layers cannot be recovered from the torch.export program ({exception_line(exc)}); "
+            "export it again with torch.export.export of the whole nn.Module, or save a state_dict."
+        ) from None
     architecture = meta.get("architecture", "torch.export")
+    architecture = architecture if isinstance(architecture, str) else "torch.export"
     reference = None
     if architecture in zoo.names():
-        reference = zoo.build(architecture, **dict(meta.get("arch_kwargs", {})))
+        where = f"{path} {EXPORT_METADATA} arch_kwargs"
+        reference = build_architecture(architecture, meta.get("arch_kwargs", {}), where)
     return Target(module, architecture, spec, labels, fingerprint, path, "torch.export", reference)
 
 

@@ -30,10 +30,12 @@ from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
 from privacy_checks.fileio import atomic_write_bytes
 from privacy_checks.model import zoo
+from privacy_checks.model.forward_errors import forward_errors
 from privacy_checks.model.layers import SKIPPED_LEAF_KINDS, representation
 from privacy_checks.model.loading import (
     EXPORT_METADATA,
     archive_metadata,
+    build_architecture,
     first_line,
     load_weights,
     metadata_spec_and_labels,
@@ -112,8 +114,8 @@ def is_torchscript(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except zipfile.BadZipFile:  # damaged archive: torch.load reports it with the file's name
-        return False
+    except (zipfile.BadZipFile, UnicodeDecodeError, ValueError, OSError):
+        return False  # a damaged archive (a member name not UTF-8...): torch.load reports it with the file's name
     return any(n.split("/", 1)[-1].startswith(("code/", "constants.pkl")) for n in names)
 
 
@@ -125,15 +127,15 @@ def load_torchscript(path: Path, fingerprint: str, model_config: ModelSettings |
             scripted = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except Exception as exc:
         raise PrivacyInputError(f"cannot read TorchScript archive {path}: {first_line(exc)}") from None
-    meta = archive_metadata(extra)
+    meta = archive_metadata(extra, path)
     spec, labels = metadata_spec_and_labels(meta, model_config, path)
     scripted.eval()
     probe = torch.randn((2, *spec.shape), generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
+    with torch.inference_mode(), forward_errors(path, f"checking the archive on a batch of {tuple(probe.shape)}"):
         expected = representation(scripted(probe))
     architecture = meta.get("architecture")
     if architecture in zoo.names():
-        module = zoo.build(architecture, **dict(meta.get("arch_kwargs", {})))
+        module = build_architecture(architecture, meta.get("arch_kwargs", {}), f"{path} {EXPORT_METADATA} arch_kwargs")
         load_weights(module, scripted.state_dict(), path)
         module.eval()
         if not _same(module, probe, expected):

@@ -16,7 +16,7 @@ from privacy_checks.config import ModelSettings
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.loader import load_target
 
-CONFIG = ModelSettings(input={"kind": "logmel", "sample_rate": 16000, "n_mels": 4})
+CONFIG = ModelSettings(input={"kind": "logmel", "sample_rate": 16000, "n_mels": 4, "layout": "sequence"})
 
 
 class Payload:
@@ -31,7 +31,8 @@ class Payload:
 
 def export(path: pathlib.Path) -> None:
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
-    torch.export.save(torch.export.export(model, (torch.randn(2, 4),)), str(path))
+    batch = torch.export.Dim("batch", min=1, max=4096)  # frames (101) and mel bins (4) as CONFIG gives them
+    torch.export.save(torch.export.export(model, (torch.randn(2, 101, 4),), dynamic_shapes=({0: batch},)), str(path))
 
 
 def plant(clean: pathlib.Path, planted: pathlib.Path, member: str, marker: pathlib.Path) -> None:
