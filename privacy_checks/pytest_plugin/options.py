@@ -65,7 +65,7 @@ class AuditOptions:
             _check_writable_file("--privacy-save-baseline", save_baseline)
             _check_replaceable_baseline(save_baseline)
         return cls(
-            checkpoint=(here / opt.privacy_audit).resolve(),
+            checkpoint=_absolute(here / opt.privacy_audit),
             data=opt.privacy_data,
             aux_data=opt.privacy_aux_data,
             scenarios=_name_list("--privacy-scenarios", opt.privacy_scenarios, "scenario"),
@@ -153,3 +153,12 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
     return value
+
+
+def _absolute(path: Path) -> Path:
+    """`path` resolved; as given (absolute) when it cannot be (a symlink loop): the loader then
+    names the problem, where Path.resolve would raise before it."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return path.absolute()
