@@ -142,7 +142,7 @@ class Audit:
         corpora = [(TARGET, self.corpus)] + ([(AUX, self.aux)] if needs_aux and self.aux is not None else [])
         with torch_threads(self.config.audit.threads):
             self.outputs.prepare(corpora)
-            if self.config.attacker.convex_probe:
+            if self.config.attacker.convex_probe and Access.ENCODER in self.config.audit.access:
                 self.probe.prepare([role for role, _corpus in corpora])
 
     def result(self, case: AuditCase) -> CaseResult:
