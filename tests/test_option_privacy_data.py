@@ -79,8 +79,13 @@ def test_manifest_corpus_is_audited(audit_project, pytester):
         ({"header": "path,speaker"}, "missing column(s) gender"),
         ({"extra_rows": ["wav/nowhere.wav,spk9,male,neutral"]}, "audio file wav/nowhere.wav not found"),
         ({"genders": ["female"] * 10}, "corpus.csv: the corpus has only female speakers"),
+        # spk0's 8th row, which the quick budget's cap (6 per speaker) would drop (issue 13)
+        (
+            {"extra_rows": ["wav/spk2_0.wav,spk0,female,neutral"] * 5 + ["wav/spk2_1.wav,spk0,male,neutral"]},
+            "corpus.csv:27: speaker 'spk0' is male here but female on line 2",
+        ),
     ],
-    ids=["missing-column", "missing-audio", "one-gender"],
+    ids=["missing-column", "missing-audio", "one-gender", "speaker-with-two-genders"],
 )
 def test_bad_manifest_is_a_usage_error(audit_project, pytester, kwargs, message):
     write_manifest(pytester.path, [f"spk{i}" for i in range(10)], **kwargs)
@@ -88,7 +93,7 @@ def test_bad_manifest_is_a_usage_error(audit_project, pytester, kwargs, message)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     err = result.stderr.str()
     assert message in err, err
-    assert "Traceback" not in err + result.stdout.str()
+    assert "Traceback" not in err + result.stdout.str() and "INTERNALERROR" not in err + result.stdout.str()
 
 
 def test_fewer_speakers_than_folds(audit_project, pytester):

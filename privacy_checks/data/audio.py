@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from privacy_checks.data.audio_files import regular_file
 from privacy_checks.data.records import Corpus, Utterance
 from privacy_checks.errors import PrivacyInputError
 
@@ -29,6 +30,11 @@ def read_audio_file(path: Path, sample_rate: int, where: str = "") -> np.ndarray
     import soundfile
 
     label = f"{where}: " if where else ""
+    status = regular_file(Path(path))  # before opening: a FIFO would block the reader
+    if isinstance(status, str):
+        raise PrivacyInputError(
+            f"{label}cannot read audio file {path}: it is {status}. Restore the file or remove it from the corpus."
+        )
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for unreadable files

@@ -14,13 +14,21 @@ from privacy_checks.data import Corpus
 from privacy_checks.digests import text_sha256
 from privacy_checks.engine.domain import Attack
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.stats.inputs import speaker_table
 from privacy_checks.threat_model import AttackerKind, Scenario
 
 TARGET, AUX = "target", "aux"  # which corpus: the audited speakers, or the attacker's own (other) speakers
 
 
 def cap_utterances(corpus: Corpus, per_speaker: int | None) -> Corpus:
-    """The first `per_speaker` utterances of every speaker, in corpus order (the budget's cap)."""
+    """The first `per_speaker` utterances of every speaker, in corpus order (the budget's cap).
+
+    The whole corpus is checked first: a speaker listed with both genders is a usage error even
+    when the cap would drop every row of one of them (issue 13)."""
+    try:
+        speaker_table(corpus.speakers, corpus.gender_labels)
+    except PrivacyInputError as exc:
+        raise PrivacyInputError(f"{corpus.name}: {exc}") from None
     if per_speaker is None:
         return corpus
     counts: dict[str, int] = {}
