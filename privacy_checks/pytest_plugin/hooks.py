@@ -287,12 +287,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for line in session.report().lines():
         terminalreporter.write_line(line)
     status = session.exit_status()
-    if status is not None:
+    if status is not None and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raised = len(session.errors)
         why = (
             "an attacker or the engine raised, not a measurement: see the items' tracebacks above"
             if status == pytest.ExitCode.INTERNAL_ERROR
-            else "a usage error found while they ran: see the items' messages above"
+            else "a usage error found while the items ran: see their messages above"
         )
         terminalreporter.write_line(
             f"{raised} item{'s' if raised > 1 else ''} could not run; exit code {int(status)} ({why})", red=True
