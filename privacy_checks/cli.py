@@ -136,7 +136,7 @@ def _reproduce(args) -> int:
 def _report(args) -> int:
     import json
 
-    from privacy_checks.reporting.folder import write_report_folder
+    from privacy_checks.reporting.folder import check_report_folder, write_report_folder
     from privacy_checks.reporting.report import AuditReport
 
     try:
@@ -150,7 +150,13 @@ def _report(args) -> int:
         raise PrivacyInputError(f"{args.report_json}: cannot read the report: missing or malformed {exc}") from None
     folder = args.out or args.report_json.parent
     same_folder = folder.resolve() == args.report_json.parent.resolve()
-    for path in write_report_folder(folder, report, include_json=not same_folder):  # never rewrite the input
+    label = "privacy-checks report --out" if args.out else "privacy-checks report: the report's folder"
+    check_report_folder(folder, label)
+    try:  # the input is never rewritten: without --out its report.json is carried over unchanged
+        written = write_report_folder(folder, report, include_json=not same_folder, label=label)
+    except OSError as exc:
+        raise PrivacyInputError(f"{label} {folder}: cannot write the report: {exc}") from None
+    for path in written:
         print(f"wrote {path}")
     return 0
 

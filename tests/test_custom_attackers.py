@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from tests.conftest import FAST_CONFIG, REPO
 
 EXAMPLE = REPO / "examples" / "custom_attacker"
@@ -45,3 +49,25 @@ def test_fixture_skips_without_the_audit(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=1)
     assert "privacy_audit needs --privacy-audit CHECKPOINT" in result.stdout.str()
+
+
+def test_an_attacker_refusing_its_input_is_a_usage_error_not_a_leak(audit_project, pytester):
+    """A PrivacyInputError raised while an item runs (here by the user's own head) is the item's
+    error row and exit 4 with the message alone: no traceback, never exit 1."""
+    pytester.makeconftest(
+        "from privacy_checks import CustomAttacker\n"
+        "from privacy_checks.errors import PrivacyInputError\n"
+        "def picky(shape, outputs):\n"
+        "    raise PrivacyInputError(f'picky: needs a 2-D layer, got shape {shape}; set audit.layers')\n"
+        "def pytest_privacy_attackers(config):\n"
+        "    return [CustomAttacker('picky', build=picky)]\n"
+    )
+    result = audit_project("-k", "picky and pool", "--privacy-report", "out")
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, out[-3000:]
+    assert "ERROR at layer pool: the item could not run" in out
+    assert "  picky: needs a 2-D layer, got shape (64, 1, 1); set audit.layers" in out
+    assert "1 item could not run; exit code 4" in out and "verdict: ERROR" in out
+    assert "Traceback" not in out and "INTERNALERROR" not in out and "conftest.py:4" not in out
+    (row,) = json.loads((pytester.path / "out" / "report.json").read_text())["results"]
+    assert row["status"] == "error" and row["reason"].startswith("picky: needs a 2-D layer")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -103,3 +104,122 @@ def test_same_command_twice_writes_identical_reports_and_baselines(audit_project
     assert (pytester.path / "again" / "report.md").read_text() == (pytester.path / "first" / "report.md").read_text()
     assert main(["report", str(pytester.path / "first" / "report.json")]) == 0
     assert (pytester.path / "first" / "report.json").read_bytes() == before  # the input is never rewritten
+
+
+# The report folder as one set (reporting/folder.py): built beside the folder, swapped in at once.
+
+
+def small_report(leakage: float):
+    from privacy_checks.reporting.report import AuditReport
+    from tests.test_render import row
+
+    return AuditReport.from_dict(
+        {
+            "model": {"path": "/m/model.pt", "architecture": "small_vgg", "sha256": "a" * 64},
+            "corpus": {"name": "synthetic", "utterances": 80, "speakers": 20},
+            "aux_corpus": None,
+            "settings": {},
+            "results": [row("conv1", leakage, "failed"), row("pool", 0.55, "passed")],
+            "safe_split_points": {"worst_case/generic/encoder/tail_clone": "pool"},
+        }
+    )
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}."))
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_write_leaves_the_previous_report_whole(tmp_path, monkeypatch, failure):
+    from privacy_checks.reporting import folder as report_folder
+
+    out = tmp_path / "out"
+    report_folder.write_report_folder(out, small_report(0.95))
+    before = {name: (out / name).read_bytes() for name in ("report.json", "report.html", "report.md")}
+
+    def broken(*args):  # report.html is rendered last: report.json and the plots are already written
+        raise failure
+
+    monkeypatch.setattr(report_folder, "html_page", broken)
+    with pytest.raises(type(failure)):
+        report_folder.write_report_folder(out, small_report(0.75))
+    assert {name: (out / name).read_bytes() for name in before} == before  # the old run's, all of them
+    assert json.loads(before["report.json"])["results"][0]["leakage"] == 0.95
+    assert leftovers(out) == [] and not list(out.glob("*.tmp*"))
+
+
+def test_a_failed_swap_puts_the_old_report_back(tmp_path, monkeypatch):
+    import os
+
+    from privacy_checks.reporting import folder as report_folder
+
+    out = tmp_path / "out"
+    report_folder.write_report_folder(out, small_report(0.95))
+    before = (out / "report.json").read_bytes()
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if ".tmp-" in str(src):  # moving the new set in fails (after the old one was set aside)
+            raise OSError(5, "Input/output error")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(report_folder.os, "rename", rename)
+    with pytest.raises(OSError, match="Input/output"):
+        report_folder.write_report_folder(out, small_report(0.75))
+    assert (out / "report.json").read_bytes() == before and leftovers(out) == []
+
+
+def test_a_second_write_replaces_the_whole_set(tmp_path):
+    from privacy_checks.reporting.folder import write_report_folder
+
+    out = tmp_path / "out"
+    write_report_folder(out, small_report(0.95))
+    (out / ".report.json.abc123.tmp").write_text("left by a killed older version")
+    stale = tmp_path / ".out.tmp-999999999"  # a killed run's staging folder (no such process)
+    stale.mkdir()
+    (stale / "report.json").write_text("{}")
+    written = write_report_folder(out, small_report(0.75))
+    assert json.loads((out / "report.json").read_text())["results"][0]["leakage"] == 0.75
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written)
+    assert leftovers(out) == []
+
+
+def test_a_folder_holding_other_files_is_never_replaced(tmp_path):
+    from privacy_checks.errors import PrivacyInputError
+    from privacy_checks.reporting.folder import write_report_folder
+
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(
+        PrivacyInputError, match=r"docs: the folder holds files privacy-checks did not write \(notes.txt\)"
+    ):
+        write_report_folder(out, small_report(0.95))
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"] and leftovers(out) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        # /proc passes os.access as root, where only creating a file fails (options.py's older check
+        # says "not writable" first for other users)
+        ("/proc/privacy-report", r"(cannot write in|is not writable)"),
+        ("/dev/null/privacy-report", "/dev/null is not a folder"),
+        ("{tmp}/missing/out", r"the folder {tmp}/missing does not exist; create it first \(mkdir -p {tmp}/missing\)"),
+        ("{tmp}/docs", r"the folder holds files privacy-checks did not write \(notes.txt\)"),
+        ("{tmp}", "is the working folder or above it"),
+    ],
+)
+def test_an_unwritable_report_folder_is_a_usage_error_before_the_audit(audit_project, pytester, where, says):
+    tmp = str(pytester.path)
+    (pytester.path / "docs").mkdir()
+    (pytester.path / "docs" / "notes.txt").write_text("mine")
+    # the checkpoint is unreadable: reaching the model (let alone the forward pass) would say so
+    (pytester.path / "demo_ser.pt").write_bytes(b"not a checkpoint")
+    result = audit_project("--privacy-report", where.format(tmp=tmp))
+    err = result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, err
+    assert f"--privacy-report {where.format(tmp=tmp)}: " in err and re.search(says.format(tmp=re.escape(tmp)), err)
+    assert "demo_ser.pt" not in err and "Traceback" not in err and "INTERNALERROR" not in err
+    assert (pytester.path / "docs" / "notes.txt").read_text() == "mine"
+    assert not list(pytester.path.glob(".*.tmp-*"))

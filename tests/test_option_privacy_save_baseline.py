@@ -44,3 +44,15 @@ def test_save_baseline_needs_audit(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--privacy-save-baseline", "b.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--privacy-save-baseline needs --privacy-audit" in result.stderr.str()
+
+
+@pytest.mark.parametrize("where", ["/proc/b.json", "/dev/null/b.json"])
+def test_a_folder_that_only_looks_writable_is_a_usage_error(audit_project, pytester, where):
+    """/proc passes os.access as root and /dev/null is no folder: only creating a file tells."""
+    (pytester.path / "demo_ser.pt").write_bytes(b"not a checkpoint")  # reaching the model would say so
+    result = audit_project("--privacy-save-baseline", where)
+    err = result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, err
+    assert f"--privacy-save-baseline {where}: " in err
+    assert "cannot write in /proc" in err or "not writable" in err or "not a folder" in err
+    assert "demo_ser.pt" not in err and "Traceback" not in err and "INTERNALERROR" not in err

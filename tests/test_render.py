@@ -124,3 +124,20 @@ def test_emotion_plot_at_the_most_exposed_layer(report):
     assert ax.get_xlabel() == "emotion" and "leakage" in ax.get_ylabel()
     assert [t.get_text() for t in ax.get_xticklabels()] == ["angry", "happy"]
     assert {"chance", "limit"} <= {line.get_label() for line in ax.get_lines()}
+
+
+def test_summary_names_each_error_and_folds_an_attack_that_raised_everywhere(report):
+    """An attack whose every item is the same error (an attacker that raised) is one line with the
+    reason, as a skipped attack is; an error among measured layers is listed under its table."""
+    raised = "the 'broken' attacker (broken head, encoder access) raised RuntimeError: my head is broken"
+    for layer in ("conv1", "pool"):
+        error = row(layer, 0.5, "error", "broken", "broken")
+        error.update(dict.fromkeys(("leakage", "chance", "excess", "ci_low", "ci_high", "p_value")), reason=raised)
+        report["results"].append(error)
+    report["results"][1].update(dict.fromkeys(("leakage", "chance", "excess", "ci_low", "ci_high", "p_value")))
+    report["results"][1].update(status="error", reason="layer 'pool' cannot be read: NaN")
+    report["corpus"].update(female_speakers=10, male_speakers=10, folds=5)
+    lines = AuditReport.from_dict(report).lines()
+    assert "broken (custom attacker) · generic attacker · broken · encoder access: ERROR — " + raised in lines
+    assert "ERROR at pool: layer 'pool' cannot be read: NaN" in lines
+    assert lines[-1] == "verdict: ERROR — 2 failed, 1 passed, 0 inconclusive, 0 skipped, 3 errors"

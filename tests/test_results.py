@@ -168,3 +168,27 @@ def test_inconclusive_is_not_green_and_errors_win():
     broken = Tally.of([row("a", "failed"), row("b", "error"), row("c", "error")])
     assert broken.overall == "ERROR" and broken.errors == 2
     assert broken.phrase() == "1 failed, 0 passed, 0 inconclusive, 0 skipped, 2 errors"
+
+
+def test_an_item_that_raised_is_an_error_row_and_says_why():
+    """items.ItemError: an attacker that raised is a crash (exit 3) whose row names the exception
+    and where it was raised; a PrivacyInputError found while the item ran is a usage error (exit 4)."""
+    from privacy_checks.errors import PrivacyInputError
+    from privacy_checks.pytest_plugin.items import CRASH, USAGE, ItemError
+
+    def build_head():
+        raise ValueError("shape (4,) is too small\nsecond line")
+
+    try:
+        build_head()
+    except ValueError as exc:
+        crash = ItemError.of(CASE, exc)
+    assert crash.kind == CRASH and crash.result.status == Status.ERROR
+    row = crash.result.row()
+    assert row.status == "error" and row.estimate is None and row.id == CASE.name
+    assert row.reason is not None and row.reason.startswith(
+        "the 'worst_case' attacker (linear_probe head, encoder access) raised ValueError: shape (4,) is too small ("
+    )
+    assert "test_results.py:" in row.reason and "in build_head)" in row.reason and "second line" not in row.reason
+    usage = ItemError.of(CASE, PrivacyInputError("thresholds.yaml: attacker.epochs must be >= 1"))
+    assert usage.kind == USAGE and usage.result.reason == "thresholds.yaml: attacker.epochs must be >= 1"

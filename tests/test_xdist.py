@@ -59,3 +59,41 @@ def test_workers_share_one_forward_pass(pytester, demo_checkpoint, monkeypatch):
     entries = [e for e in entries if e.is_dir()]
     assert len(entries) == 1  # one (checkpoint, corpus, features) entry
     assert not list(entries[0].glob("*.tmp*"))
+
+
+def test_a_raising_attacker_is_an_error_in_the_report_serially_and_under_two_workers(audit_project, pytester):
+    """Its items were missing from report.json and the summary said "verdict: pass" (issue 13):
+    each is an error row with the exception, the verdict is ERROR, and the exit code is 3 (the
+    audit could not run them), never 1 ("a layer leaks") — the same with -n 2 as serially."""
+    from tests.conftest import FAST_CONFIG
+
+    pytester.makeconftest(
+        "from privacy_checks import CustomAttacker\n"
+        "def broken(shape, outputs):\n"
+        "    raise RuntimeError('my head is broken')\n"
+        "def pytest_privacy_attackers(config):\n"
+        "    return [CustomAttacker('broken', build=broken)]\n"
+    )
+    # ci_low: the built-in attacker's item passes, so only the broken head's items are not green
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG + "limits:\n  rule: ci_low\n")
+    runs = {
+        folder: audit_project("-k", "classifier.4 or broken and pool", "--privacy-report", folder, *extra)
+        for folder, extra in (("serial", ("-p", "no:xdist")), ("parallel", ("-n", "2")))
+    }
+    for folder, result in runs.items():
+        out = result.stdout.str()
+        assert result.ret == pytest.ExitCode.INTERNAL_ERROR, out[-3000:]
+        rows = {r["id"]: r for r in json.loads((pytester.path / folder / "report.json").read_text())["results"]}
+        assert rows["worst_case[generic-linear_probe-classifier.4]"]["status"] == "passed"
+        for item in ("broken[generic-broken-pool]", "broken[generic-broken-classifier.4]"):
+            assert rows[item]["status"] == "error" and rows[item]["leakage"] is None
+            assert rows[item]["reason"].startswith(
+                "the 'broken' attacker (broken head, encoder access) raised RuntimeError: my head is broken "
+                "(conftest.py:3 in broken)"
+            )
+        assert "verdict: ERROR — 0 failed, 1 passed, 0 inconclusive, 0 skipped, 2 errors" in out
+        assert "2 items could not run; exit code 3" in out
+        assert "ERROR at layer pool: the attacker raised an exception" in out and "INTERNALERROR" not in out
+        md = (pytester.path / folder / "report.md").read_text()
+        assert md.startswith("## Privacy audit: ERROR") and "RuntimeError: my head is broken" in md
+    assert values(pytester, "serial") == values(pytester, "parallel")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from privacy_checks.errors import PrivacyInputError
 from privacy_checks.pytest_plugin.options import DEVICES, AuditOptions, non_negative_int
 from privacy_checks.pytest_plugin.stash import PROGRESS_KEY, SESSION_KEY
 from privacy_checks.threat_model import BUDGETS
@@ -251,10 +252,13 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     report = yield
     session = item.config.stash.get(SESSION_KEY, None)
     if session is not None and call.when == "call" and hasattr(item, "case"):
-        result = session.audit.computed(item.case)
+        error = getattr(item, "error", None)  # the item raised: its error row (items.ItemError)
+        result = error.result if error is not None else session.audit.computed(item.case)
         if result is not None:
-            # A plain dict attribute travels with the report from an xdist worker to the controller.
+            # Plain attributes travel with the report from an xdist worker to the controller.
             report.privacy_result = result.as_dict()
+            if error is not None:
+                report.privacy_error = error.kind
     return report
 
 
@@ -268,7 +272,7 @@ class ResultRows:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         row = getattr(report, "privacy_result", None)
         if row is not None:
-            self.session.record(row)
+            self.session.record(row, error=getattr(report, "privacy_error", None))
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -282,12 +286,26 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.write_sep("=", "privacy audit: gender leakage")
     for line in session.report().lines():
         terminalreporter.write_line(line)
+    status = session.exit_status()
+    if status is not None and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        raised = len(session.errors)
+        why = (
+            "an attacker or the engine raised, not a measurement: see the items' tracebacks above"
+            if status == pytest.ExitCode.INTERNAL_ERROR
+            else "a usage error found while the items ran: see their messages above"
+        )
+        terminalreporter.write_line(
+            f"{raised} item{'s' if raised > 1 else ''} could not run; exit code {int(status)} ({why})", red=True
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     audit_session = session.config.stash.get(SESSION_KEY, None)
     if audit_session is None or _is_worker(session.config) or not audit_session.rows:
         return  # the controller (or a serial run) writes the reports, once
+    status = audit_session.exit_status()
+    if status is not None and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = status  # an item that raised is never reported as "a layer leaks" (1)
     options = audit_session.options
     report = audit_session.report()
     writes: list[tuple[str, Path, Callable[[], object]]] = []
@@ -302,6 +320,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     for flag, where, write in writes:
         try:
             write()
-        except OSError as exc:  # checked at start-up; this is the disk filling up or a race
-            session.config.get_terminal_writer().line(f"ERROR: {flag} {where}: cannot write: {exc}", red=True)
-            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        except (OSError, PrivacyInputError) as exc:  # checked at start-up: a full disk, or a race
+            message = str(exc) if isinstance(exc, PrivacyInputError) else f"{flag} {where}: cannot write: {exc}"
+            session.config.get_terminal_writer().line(f"ERROR: {message} (nothing was replaced)", red=True)
+            if session.exitstatus != pytest.ExitCode.INTERNAL_ERROR:
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR

@@ -3,16 +3,21 @@ speaks the domain (figures, the thresholds.yaml key, where to move the split poi
 
 from __future__ import annotations
 
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from privacy_checks.config.limits import RULE_CI_HIGH, RULE_CI_LOW, RULE_INTERVAL, RULE_POINT
-from privacy_checks.engine.results import Status
+from privacy_checks.engine.results import CaseResult, Status
+from privacy_checks.errors import PrivacyInputError
 from privacy_checks.pytest_plugin.stash import SESSION_KEY
 
 if TYPE_CHECKING:
-    from privacy_checks.engine.results import CaseResult, ResultRow
+    from privacy_checks.engine.domain import AuditCase
+    from privacy_checks.engine.results import ResultRow
     from privacy_checks.stats import Decision
 
 
@@ -57,6 +62,46 @@ class NotDecided(Exception):
         self.result = result
 
 
+# How an item that could not run ends the session (hooks.py): a usage error (a user's mistake found
+# while the item ran: exit 4) or a crash (an attacker or the engine raised: exit 3, never 1).
+USAGE, CRASH = "usage", "crash"
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """An item that raised instead of returning a result: its error row (status error, the reason)
+    for every report, and which exit code it calls for."""
+
+    result: CaseResult
+    kind: str  # USAGE or CRASH
+
+    @classmethod
+    def of(cls, case: AuditCase, exc: Exception) -> ItemError:
+        if isinstance(exc, PrivacyInputError):
+            return cls(CaseResult(case, Status.ERROR, reason=str(exc)), USAGE)
+        return cls(CaseResult(case, Status.ERROR, reason=crash_reason(case, exc)), CRASH)
+
+
+def crash_reason(case: AuditCase, exc: BaseException) -> str:
+    """ "the attacker 'broken' (broken head) raised RuntimeError: my head is broken (conftest.py:3 in
+    broken)": the exception and the innermost frame, where a user's attacker usually failed."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if frames:
+        frame = frames[-1]
+        try:
+            filename = str(Path(frame.filename).resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            filename = frame.filename
+        where = f" ({filename}:{frame.lineno} in {frame.name})"
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    raised = type(exc).__name__ + (f": {message}" if message else "")
+    return (
+        f"the {case.scenario!r} attacker ({case.architecture} head, {case.access} access) raised {raised}{where}; "
+        "the item could not be measured (its traceback is in the test output)"
+    )
+
+
 class CheckpointFile(pytest.File):
     def collect(self):
         session = self.config.stash[SESSION_KEY]
@@ -72,10 +117,17 @@ class LeakageItem(pytest.Item):
     def __init__(self, *, case, **kwargs):
         super().__init__(**kwargs)
         self.case = case
+        self.error: ItemError | None = None  # set when the item raised instead of returning a result
 
     def runtest(self) -> None:
         session = self.config.stash[SESSION_KEY]
-        result = session.result(self.case)
+        try:
+            result = session.result(self.case)
+        except Exception as exc:  # an attacker (often a user's) or the engine raised: an error row
+            self.error = ItemError.of(self.case, exc)
+            if self.error.kind == USAGE:
+                raise NotDecided(self.error.result) from None
+            raise
         if result.status == Status.SKIPPED:
             pytest.skip(result.reason)
         if result.status == Status.ERROR:
@@ -99,6 +151,11 @@ class LeakageItem(pytest.Item):
             pytest.skip(f"inconclusive: {result.reason} (controls.fail_on_inconclusive is false)")
 
     def repr_failure(self, excinfo, style=None):
+        if self.error is not None and self.error.kind == CRASH:
+            trace = excinfo.getrepr(style="short", chain=False)
+            return f"{error_text(self.error.result, 'the attacker raised an exception')}\n\n{trace}"
+        if self.error is not None:  # a user's mistake found while the item ran: the message only
+            return error_text(self.error.result, "the item could not run")
         if isinstance(excinfo.value, LeakageExceeded):
             return failure_text(excinfo.value.result, excinfo.value.safe_split)
         if isinstance(excinfo.value, NotDecided):
@@ -179,16 +236,11 @@ def inconclusive_text(result: CaseResult) -> str:
     return "\n".join(lines)
 
 
-def error_text(result: CaseResult) -> str:
-    """An item whose layer could not be measured (non-finite or constant outputs)."""
+def error_text(result: CaseResult, what: str = "the layer could not be measured") -> str:
+    """An item whose layer could not be measured (non-finite or constant outputs), or that could
+    not run (`what` says why: a user's mistake, an attacker that raised)."""
     case = result.case
-    return "\n".join(
-        [
-            f"ERROR at layer {case.layer}: the layer could not be measured",
-            _attack_line(result),
-            f"  {result.reason}",
-        ]
-    )
+    return "\n".join([f"ERROR at layer {case.layer}: {what}", _attack_line(result), f"  {result.reason}"])
 
 
 def regression_text(result: CaseResult) -> str:

@@ -16,6 +16,7 @@ from privacy_checks.config import PrivacyConfig, load_config
 from privacy_checks.data import load_corpus
 from privacy_checks.engine.results import ResultRow, safe_split_points
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.pytest_plugin.items import CRASH
 from privacy_checks.pytest_plugin.options import AuditOptions
 from privacy_checks.reporting.report import AuditReport
 
@@ -32,6 +33,8 @@ class AuditSession:
         # Result rows by item id, as the test reports bring them: from this process, or from
         # pytest-xdist workers, so the controller's summary and report cover every item once.
         self.rows: dict[str, ResultRow] = {}
+        # Items that raised instead of returning a result, by id: "usage" (exit 4) or "crash" (exit 3).
+        self.errors: dict[str, str] = {}
 
     def select(self, cases) -> None:
         self.selected = set(cases)
@@ -47,6 +50,8 @@ class AuditSession:
         from privacy_checks.model import load_target
 
         try:
+            if not hasattr(pytest_config, "workerinput"):  # the controller (or a serial run) writes them
+                check_outputs(options)
             config = _effective_config(options)
             target = load_target(options.checkpoint, config.model, options.trust_checkpoint)
             corpus = _corpus(options.data, config.audit.data, "data", config, pytest_config)
@@ -79,10 +84,23 @@ class AuditSession:
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
 
-    def record(self, row: ResultRow | Mapping[str, Any]) -> None:
-        """A result row, or its dict as a pytest-xdist worker's test report carries it."""
+    def record(self, row: ResultRow | Mapping[str, Any], error: str | None = None) -> None:
+        """A result row, or its dict as a pytest-xdist worker's test report carries it; `error` when
+        the item raised (items.ItemError's kind)."""
         typed = row if isinstance(row, ResultRow) else ResultRow.from_dict(row)
         self.rows[typed.id] = typed
+        if error is not None:
+            self.errors[typed.id] = error
+
+    def exit_status(self) -> pytest.ExitCode | None:
+        """The exit code items that raised call for, None when none did: an attacker or the engine
+        that raised is an internal error (3), never "a layer leaks" (1); a user's mistake found while
+        an item ran is a usage error (4)."""
+        if not self.errors:
+            return None
+        if CRASH in self.errors.values():
+            return pytest.ExitCode.INTERNAL_ERROR
+        return pytest.ExitCode.USAGE_ERROR
 
     def report(self) -> AuditReport:
         """From the recorded rows, in case order. It never trains: an interrupted run (-x, Ctrl-C)
@@ -139,15 +157,56 @@ def _share_cores(pytest_config) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
 
 
+def check_outputs(options: AuditOptions) -> None:
+    """Before anything is loaded: the report folder and the baseline file can be written where they
+    go (a probe file is created and removed there: a read-only working folder, `/proc/x` or
+    `/dev/null/x` are usage errors now, not after the audit)."""
+    from privacy_checks.reporting.folder import check_report_folder, probe_folder
+
+    if options.report_dir is not None:
+        check_report_folder(options.report_dir)
+    if options.save_baseline is not None:
+        path = options.save_baseline
+        if not path.parent.is_dir():
+            raise PrivacyInputError(
+                f"--privacy-save-baseline {path}: the folder {path.parent} does not exist or is not a folder; "
+                "create it first or pass a path in an existing folder."
+            )
+        probe_folder("--privacy-save-baseline", path, path.parent)
+
+
 def _cache_dir(pytest_config) -> Path:
     """Embeddings live in pytest's cache (.pytest_cache/d/privacy-checks); without the cache
-    plugin, in the system temp folder. Never next to the user's files."""
-    cache = getattr(pytest_config, "cache", None)
-    if cache is not None:
-        return Path(cache.mkdir("privacy-checks")) / "embeddings"
+    plugin, or when it cannot be written (a read-only working folder), in this user's private
+    folder in the system temp folder. Never next to the user's files."""
     from privacy_checks.cache_seal import fallback_cache_root
+    from privacy_checks.reporting.folder import probe_folder
 
-    return fallback_cache_root() / "embeddings"
+    cache = getattr(pytest_config, "cache", None)
+    problem: Exception | None = None
+    if cache is not None:
+        try:
+            folder = Path(cache.mkdir("privacy-checks"))
+            probe_folder("pytest's cache", folder, folder)
+            return folder / "embeddings"
+        except (OSError, PrivacyInputError) as exc:
+            problem = exc
+    try:
+        fallback = fallback_cache_root()
+    except OSError as exc:
+        raise PrivacyInputError(
+            f"no cache folder can be written: {exc}; run where .pytest_cache can be created, or set TMPDIR "
+            "to a folder you can write to."
+        ) from None
+    if problem is not None:
+        pytest_config.issue_config_time_warning(
+            pytest.PytestCacheWarning(
+                f"privacy-checks: pytest's cache folder cannot be written ({problem}); layer outputs are "
+                f"cached in {fallback} instead"
+            ),
+            stacklevel=2,
+        )
+    return fallback / "embeddings"
 
 
 def _device(choice: str) -> str:

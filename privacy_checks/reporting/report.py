@@ -107,7 +107,11 @@ class AuditReport:
             title += f" (linear_probe where T has no tail: {', '.join(stand_ins)})"
         if all(row.status == Status.SKIPPED for row in rows):
             return [f"{title}: skipped — {first.reason}"]
+        errors = {row.reason for row in rows if row.status == Status.ERROR}
+        if len(errors) == 1 and all(row.status == Status.ERROR for row in rows):  # e.g. an attacker that raised
+            return [f"{title}: ERROR — {first.reason}"]
         out = [title, *_table(rows)]
+        out += [f"ERROR at {row.layer}: {row.reason}" for row in rows if row.status == Status.ERROR]
         control = next((row.control for row in rows if row.control), None)
         if control:
             out.append(_control_line(control))
