@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from privacy_checks.cache_seal import CacheWarning
+from privacy_checks.fileio import process_alive
 
 DEAD_WRITER_GRACE_S = 120.0  # a live writer touches its temporary at least once per batch
 ANONYMOUS_TEMP_AGE_S = 24 * 3600.0  # temporaries written in one go (seals, JSON): long finished
@@ -76,20 +77,8 @@ def _is_stale(path: Path, age: float) -> bool:
     if name.endswith(".lock"):
         return age > DEAD_WRITER_GRACE_S and _unheld(path)
     if (match := _PID_TEMP.search(name)) is not None:
-        return age > ANONYMOUS_TEMP_AGE_S or (age > DEAD_WRITER_GRACE_S and not _alive(int(match.group(1))))
+        return age > ANONYMOUS_TEMP_AGE_S or (age > DEAD_WRITER_GRACE_S and not process_alive(int(match.group(1))))
     return name.endswith(".tmp") and age > ANONYMOUS_TEMP_AGE_S
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OverflowError, OSError):
-        return True  # someone else's process, or a number we cannot ask about: keep the file
-    return True
 
 
 def _unheld(path: Path) -> bool:

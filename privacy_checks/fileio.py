@@ -48,3 +48,17 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(item) for item in value]
     return value
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` may still be running (and writing a temporary named after it): True
+    for this process, another user's, or a pid we cannot ask about; False only when it is gone."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OverflowError, OSError):
+        return True
+    return True

@@ -184,6 +184,18 @@ def test_a_second_write_replaces_the_whole_set(tmp_path):
     assert leftovers(out) == []
 
 
+def test_missing_parent_folders_are_created(tmp_path):
+    """CI jobs write reports/privacy into a fresh checkout: the parents are made, after the check
+    found the nearest existing one writable."""
+    from privacy_checks.reporting import folder as report_folder
+
+    out = tmp_path / "reports" / "nightly" / "privacy"
+    report_folder.check_report_folder(out)
+    assert not (tmp_path / "reports").exists()  # checking creates nothing
+    report_folder.write_report_folder(out, small_report(0.95))
+    assert {"report.json", "report.md", "report.html"} <= {p.name for p in out.iterdir()}
+
+
 def test_a_folder_holding_other_files_is_never_replaced(tmp_path):
     from privacy_checks.errors import PrivacyInputError
     from privacy_checks.reporting.folder import write_report_folder
@@ -205,7 +217,7 @@ def test_a_folder_holding_other_files_is_never_replaced(tmp_path):
         # says "not writable" first for other users)
         ("/proc/privacy-report", r"(cannot write in|is not writable)"),
         ("/dev/null/privacy-report", "/dev/null is not a folder"),
-        ("{tmp}/missing/out", r"the folder {tmp}/missing does not exist; create it first \(mkdir -p {tmp}/missing\)"),
+        ("{tmp}/docs/notes.txt/out", r"{tmp}/docs/notes.txt is not a folder"),
         ("{tmp}/docs", r"the folder holds files privacy-checks did not write \(notes.txt\)"),
         ("{tmp}", "is the working folder or above it"),
     ],

@@ -23,9 +23,10 @@ def test_saved_baseline_is_small_sorted_json_keyed_by_item_id(audit_project, pyt
 
 
 def test_unwritable_location_is_a_usage_error_before_the_audit(audit_project, pytester):
-    result = audit_project("--privacy-save-baseline", str(pytester.path / "no" / "such" / "dir" / "b.json"))
+    (pytester.path / "notes.txt").write_text("mine")
+    result = audit_project("--privacy-save-baseline", str(pytester.path / "notes.txt" / "dir" / "b.json"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "does not exist or is not writable" in result.stderr.str()
+    assert "notes.txt is not a folder; pass a path inside a folder" in result.stderr.str()
     result = audit_project("--privacy-save-baseline", str(pytester.path))
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "is a folder" in result.stderr.str()
 

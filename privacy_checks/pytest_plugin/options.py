@@ -57,12 +57,11 @@ class AuditOptions:
                 f"--privacy-device must be one of {', '.join(DEVICES)}, "
                 f"got {opt.privacy_device!r}{did_you_mean(opt.privacy_device, DEVICES)}."
             )
+        # Where reports and baselines go is probed by session.check_outputs, before anything loads.
         report_dir = (here / opt.privacy_report) if opt.privacy_report else None
-        if report_dir is not None:
-            _check_report_dir(report_dir)
         save_baseline = (here / opt.privacy_save_baseline) if opt.privacy_save_baseline else None
         if save_baseline is not None:
-            _check_writable_file("--privacy-save-baseline", save_baseline)
+            _check_not_a_folder("--privacy-save-baseline", save_baseline)
             _check_replaceable_baseline(save_baseline)
         return cls(
             checkpoint=_absolute(here / opt.privacy_audit),
@@ -102,31 +101,11 @@ def _name_list(flag: str, text: str | None, what: str) -> tuple[str, ...] | None
     return names
 
 
-def _check_report_dir(folder: Path) -> None:
-    """Fail before the audit runs, not after minutes of training."""
-    import os
-
-    import pytest
-
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    if folder.exists() and not folder.is_dir():
-        raise pytest.UsageError(f"--privacy-report {folder}: exists and is not a folder; pass a folder path.")
-    if existing is None or not os.access(existing, os.W_OK):
-        raise pytest.UsageError(
-            f"--privacy-report {folder}: {existing} is not writable; pass a folder you can write to."
-        )
-
-
-def _check_writable_file(flag: str, path: Path) -> None:
-    import os
-
+def _check_not_a_folder(flag: str, path: Path) -> None:
     import pytest
 
     if path.is_dir():
         raise pytest.UsageError(f"{flag} {path}: is a folder; pass a file path, e.g. privacy-baseline.json.")
-    folder = path.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise pytest.UsageError(f"{flag} {path}: the folder {folder} does not exist or is not writable.")
 
 
 def _check_replaceable_baseline(path: Path) -> None:

@@ -167,12 +167,13 @@ def check_outputs(options: AuditOptions) -> None:
         check_report_folder(options.report_dir)
     if options.save_baseline is not None:
         path = options.save_baseline
-        if not path.parent.is_dir():
+        # missing parents are created when it is written; the nearest existing one must take a file
+        existing = next(p for p in (path.parent, *path.parent.parents) if p.exists() or p == p.parent)
+        if not existing.is_dir():
             raise PrivacyInputError(
-                f"--privacy-save-baseline {path}: the folder {path.parent} does not exist or is not a folder; "
-                "create it first or pass a path in an existing folder."
+                f"--privacy-save-baseline {path}: {existing} is not a folder; pass a path inside a folder."
             )
-        probe_folder("--privacy-save-baseline", path, path.parent)
+        probe_folder("--privacy-save-baseline", path, existing)
 
 
 def _cache_dir(pytest_config) -> Path:

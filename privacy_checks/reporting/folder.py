@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from privacy_checks.errors import PrivacyInputError
-from privacy_checks.fileio import strict_json
+from privacy_checks.fileio import process_alive, strict_json
 from privacy_checks.reporting.html_page import html_page
 from privacy_checks.reporting.markdown import markdown
 from privacy_checks.reporting.plots import plot_emotions, plot_layers
@@ -46,6 +46,7 @@ def write_report_folder(
     files the report did not write; OSError when the disk fails (the old report stays)."""
     folder = _real(Path(folder))
     check_report_folder(folder, label, probe=False)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(folder)
     staging = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
     try:
@@ -91,13 +92,11 @@ def check_report_folder(folder: Path, label: str = "--privacy-report", probe: bo
         )
     if folder.exists() and not folder.is_dir():
         raise PrivacyInputError(f"{label} {folder}: exists and is not a folder; pass a folder path.")
-    if parent.exists() and not parent.is_dir():
-        raise PrivacyInputError(f"{label} {folder}: {parent} is not a folder; pass a path inside a folder.")
-    if not parent.is_dir():
-        raise PrivacyInputError(
-            f"{label} {folder}: the folder {parent} does not exist; create it first (mkdir -p {parent}) or "
-            "pass a folder inside an existing one."
-        )
+    # Missing parents are created when the report is written (CI jobs pass reports/privacy into a
+    # fresh checkout); the nearest existing one must be a folder this user can write in.
+    existing = next(p for p in (parent, *parent.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        raise PrivacyInputError(f"{label} {folder}: {existing} is not a folder; pass a path inside a folder.")
     if folder.is_dir():
         foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if not _owned(p))
         if foreign:
@@ -108,7 +107,7 @@ def check_report_folder(folder: Path, label: str = "--privacy-report", probe: bo
                 "the PNG plots. Pass a new folder (e.g. privacy-report) or move those files away."
             )
     if probe:
-        for where in (parent, folder) if folder.is_dir() else (parent,):
+        for where in (existing, folder) if folder.is_dir() else (existing,):
             probe_folder(label, folder, where)
 
 
@@ -159,21 +158,9 @@ def _remove_stale(folder: Path) -> None:
         kind, _, pid = path.name[len(prefix) :].rpartition("-")
         if not (path.name.startswith(prefix) and kind in ("tmp", "old") and pid.isdigit() and path.is_dir()):
             continue
-        if _alive(int(pid)):
+        if process_alive(int(pid)):
             continue
         if kind == "old" and not folder.exists():
             os.rename(path, folder)
         else:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process
-        return True
-    return True
