@@ -35,6 +35,16 @@ attacker:
 TINY_DATA = "synthetic:speakers=20,utterances=4,duration=1.0"
 
 
+# A conftest.py registering a custom attacker whose head raises: its items must be errors.
+BROKEN_ATTACKER_CONFTEST = (
+    "from privacy_checks import CustomAttacker\n"
+    "def broken(shape, outputs):\n"
+    "    raise RuntimeError('my head is broken')\n"
+    "def pytest_privacy_attackers(config):\n"
+    "    return [CustomAttacker('broken', build=broken)]\n"
+)
+
+
 @pytest.fixture
 def demo_checkpoint() -> Path:
     return DEMO

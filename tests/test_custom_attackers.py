@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import FAST_CONFIG, REPO
+from tests.conftest import BROKEN_ATTACKER_CONFTEST, FAST_CONFIG, REPO
 
 EXAMPLE = REPO / "examples" / "custom_attacker"
 
@@ -28,13 +28,7 @@ def test_readme_example_runs(audit_project, pytester):
 
 
 def test_a_raising_attacker_fails_only_its_own_items(audit_project, pytester):
-    pytester.makeconftest(
-        "from privacy_checks import CustomAttacker\n"
-        "def broken(shape, outputs):\n"
-        "    raise RuntimeError('my head is broken')\n"
-        "def pytest_privacy_attackers(config):\n"
-        "    return [CustomAttacker('broken', build=broken)]\n"
-    )
+    pytester.makeconftest(BROKEN_ATTACKER_CONFTEST)
     # ci_low explicitly: the built-in attacker's item passes, so only the broken head's item fails
     pytester.makefile(".yaml", thresholds=FAST_CONFIG + "limits:\n  rule: ci_low\n")
     result = audit_project("-k", "classifier.4")

@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from tests.conftest import BROKEN_ATTACKER_CONFTEST
+
 # Two attacks (encoder and intercept access), so each worker gets one group.
 ARGS = ("-k", "features.7 or pool", "--privacy-access", "encoder,intercept")
 
@@ -67,13 +69,7 @@ def test_a_raising_attacker_is_an_error_in_the_report_serially_and_under_two_wor
     audit could not run them), never 1 ("a layer leaks") — the same with -n 2 as serially."""
     from tests.conftest import FAST_CONFIG
 
-    pytester.makeconftest(
-        "from privacy_checks import CustomAttacker\n"
-        "def broken(shape, outputs):\n"
-        "    raise RuntimeError('my head is broken')\n"
-        "def pytest_privacy_attackers(config):\n"
-        "    return [CustomAttacker('broken', build=broken)]\n"
-    )
+    pytester.makeconftest(BROKEN_ATTACKER_CONFTEST)
     # ci_low: the built-in attacker's item passes, so only the broken head's items are not green
     pytester.makefile(".yaml", thresholds=FAST_CONFIG + "limits:\n  rule: ci_low\n")
     runs = {
