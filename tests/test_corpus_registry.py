@@ -117,6 +117,8 @@ def test_csv_paths_and_the_manifest_prefix_reach_the_manifest_loader(tmp_path: P
     with pytest.raises(PrivacyInputError) as info:
         load_corpus("manifest:", tmp_path)
     assert str(info.value) == "--privacy-data manifest:: give the path to a manifest .csv."
+    with pytest.raises(PrivacyInputError, match=r"^--privacy-aux-data: manifest .*none.csv does not exist"):
+        load_corpus("none.csv", tmp_path, option="--privacy-aux-data")  # the option the user gave
 
 
 @pytest.mark.parametrize("prefix", ["", "x", "C", "1abc", "a:b", "with space"])

@@ -60,7 +60,7 @@ def load_manifest_spec(argument: str, base_dir: Path, option: str) -> Corpus:
     if not argument.strip():
         raise PrivacyInputError(f"{option} {MANIFEST_PREFIX}:: give the path to a manifest .csv.")
     path = Path(argument.strip())
-    return load_manifest(path if path.is_absolute() else base_dir / path)
+    return load_manifest(path if path.is_absolute() else base_dir / path, option)
 
 
 register_corpus("synthetic", load_synthetic, help="`synthetic`, `synthetic:key=value,...`")

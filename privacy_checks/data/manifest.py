@@ -47,8 +47,9 @@ class _Row:
     utterance: Utterance  # without its path until the audio file is checked
 
 
-def load_manifest(path: Path) -> Corpus:
-    rows = _label_rows(path)
+def load_manifest(path: Path, option: str = "--privacy-data") -> Corpus:
+    """The manifest at `path`, validated whole; `option` names where it was given in messages."""
+    rows = _label_rows(path, option)
     base = path.parent
     files = [check_audio_file(row.fields["path"], base, f"{path}:{row.line}") for row in rows]
     utterances = tuple(replace(row.utterance, path=str(info.path)) for row, info in zip(rows, files))
@@ -71,9 +72,9 @@ def load_manifest(path: Path) -> Corpus:
     )
 
 
-def _label_rows(path: Path) -> list[_Row]:
+def _label_rows(path: Path, option: str) -> list[_Row]:
     """Every row with its labels checked, and each speaker with one gender."""
-    records = _records(path)
+    records = _records(path, option)
     if not records or not any(cell.strip() for cell in records[0][1]):
         raise PrivacyInputError(f"{path}: the manifest is empty; it needs a header row `path,speaker,gender`.")
     header = _header(path, records[0][1])
@@ -102,9 +103,9 @@ def _label_rows(path: Path) -> list[_Row]:
     return rows
 
 
-def _records(path: Path) -> list[tuple[int, list[str]]]:
+def _records(path: Path, option: str) -> list[tuple[int, list[str]]]:
     """(first physical line, cells) of every CSV record; CRLF, CR and LF line ends alike."""
-    reader = csv.reader(io.StringIO(_text(path), newline=""))
+    reader = csv.reader(io.StringIO(_text(path, option), newline=""))
     records: list[tuple[int, list[str]]] = []
     line = 1
     try:
@@ -118,13 +119,13 @@ def _records(path: Path) -> list[tuple[int, list[str]]]:
     return records
 
 
-def _text(path: Path) -> str:
+def _text(path: Path, option: str) -> str:
     """The manifest decoded as UTF-8 (a UTF-8 BOM is dropped); a decoding error names the line."""
     status = regular_file(path)
     if status == "not found":
-        raise PrivacyInputError(f"--privacy-data: manifest {path} does not exist; give the path to a CSV file.")
+        raise PrivacyInputError(f"{option}: manifest {path} does not exist; give the path to a CSV file.")
     if isinstance(status, str):
-        raise PrivacyInputError(f"--privacy-data: manifest {path} is {status}; give the path to a CSV file.")
+        raise PrivacyInputError(f"{option}: manifest {path} is {status}; give the path to a CSV file.")
     try:
         raw = path.read_bytes()
     except OSError as exc:
