@@ -5,13 +5,16 @@ traceback. The plugin writes nothing else relative to the working folder."""
 from __future__ import annotations
 
 import os
+import shlex
 import stat
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO, FAST_CONFIG, TINY_DATA
+from tests.conftest import DEMO, FAST_CONFIG, REPO, TINY_DATA
 
 
 def _denied(folder: Path) -> bool:
@@ -26,27 +29,53 @@ def _denied(folder: Path) -> bool:
 @dataclass(frozen=True)
 class ReadOnly:
     pytester: pytest.Pytester
-    path: Path  # the working folder, mode 0555
+    path: Path  # the working folder: mode 0555, or (as root, who writes anywhere) a read-only mount
+    mounted: bool
 
     def run(self, *args: str) -> pytest.RunResult:
         # pytester's own files (stdout, --basetemp) go beside it, in the writable test folder
-        return self.pytester.runpytest_subprocess("--privacy-audit", DEMO.name, *args)
+        if not self.mounted:
+            return self.pytester.runpytest_subprocess("--privacy-audit", DEMO.name, *args)
+        command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "--privacy-audit", DEMO.name, *args]
+        basetemp = self.pytester.path / "basetemp"
+        inner = " ".join(shlex.quote(part) for part in [*command, f"--basetemp={basetemp}"])
+        folder = shlex.quote(str(self.path))
+        script = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && cd {folder} && {inner}"
+        env = {"PYTHONPATH": str(REPO), "PY_COLORS": "0", "PYTEST_ADDOPTS": ""}
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            return self.pytester.run("unshare", "--mount", "--", "sh", "-c", script)
+
+
+def _can_mount_read_only(folder: Path) -> bool:
+    """Whether this (root) process may make a private read-only bind mount (a container may refuse)."""
+    quoted = shlex.quote(str(folder))
+    script = f"mount --bind {quoted} {quoted} && mount -o remount,bind,ro {quoted} && ! touch {quoted}/probe"
+    try:
+        done = subprocess.run(["unshare", "--mount", "--", "sh", "-c", script], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and not (folder / "probe").exists()
 
 
 @pytest.fixture
 def read_only_project(pytester, monkeypatch):
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        pytest.skip("root writes into a 0555 folder")
     project = pytester.path / "project"
     project.mkdir()
     (project / "thresholds.yaml").write_text(FAST_CONFIG)
     (project / DEMO.name).write_bytes(DEMO.read_bytes())
     monkeypatch.chdir(project)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # root writes into a 0555 folder
+        if not _can_mount_read_only(project):
+            pytest.skip("running as root and no read-only bind mount is allowed here")
+        yield ReadOnly(pytester, project, mounted=True)
+        return
     project.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
     try:
         if not _denied(project):
             pytest.skip("this filesystem ignores the folder's mode")
-        yield ReadOnly(pytester, project)
+        yield ReadOnly(pytester, project, mounted=False)
     finally:
         project.chmod(0o755)
 
