@@ -279,3 +279,14 @@ def test_pytest_audits_an_onnx_file_end_to_end(pytester, tmp_path):
     assert "Traceback" not in output and "INTERNALERROR" not in output
     items = [line for line in result.outlines if "ser.onnx::" in line]
     assert any("features.0]" in line for line in items) and any("-head]" in line for line in items), output
+
+
+def test_a_custom_operator_is_refused_and_no_library_is_loaded(tmp_path):
+    model = _plain_graph()
+    model.graph.node[1].op_type, model.graph.node[1].domain = "FancyRelu", "my.ops"
+    model.opset_import.append(helper.make_opsetid("my.ops", 1))
+    path = tmp_path / "custom.onnx"
+    onnx.save(model, str(path))
+    message = refused(path, ModelSettings(input=SEQUENCE))
+    assert str(path) in message and "onnxruntime cannot load the model" in message
+    assert "Custom operators are not supported" in message
