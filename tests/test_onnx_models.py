@@ -290,3 +290,20 @@ def test_a_custom_operator_is_refused_and_no_library_is_loaded(tmp_path):
     message = refused(path, ModelSettings(input=SEQUENCE))
     assert str(path) in message and "onnxruntime cannot load the model" in message
     assert "Custom operators are not supported" in message
+
+
+class ReusedRelu(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2, self.act = nn.Conv1d(8, 4, 3, padding=1), nn.Conv1d(4, 4, 3, padding=1), nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.c2(self.act(self.c1(x.transpose(1, 2))))).mean(2)
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+def test_a_module_called_twice_is_not_a_split_point(tmp_path, exporter):
+    path = export(ReusedRelu(), torch.randn(2, FRAMES, 8), tmp_path / "reused.onnx", exporter)
+    layers = load_target(path, ModelSettings(input=SEQUENCE)).candidate_layers()
+    assert "c1" in layers and "c2" in layers
+    assert not any(name.startswith("act") for name in layers), layers

@@ -6,7 +6,8 @@ Split points are named by the torch module scope the exporter recorded, where it
 ``pkg.torch.onnx.name_scopes`` metadata; the TorchScript-based exporter (``dynamo=False``) names
 nodes ``/features/features.3/Relu``. A module's output is the first output of the last node
 computed within its scope (nodes that do not depend on the input, such as shape constants, do not
-count); a module whose nodes are interleaved with others' (one module called twice) is left out. A
+count); a module whose nodes are interleaved with others' (one module called twice), or, from the
+TorchScript-based exporter, a scope ``act`` beside ``act_1`` (its name for a second call), is left out. A
 graph without scopes (built by hand, or by another framework) offers each node's first output,
 named after the node. Order: where each output is computed, a block after its last child.
 
@@ -125,6 +126,8 @@ def split_points(graph: Any, input_name: str, types: dict[str, int], path: Path)
     scopes = [_scopes(node) for node in nodes]
     if any(scopes):
         points = _scope_points(nodes, scopes)
+        if not any(prop.key == NAME_SCOPES for node in nodes for prop in node.metadata_props):
+            points = _without_repeated_calls(points)
     else:
         points = _node_points(nodes)
     floats = [p for p in points if types.get(p.tensor) is None or types[p.tensor] in FLOAT_TYPES]
@@ -146,6 +149,15 @@ def _scope_points(nodes: list[Any], scopes: list[tuple[str, ...]]) -> list[Split
             continue  # interleaved with other modules' nodes: called more than once, no one output
         points.append(SplitPoint(scope, nodes[end].output[0], scope.count(".") + 1))
     return points
+
+
+def _without_repeated_calls(points: list[SplitPoint]) -> list[SplitPoint]:
+    """The TorchScript-based exporter names a module's second call ``act_1`` (its first ``act``):
+    neither is one module's one output, so both are left out."""
+    names = {point.name for point in points}
+    repeated = {name for name in names if any(re.fullmatch(re.escape(name) + r"_\d+", other) for other in names)}
+    called_again = {name for name in names if any(re.fullmatch(re.escape(first) + r"_\d+", name) for first in repeated)}
+    return [point for point in points if point.name not in repeated | called_again]
 
 
 def _node_points(nodes: list[Any]) -> list[SplitPoint]:
