@@ -108,7 +108,7 @@ def test_a_file_without_read_permission(tmp_path):
     assert str(path) in message and "permission denied" in message and "chmod" in message
 
 
-@pytest.mark.parametrize("suffix", [".onnx", ".tflite", ".mlmodel", ".mlpackage", ".pte"])
+@pytest.mark.parametrize("suffix", [".tflite", ".mlmodel", ".mlpackage", ".pte"])
 def test_formats_not_supported_yet(tmp_path, suffix):
     path = tmp_path / f"model{suffix}"
     if suffix == ".mlpackage":

@@ -112,10 +112,10 @@ def _labels_five(path):
         ("model.pt", lambda p: p.write_bytes(b""), ["not a PyTorch checkpoint", "the file is empty"]),
         ("model.pt", lambda p: p.mkdir(), ["is a directory", "the file inside it"]),
         ("model.pt", lambda p: p.symlink_to(p), ["symbolic link loop"]),
-        ("model.onnx", lambda p: p.write_bytes(b"\x08\x07"), ["ONNX format", "not supported", "export .pt2"]),
+        ("model.tflite", lambda p: p.write_bytes(b"\x08\x07"), ["Lite format", "not supported", "export .pt2"]),
         ("model.pt", _labels_five, ["checkpoint key 'labels'", "int 5", "list of label names"]),
     ],
-    ids=["missing", "corrupt", "unknown-dict", "truncated", "empty", "directory", "symlink-loop", "onnx", "labels-5"],
+    ids=["missing", "corrupt", "unknown-dict", "truncated", "empty", "directory", "symlink-loop", "tflite", "labels-5"],
 )  # fmt: skip
 def test_bad_checkpoint_is_a_usage_error(audit_project, pytester, name, make_file, expected):
     path = pytester.path / name

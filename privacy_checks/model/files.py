@@ -14,12 +14,12 @@ from pathlib import Path
 from privacy_checks.errors import PrivacyInputError
 
 SAVE_ADVICE = (
-    "export .pt2 (torch.export.save) or save a state dict (torch.save(model.state_dict(), 'model.pt') "
+    "export .pt2 (torch.export.save) or ONNX (.onnx, with privacy-checks[onnx]) or save a state dict "
+    "(torch.save(model.state_dict(), 'model.pt') "
     "with model.factory in thresholds.yaml); see README 'Checkpoint formats'"
 )
 # suffix -> the format's name; a file (or, for .mlpackage, a folder) of a format no loader reads
 UNSUPPORTED = {
-    ".onnx": "ONNX",
     ".ort": "ONNX Runtime",
     ".tflite": "TensorFlow Lite",
     ".lite": "TensorFlow Lite",

@@ -1,7 +1,7 @@
 """Which loader reads a checkpoint (docs/design.md §4): TorchScript archives, ``torch.export`` programs
-(.pt2), the project's checkpoint, a plain state_dict with a factory from the config, and (only when
-trusted) a pickled whole module; model/files.py says what is wrong with a file none of them can read.
-Anything else is a PrivacyInputError naming the file and the fix."""
+(.pt2), ONNX models (.onnx, through onnxruntime), the project's checkpoint, a plain state_dict with a
+factory from the config, and (only when trusted) a pickled whole module; model/files.py says what is
+wrong with a file none of them can read. Anything else is a PrivacyInputError naming the file and the fix."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from privacy_checks.digests import file_sha256
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.checkpoint import from_project_checkpoint, is_project_checkpoint
 from privacy_checks.model.files import check_readable, unreadable
+from privacy_checks.model.onnx_model import load_onnx
 from privacy_checks.model.pickled import is_pickled_code, load_pickled_module
 from privacy_checks.model.state_dict import from_state_dict, is_state_dict
 from privacy_checks.model.target import Target
@@ -39,6 +40,8 @@ def load_target(path: Path, model_config: ModelSettings | None = None, trust_che
 def _load(path: Path, model_config: ModelSettings | None, trust_checkpoint: bool) -> Target:
     check_readable(path)
     fingerprint = file_sha256(path)
+    if path.suffix.lower() == ".onnx":
+        return load_onnx(path, fingerprint, model_config)
     if is_torchscript(path):
         if not trust_checkpoint:
             raise PrivacyInputError(
