@@ -206,6 +206,37 @@ def test_external_data_through_a_symlink_is_refused(tmp_path):
     assert str(path) in message and "symbolic link" in message
 
 
+def test_weights_in_external_data_files_are_read_by_onnxruntime_and_fingerprinted(tmp_path, monkeypatch):
+    """Every weight in a data file beside the model (how models over 2 GB are stored): onnxruntime reads
+    it from the folder, the graph it is handed holds no weights, and new weights change the fingerprint."""
+    torch.manual_seed(2)
+    model = Conv1dNet()
+    source = onnx.load(str(export(model, torch.randn(2, FRAMES, 8), tmp_path / "src.onnx")))
+    path = tmp_path / "model" / "big.onnx"
+    path.parent.mkdir()
+    onnx.save(source, str(path), save_as_external_data=True, location="big.data", size_threshold=0)
+    import onnxruntime
+
+    handed: list[int] = []
+    real = onnxruntime.InferenceSession
+
+    def session(graph, *args, **kwargs):
+        handed.append(len(graph))
+        return real(graph, *args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", session)
+    target = load_target(path, ModelSettings(input=SEQUENCE))
+    weights = (path.parent / "big.data").stat().st_size
+    assert handed and handed[0] < weights / 2  # the weights stayed in their file
+    x = torch.randn(3, FRAMES, 8)
+    with torch.inference_mode():
+        torch.testing.assert_close(target.module(x), model.eval()(x), atol=1e-5, rtol=1e-5)
+    data = bytearray((path.parent / "big.data").read_bytes())
+    data[:4] = b"\x00\x00\x80\x3f"  # the first weight becomes 1.0: same .onnx file, new weights
+    (path.parent / "big.data").write_bytes(bytes(data))
+    assert load_target(path, ModelSettings(input=SEQUENCE)).fingerprint != target.fingerprint
+
+
 def _plain_graph(with_if: bool = False) -> onnx.ModelProto:
     weight = helper.make_tensor("w", TensorProto.FLOAT, [8, 3], np.random.default_rng(0).normal(size=24).tolist())
     nodes = [

@@ -88,11 +88,13 @@ def graph_input(graph: Any, spec: FeatureSpec, path: Path) -> tuple[str, int]:
     return value.name, tensor_type.elem_type
 
 
-def check_external_data(model: Any, path: Path) -> None:
-    """PrivacyInputError for a tensor stored outside the model file whose data file is not a
-    regular file inside the model's folder: an absolute path, one that leads out of the folder
-    (``../../etc/passwd``), a symbolic link or a missing file. Nothing is read before this passes."""
+def check_external_data(model: Any, path: Path) -> list[Path]:
+    """The data files the model keeps tensors in (sorted, each once); PrivacyInputError for a tensor
+    stored outside the model file whose data file is not a regular file inside the model's folder:
+    an absolute path, one that leads out of the folder (``../../etc/passwd``), a symbolic link or a
+    missing file. Nothing is read before this passes."""
     folder = path.parent.resolve()
+    files: set[Path] = set()
     for tensor in _all_tensors(model.graph):
         if tensor.data_location != 1:  # TensorProto.EXTERNAL
             continue
@@ -115,6 +117,8 @@ def check_external_data(model: Any, path: Path) -> None:
                 f"{where}, which does not exist in {folder}; copy the model's data files next to it (onnx.save "
                 "with save_as_external_data writes them beside the .onnx file)."
             )
+        files.add(file.resolve())
+    return sorted(files)
 
 
 def split_points(graph: Any, input_name: str, types: dict[str, int], path: Path) -> list[SplitPoint]:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from privacy_checks.digests import file_sha256, text_sha256
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.forward_errors import exception_line
 from privacy_checks.model.loading import describe_value, metadata_spec_and_labels
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 METADATA_KEY = "privacy_checks"  # model metadata_props key: the JSON a .pt2 keeps in privacy_checks.json
 INSTALL = "pip install 'privacy-checks[onnx]'"
+# Where a session built from bytes finds the external data files (onnxruntime >= 1.20)
+EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 
 
 class OnnxTap(nn.Sequential):
@@ -107,11 +110,10 @@ def load_onnx(path: Path, fingerprint: str, model_config: ModelSettings | None) 
             f"cannot read ONNX model {path}: {exception_line(exc)}. Was it written completely (torch.onnx.export or "
             "onnx.save)? Export or copy it again."
         ) from None
-    check_external_data(model, path)
-    try:
-        onnx.load_external_data_for_model(model, str(path.parent))
-    except Exception as exc:
-        raise PrivacyInputError(f"{path}: its external data cannot be read: {exception_line(exc)}.") from None
+    data_files = check_external_data(model, path)
+    # The weights in external data files stay there: onnxruntime reads them from the model's folder,
+    # so the graph handed to it is small (no 2 GB protobuf limit, no second copy of the weights).
+    fingerprint = _with_data_files(fingerprint, data_files)
     spec, labels = metadata_spec_and_labels(_metadata(model, path), model_config, path)
     input_name, input_type = graph_input(model.graph, spec, path)
     types = _value_types(onnx, model)
@@ -126,7 +128,7 @@ def load_onnx(path: Path, fingerprint: str, model_config: ModelSettings | None) 
             model.graph.output.append(
                 onnx.helper.make_tensor_value_info(point.tensor, types.get(point.tensor, 1), None)
             )
-    session = _session(onnxruntime, model, path)
+    session = _session(onnxruntime, model, path, external_data=bool(data_files))
     module = OnnxModule(session, input_name, input_type, output, points)
     return Target(module.eval(), "onnx", spec, labels, fingerprint, path, "onnx")
 
@@ -157,10 +159,22 @@ def _value_types(onnx: Any, model: Any) -> dict[str, int]:
     return {v.name: v.type.tensor_type.elem_type for v in values if v.type.HasField("tensor_type")}
 
 
-def _session(onnxruntime: Any, model: Any, path: Path) -> Any:
+def _with_data_files(fingerprint: str, data_files: list[Path]) -> str:
+    """The model's fingerprint covering its external data files too: new weights in a data file
+    beside an unchanged .onnx must not reuse the old layer outputs."""
+    if not data_files:
+        return fingerprint
+    parts = [fingerprint, *(f"{file.name}:{file_sha256(file)}" for file in data_files)]
+    return text_sha256("|".join(parts))
+
+
+def _session(onnxruntime: Any, model: Any, path: Path, external_data: bool) -> Any:
+    """A CPU session on `model` (read from `path`); `external_data` files are read from path's folder."""
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: the audit reports what matters in its own words
     options.intra_op_num_threads = max(1, torch.get_num_threads())
+    if external_data:
+        options.add_session_config_entry(EXTERNAL_DATA_FOLDER, str(path.parent.resolve()))
     try:
         serialised = model.SerializeToString()
         return onnxruntime.InferenceSession(serialised, options, providers=["CPUExecutionProvider"])
