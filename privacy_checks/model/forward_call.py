@@ -99,6 +99,8 @@ class ForwardAdapter(nn.Module):
     `time_axis` is the input's time axis (1 for (B, samples) waveforms and (B, frames, D) sequences,
     -1 for (B, 1, D, frames) images); `lengths` None means every example fills the whole batch."""
 
+    wrapped: nn.Module  # the user's model, kept outside the module registry (see __init__)
+
     def __init__(self, model: nn.Module, call: ForwardCall, sample_rate: int, time_axis: int = 1, name: str = ""):
         super().__init__()
         object.__setattr__(self, "wrapped", model)  # not a registered child: its children are ours
