@@ -99,6 +99,8 @@ class ForwardAdapter(nn.Module):
     `time_axis` is the input's time axis (1 for (B, samples) waveforms and (B, frames, D) sequences,
     -1 for (B, 1, D, frames) images); `lengths` None means every example fills the whole batch."""
 
+    wrapped: nn.Module  # the user's model (set in __init__ outside the module registries)
+
     def __init__(self, model: nn.Module, call: ForwardCall, sample_rate: int, time_axis: int = 1, name: str = ""):
         super().__init__()
         object.__setattr__(self, "wrapped", model)  # not a registered child: its children are ours
@@ -132,3 +134,9 @@ class ForwardAdapter(nn.Module):
             kwargs[call.sampling_rate] = self.sample_rate
         output = self.wrapped(**{call.input: batch}, **kwargs) if call.input else self.wrapped(batch, **kwargs)
         return logits_of(output, call.output, self.model_name)
+
+
+def takes_lengths(module: nn.Module) -> bool:
+    """Whether `module` passes each example's length (or an attention mask) on to the model it
+    wraps, so that it may be called as ``module(batch, lengths)`` on a zero-padded batch."""
+    return isinstance(module, ForwardAdapter) and bool(module.call.lengths or module.call.mask)
