@@ -290,3 +290,15 @@ def test_rows_written_at_any_index(tmp_path):
     with pytest.raises(AssertionError, match="1 of 3 rows"):
         partial.commit()
     partial.discard()
+
+
+def test_a_cut_warning_made_an_error_is_a_usage_error(tmp_path):
+    spec = dataclasses.replace(SPEC, duration_s=2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(PrivacyInputError, match="1 of 2 clips of cut.*-W default::privacy_checks") as caught:
+            layer_outputs(
+                masked_target(tmp_path, spec), clips_corpus([1.0, 3.0], "cut"), ["front"], EmbeddingStore(tmp_path)
+            )
+    assert "raise duration_s" in str(caught.value)
+    assert not list(tmp_path.rglob("*.npy")) and not list(tmp_path.rglob("*.tmp"))  # nothing half-written

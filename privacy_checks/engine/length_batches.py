@@ -88,15 +88,23 @@ def clip_batches(
             yield _batch(spec, [waves[k] for k in group], start + np.asarray(group, dtype=np.int64))
     if cut and warn:
         samples, name = max(cut)
-        longest = f"{name!r}, {samples / spec.sample_rate:.2f} s"
-        warnings.warn(
-            ClipCutWarning(
-                f"{len(cut)} of {len(utterances)} clips of {corpus.name} are longer than model.input.duration_s="
-                f"{spec.duration_s:g} s and were cut to it (the longest: {longest}); "
-                "raise model.input.duration_s in thresholds.yaml to read them whole"
-            ),
-            stacklevel=2,
+        _warn_cut(
+            f"{len(cut)} of {len(utterances)} clips of {corpus.name} are longer than model.input.duration_s="
+            f"{spec.duration_s:g} s and were cut to it (the longest: {name!r}, {samples / spec.sample_rate:.2f} s); "
+            "raise model.input.duration_s in thresholds.yaml to read them whole"
         )
+
+
+def _warn_cut(message: str) -> None:
+    """A ClipCutWarning; one that a warnings filter turns into an error (`-W error`, pytest's
+    `filterwarnings = error`) becomes a usage error, never a traceback."""
+    try:
+        warnings.warn(ClipCutWarning(message), stacklevel=3)
+    except ClipCutWarning:
+        raise PrivacyInputError(
+            f"{message} (a ClipCutWarning, an error here because a warnings filter such as -W error says so; "
+            "raise duration_s, or let it warn: -W default::privacy_checks.engine.length_batches.ClipCutWarning)"
+        ) from None
 
 
 def _groups(order: list[int], lengths: list[int], batch_size: int, equal_lengths: bool) -> Iterator[list[int]]:
