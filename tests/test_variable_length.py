@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from privacy_checks.data import Corpus, Utterance, load_corpus
+from privacy_checks.engine import open_audit
+from privacy_checks.engine.corpora import TARGET
 from privacy_checks.engine.length_batches import ClipCutWarning, clip_batches
 from privacy_checks.engine.representations import (
     INPUT_LAYER,
@@ -302,3 +304,34 @@ def test_a_cut_warning_made_an_error_is_a_usage_error(tmp_path):
             )
     assert "raise duration_s" in str(caught.value)
     assert not list(tmp_path.rglob("*.npy")) and not list(tmp_path.rglob("*.tmp"))  # nothing half-written
+
+
+def test_an_audit_at_variable_length_reads_the_statistics_of_its_one_forward_pass(tmp_path, one_torch_thread):
+    """open_audit end to end (quick budget, the convex probe on): 12 speakers whose pitch gives their
+    gender, clips of 1-3 s; the probe's statistics come from the forward pass that stored the maps."""
+    rng = np.random.default_rng(0)
+    utterances = tuple(Utterance(f"s{s}u{j}", f"s{s}", ("female", "male")[s % 2]) for s in range(12) for j in range(3))
+    lengths = {u.id: int(rng.integers(100, 300)) * HOP for u in utterances}
+
+    def read_audio(utterance: Utterance, sample_rate: int) -> np.ndarray:
+        speaker = int(utterance.speaker[1:])
+        t = np.arange(lengths[utterance.id]) / sample_rate
+        noise = np.random.default_rng(len(t)).standard_normal(len(t))
+        pitch = (220 if speaker % 2 == 0 else 120) + 5 * speaker
+        return (0.3 * np.sin(2 * np.pi * pitch * t) + 0.05 * noise).astype(np.float32)
+
+    corpus = Corpus("pitched", utterances, hashlib.sha256(b"pitched").hexdigest(), read_audio)
+    target = masked_target(tmp_path, dataclasses.replace(SPEC, duration_s=3.0))
+    target.layouts()
+    shapes = batch_shapes(target.module)
+    config = {
+        "audit": {"budget": "quick", "scenarios": ["worst_case"], "layers": ["front", "pool"], "bootstrap": 100},
+    }
+    audit = open_audit(target, corpus, config=config, cache_dir=tmp_path / "cache", base_dir=tmp_path)
+    results = {case.layer: audit.result(case) for case in audit.cases}
+    assert sum(n for n, samples in shapes if samples != 3 * RATE) == len(corpus)  # one pass (and duration_s probes)
+    assert results["front"].status == "failed", results["front"]
+    probed = audit.outputs.statistics(TARGET, "front")  # what the probe read: over each clip's frames
+    assert probed is not None
+    np.testing.assert_allclose(probed[5], alone(target, read_audio(utterances[5], RATE))["front"], atol=1e-5)
+    assert all(r.status != "error" for r in results.values())
