@@ -30,7 +30,7 @@ from privacy_checks.engine.representations import (
 )
 from privacy_checks.engine.row_files import RowFile, StreamedArray
 from privacy_checks.errors import PrivacyInputError
-from privacy_checks.features import FeatureSpec
+from privacy_checks.features import FeatureSpec, extract
 from privacy_checks.model import Target, load_target, save_checkpoint, zoo
 from privacy_checks.model.forward_call import ForwardAdapter, ForwardCall
 from privacy_checks.model.layout import Layout, per_channel_statistics
@@ -335,3 +335,32 @@ def test_an_audit_at_variable_length_reads_the_statistics_of_its_one_forward_pas
     assert probed is not None
     np.testing.assert_allclose(probed[5], alone(target, read_audio(utterances[5], RATE))["front"], atol=1e-5)
     assert all(r.status != "error" for r in results.values())
+
+
+def test_log_mel_inputs_at_their_own_length(tmp_path):
+    """A CNN on log-mel images, which takes no lengths: each clip's statistics are those of its own
+    image; the stored input keeps the image shape at duration_s with zeros after the clip's frames."""
+    spec = FeatureSpec(duration_s=3.0, variable_length=True)
+    corpus = clips_corpus([1.0, 2.0, 1.0, 2.5], "mel")
+    torch.manual_seed(0)
+    target = Target(
+        zoo.build("small_vgg", num_classes=2).eval(), "small_vgg", spec, ("a", "b"), "v" * 64, tmp_path / "v.pt", "test"
+    )
+    maps = layer_outputs(target, corpus, [INPUT_LAYER, "features.3"], EmbeddingStore(tmp_path), batch_size=4)
+    statistics = layer_outputs(target, corpus, ["features.3"], EmbeddingStore(tmp_path), statistics=True)
+    assert maps[INPUT_LAYER].shape == (len(corpus), *spec.shape)
+    for k, utterance in enumerate(corpus.utterances):
+        wave = corpus.read_audio(utterance, RATE)
+        image = extract(spec, wave[None], n_samples=len(wave))  # the clip's own frames
+        frames = image.shape[-1]
+        assert frames == len(wave) // spec.hop_length + 1
+        np.testing.assert_array_equal(maps[INPUT_LAYER][k][..., :frames], image[0].numpy())
+        assert not maps[INPUT_LAYER][k][..., frames:].any()
+        with torch.inference_mode():
+            own = target.module.features[:4](image)
+        np.testing.assert_allclose(
+            statistics["features.3"][k], per_channel_statistics(own, Layout(0, 3, (1, 2)))[0], atol=1e-5
+        )
+    padded = next(clip_batches(clips_corpus([1.0, 2.5], "two"), spec, 2, equal_lengths=False))
+    assert padded.inputs.shape[-1] == int(2.5 * RATE) // spec.hop_length + 1
+    assert padded.steps.tolist() == [RATE // spec.hop_length + 1, int(2.5 * RATE) // spec.hop_length + 1]

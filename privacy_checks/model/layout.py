@@ -328,7 +328,8 @@ def per_channel_statistics(x: torch.Tensor, layout: Layout, frames: torch.Tensor
         mean = sequence.mean(dim=1)
         std = sequence.std(dim=1, correction=0) if steps > 0 else torch.zeros_like(mean)
         return torch.cat([mean, std], dim=1)
-    valid = (torch.arange(steps)[None, :] < frames.reshape(-1, 1)).to(sequence.dtype)[:, :, None]
+    positions = torch.arange(steps, device=sequence.device)[None, :]
+    valid = (positions < frames.to(sequence.device).reshape(-1, 1)).to(sequence.dtype)[:, :, None]
     count = valid.sum(dim=1).clamp(min=1)
     mean = (sequence * valid).sum(dim=1) / count
     variance = (((sequence - mean[:, None]) * valid) ** 2).sum(dim=1) / count
