@@ -91,7 +91,7 @@ class InterceptAttack:
             key = ModelCache.key(
                 head=head,
                 architecture=self._reprs[architecture],
-                input=self.target.input_spec.as_dict(),
+                input=self.target.input_spec.key_dict(),
                 base=base_sha,
                 corpus=data.corpus.fingerprint,
                 rows=train,

@@ -27,6 +27,7 @@ import torch
 from privacy_checks import progress
 from privacy_checks.attackers.probe import ProbeFeatureError, cross_validated_probe, transfer_probe
 from privacy_checks.engine.corpora import AUX, TARGET, AuditCorpora, TrainingData
+from privacy_checks.engine.length_batches import clip_batches
 from privacy_checks.engine.representations import LayerOutputs, feature_batches
 from privacy_checks.features.spec import FeatureSpec
 from privacy_checks.model.layout import Layout, per_channel_statistics
@@ -37,18 +38,26 @@ REFERENCE = "log-mel statistics"  # the reference representation of the probe's 
 _CHUNK = 256  # rows read from a layer's file at a time
 
 
-def reference_spec(sample_rate: int, duration_s: float) -> FeatureSpec:
+def reference_spec(sample_rate: int, duration_s: float, variable_length: bool = False) -> FeatureSpec:
     """40 log-mel bands of T's own audio (its rate and clip length), frames first."""
-    return FeatureSpec(kind="logmel", sample_rate=sample_rate, duration_s=duration_s, layout="sequence")
+    return FeatureSpec(
+        kind="logmel",
+        sample_rate=sample_rate,
+        duration_s=duration_s,
+        layout="sequence",
+        variable_length=variable_length,
+    )
 
 
 class ProbeAttack:
     def __init__(self, corpora: AuditCorpora, outputs: LayerOutputs, audit_seed: int, spec: FeatureSpec):
         self.corpora = corpora.everything  # every utterance, whatever the budget's cap
-        self._own_statistics = self.corpora is not corpora  # from the statistics pass, not the maps
+        # From the statistics pass, not the maps: when the budget's cap left utterances out, and at
+        # variable length (the maps hold zero padding; the statistics are over valid frames only).
+        self._own_statistics = self.corpora is not corpora or spec.variable_length
         self.outputs = outputs
         self.audit_seed = audit_seed
-        self.reference = reference_spec(spec.sample_rate, spec.duration_s)
+        self.reference = reference_spec(spec.sample_rate, spec.duration_s, spec.variable_length)
         self._features: dict[tuple[str, str], np.ndarray] = {}
         self._predictions: dict[tuple[str, str, int | None], np.ndarray] = {}
 
@@ -111,6 +120,11 @@ class ProbeAttack:
         corpus = self.corpora.target if role == TARGET else self.corpora.aux
         assert corpus is not None
         sequence = Layout(0, 1, (2,))
+        if self.reference.variable_length:  # over each clip's own frames, rows at their corpus index
+            rows = np.zeros((len(corpus), 2 * self.reference.n_mels), dtype=np.float32)
+            for batch in clip_batches(corpus, self.reference, _CHUNK, equal_lengths=False, warn=False):
+                rows[batch.indices] = per_channel_statistics(batch.inputs, sequence, batch.steps).numpy()
+            return rows
         batches = feature_batches(corpus, self.reference, _CHUNK)
         return np.concatenate([per_channel_statistics(batch, sequence).numpy() for _, batch in batches])
 

@@ -21,31 +21,33 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 
 from privacy_checks import cache_seal, progress
 from privacy_checks.attackers.head_layout import batch_first, in_head_order
 from privacy_checks.data import Corpus
+from privacy_checks.engine.layer_rows import (
+    DECLARE,
+    INPUT_LAYER,
+    STATISTICS,
+    batch_first_rows,
+    capture_into,
+    statistics_rows,
+)
+from privacy_checks.engine.length_batches import ClipBatch, ClipReader
 from privacy_checks.engine.row_files import RowFile, StreamedArray
 from privacy_checks.features import FeatureSpec, extract
 from privacy_checks.model.forward_errors import forward_errors
 from privacy_checks.model.layers import conventional_layout
-from privacy_checks.model.layout import Layout, per_channel_statistics
-from privacy_checks.model.target import Target, representation
+from privacy_checks.model.layout import Layout
+from privacy_checks.model.target import Target
 
 if TYPE_CHECKING:
     import torch
 
 CACHE_VERSION = 1
-INPUT_LAYER = "input"  # pseudo-layer: T's input features (the positive control's representation)
-STATISTICS = ".stats"  # the cache files of a layer's per-utterance statistics: "<layer>.stats.npy"
-_DECLARE = (
-    "declare its layout in thresholds.yaml (model.layouts), or leave it out of audit.layers; "
-    "`privacy-checks layers` shows the layouts found"
-)
-_LEAVE_OUT = "leave it out of audit.layers in thresholds.yaml"
 
 
 class UnreadableLayer(Exception):
@@ -54,7 +56,7 @@ class UnreadableLayer(Exception):
 
 def cache_key(target: Target, corpus: Corpus, spec: FeatureSpec) -> str:
     blob = json.dumps(
-        {"v": CACHE_VERSION, "model": target.fingerprint, "corpus": corpus.fingerprint, "features": spec.as_dict()},
+        {"v": CACHE_VERSION, "model": target.fingerprint, "corpus": corpus.fingerprint, "features": spec.key_dict()},
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -83,7 +85,7 @@ def _cached_lld_batches(corpus: Corpus, spec: FeatureSpec, batch_size: int, fold
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
-    features = json.dumps(spec.as_dict(), sort_keys=True)
+    features = json.dumps(spec.key_dict(), sort_keys=True)
     utterances = corpus.utterances
     for start in range(0, len(utterances), batch_size):
         rows = []
@@ -250,7 +252,8 @@ def _locked(path: Path):
 
 def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, statistics=False) -> dict[str, str]:
     """Every layer in `layers` stored batch-first under `folder` (with `statistics`, its per-channel
-    statistics); returns layer -> problem for those that could not be read (not stored)."""
+    statistics; at variable length, both); returns layer -> problem for those that could not be
+    read (not stored)."""
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -266,44 +269,64 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, stat
     handles = []
     for name, child in module.named_modules():
         if name in wanted:
-            handles.append(child.register_forward_hook(_capture_into(captured, name)))
+            handles.append(child.register_forward_hook(capture_into(captured, name)))
     writers: dict[str, StreamedArray] = {}
     total = len(corpus)
     progress.update("forward pass", 0, total, "utterances")
     try:
         with torch.inference_mode():
-            for offset, inputs in feature_batches(
-                corpus, target.input_spec, batch_size, folder.parent.parent / "features"
+            reader = ClipReader(target, module, captured, layers, device) if target.input_spec.variable_length else None
+            done = 0
+            for batch in (
+                reader.batches(corpus, batch_size) if reader else _fixed_batches(corpus, target, batch_size, folder)
             ):
                 captured.clear()
-                inputs = inputs.to(device)
+                clip = batch if isinstance(batch, ClipBatch) else None  # variable length
+                inputs = batch.inputs.to(device)
                 if INPUT_LAYER in wanted:
                     captured[INPUT_LAYER] = inputs
-                shown = f"a batch of {len(inputs)} from utterance {offset}, input shape {tuple(inputs.shape)}"
+                first = int(batch.indices[0])
+                shown = f"a batch of {len(inputs)} from utterance {first}, input shape {tuple(inputs.shape)}"
                 with forward_errors(target.path, f"forward pass over the corpus, {shown}"):
-                    module(inputs)
+                    reader.run(inputs, clip) if reader and clip else module(inputs)
                 for layer in layers:
                     if layer in problems:
                         continue
-                    read = _batch_first(target, layer, captured.get(layer), len(inputs), offset)
-                    if statistics and isinstance(read, np.ndarray):
-                        read = _statistics_rows(target, layer, read)
-                    if isinstance(read, np.ndarray) and layer in writers and read.shape[1:] != writers[layer].row_shape:
-                        read = (
-                            f"its per-example shape changes between batches ({writers[layer].row_shape} at first, "
-                            f"{read.shape[1:]} from utterance {offset} on); {_DECLARE}"
-                        )
-                    if isinstance(read, str):
-                        problems[layer] = f"layer '{layer}' cannot be read: {read}"
-                        if layer in writers:
-                            writers.pop(layer).discard()
-                        continue
-                    if layer not in writers:
-                        kind = STATISTICS if statistics else ""
-                        name = f"{folder.name}/{layer}{kind}"  # the entry's cache key and layer: what its seal covers
-                        writers[layer] = StreamedArray(folder / f"{layer}{kind}.npy", (total, *read.shape[1:]), name)
-                    writers[layer].write(offset, read)
-                progress.update("forward pass", min(offset + len(inputs), total), total, "utterances")
+                    if reader and clip:
+                        reads = reader.read(layer, captured.get(layer), clip, statistics)
+                    else:
+                        read = batch_first_rows(target, layer, captured.get(layer), len(inputs), first)
+                        if statistics and isinstance(read, np.ndarray):
+                            read = statistics_rows(target, layer, read)
+                        reads = {STATISTICS if statistics else "": read}
+                    for kind, read in reads.items():
+                        name = f"{layer}{kind}"
+                        if (
+                            isinstance(read, np.ndarray)
+                            and name in writers
+                            and read.shape[1:] != writers[name].row_shape
+                        ):
+                            read = (
+                                f"its per-example shape changes between batches ({writers[name].row_shape} at "
+                                f"first, {read.shape[1:]} from utterance {first} on); {DECLARE}"
+                            )
+                        if isinstance(read, str):
+                            problems[layer] = f"layer '{layer}' cannot be read: {read}"
+                            for stale in (layer, f"{layer}{STATISTICS}"):
+                                if stale in writers:
+                                    writers.pop(stale).discard()
+                            break
+                        if name not in writers:
+                            # the entry's cache key and layer: what its seal covers
+                            writers[name] = StreamedArray(
+                                folder / f"{name}.npy", (total, *read.shape[1:]), f"{folder.name}/{name}"
+                            )
+                        if clip:
+                            writers[name].write_rows(batch.indices, read)
+                        else:
+                            writers[name].write(first, read)
+                done += len(inputs)
+                progress.update("forward pass", min(done, total), total, "utterances")
         for writer in writers.values():
             writer.commit()
     finally:
@@ -314,41 +337,12 @@ def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, stat
     return problems
 
 
-def _batch_first(target: Target, layer: str, tensor, examples: int, offset: int) -> np.ndarray | str:
-    """A captured output as (examples, ...) float32 rows by its layout, or what prevents it."""
-    if tensor is None:
-        return f"the forward pass gave it no tensor output (not called, or its output holds none); {_LEAVE_OUT}"
-    layout = target.layout_of(layer, tensor.dim()) if layer != INPUT_LAYER else conventional_layout(tensor.dim())
-    shape = tuple(tensor.shape)
-    if tensor.dim() != layout.rank:
-        return f"its output has {tensor.dim()} axes {shape} where its layout '{layout}' names {layout.rank}; {_DECLARE}"
-    if shape[layout.batch_axis] != examples:
-        return (
-            f"axis {layout.batch_axis} of its output {shape} should follow the batch ({examples} utterances "
-            f"from {offset} on) but has {shape[layout.batch_axis]} entries; {_DECLARE}"
-        )
-    rows = tensor.movedim(layout.batch_axis, 0).float().cpu().numpy()
-    if not np.isfinite(rows).all():
-        bad = offset + int(np.flatnonzero((~np.isfinite(rows.reshape(examples, -1))).any(axis=1))[0])
-        return (
-            f"its output holds non-finite values (NaN or inf), first at utterance {bad}; fix what makes the model "
-            f"emit them (an overflow, a log of zero, a division by zero), or {_LEAVE_OUT}"
-        )
-    return rows
+def _fixed_batches(corpus: Corpus, target: Target, batch_size: int, folder: Path) -> Iterator[_FixedBatch]:
+    """Clips cut or padded to duration_s, in corpus order (variable_length false)."""
+    for offset, inputs in feature_batches(corpus, target.input_spec, batch_size, folder.parent.parent / "features"):
+        yield _FixedBatch(np.arange(offset, offset + len(inputs)), inputs)
 
 
-def _statistics_rows(target: Target, layer: str, rows: np.ndarray) -> np.ndarray:
-    """Batch-first rows of `layer` -> their per-channel statistics over the layer's time axis."""
-    import torch
-
-    layout = batch_first(target.layout_of(layer, rows.ndim))
-    return per_channel_statistics(torch.from_numpy(np.ascontiguousarray(rows)), layout).numpy()
-
-
-def _capture_into(store: dict, name: str):
-    def hook(_module, _inputs, output):
-        tensor = representation(output)
-        # A copy: a later in-place op (e.g. ReLU(inplace=True)) would otherwise overwrite this output.
-        store[name] = None if tensor is None else tensor.detach().clone()
-
-    return hook
+class _FixedBatch(NamedTuple):
+    indices: np.ndarray
+    inputs: torch.Tensor

@@ -15,7 +15,8 @@ from privacy_checks import cache_seal
 
 
 class StreamedArray:
-    """A .npy written batch by batch in row order, renamed into place when complete."""
+    """A .npy written batch by batch, renamed into place when complete: in row order (`write`), or
+    row by row at any index (`write_rows`: batches ordered by clip length)."""
 
     def __init__(self, path: Path, shape: tuple[int, ...], name: str):
         self.path = path
@@ -26,13 +27,30 @@ class StreamedArray:
         self.file = open(self.tmp, "wb")  # noqa: SIM115 -- open across writes; commit/discard close it
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": shape}
         np.lib.format.write_array_header_2_0(self.file, header)
+        self.data_offset = self.file.tell()
+        self.total = shape[0]
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * 4
+        self.written: np.ndarray | None = None  # rows placed by write_rows
 
     def write(self, offset: int, batch: np.ndarray) -> None:
         assert offset == self.rows, "batches arrive in corpus order"
         self.file.write(np.ascontiguousarray(batch, dtype=np.float32).tobytes())
         self.rows += len(batch)
 
+    def write_rows(self, indices: np.ndarray, batch: np.ndarray) -> None:
+        """Row k of `batch` at row indices[k] of the array, in any order (each row once)."""
+        if self.written is None:
+            self.written = np.zeros(self.total, dtype=bool)
+        rows = np.ascontiguousarray(batch, dtype=np.float32)
+        for index, row in zip(np.asarray(indices, dtype=np.int64), rows):
+            assert not self.written[index], f"row {index} written twice"
+            self.file.seek(self.data_offset + int(index) * self.row_bytes)
+            self.file.write(row.tobytes())
+            self.written[index] = True
+        self.rows = int(self.written.sum())
+
     def commit(self) -> None:
+        assert self.rows == self.total, f"{self.rows} of {self.total} rows written"
         self.file.close()
         cache_seal.place_sealed(self.tmp, self.path, self.name)
 

@@ -13,7 +13,7 @@ spec.py holds FeatureSpec and its validation; extraction.py the ``extract`` disp
 """
 
 from privacy_checks.features.custom import custom_features
-from privacy_checks.features.extraction import extract, fix_length
+from privacy_checks.features.extraction import extract, fix_length, input_steps, input_time_axis
 from privacy_checks.features.lld import lld_frames
 from privacy_checks.features.logmel import LogMel, hz_to_mel, mel_filterbank, mel_to_hz
 from privacy_checks.features.spec import FEATURE_KINDS, LAYOUTS, LLD_DIMS, LLD_STEP_S, FeatureSpec, frames_per_second
@@ -30,6 +30,8 @@ __all__ = [
     "fix_length",
     "frames_per_second",
     "hz_to_mel",
+    "input_steps",
+    "input_time_axis",
     "lld_frames",
     "mel_filterbank",
     "mel_to_hz",

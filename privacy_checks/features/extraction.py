@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from privacy_checks.features import lld
 from privacy_checks.features.custom import custom_features
 from privacy_checks.features.logmel import LogMel
-from privacy_checks.features.spec import FeatureSpec
+from privacy_checks.features.spec import LLD_STEP_S, FeatureSpec
 
 if TYPE_CHECKING:
     import torch
@@ -23,10 +24,39 @@ def fix_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
     return np.concatenate([audio, pad], axis=-1)
 
 
-def extract(spec: FeatureSpec, waveforms: np.ndarray) -> torch.Tensor:
-    """Waveforms (B, samples) at spec.sample_rate -> float32 torch tensor of model inputs."""
+def input_time_axis(spec: FeatureSpec, rank: int) -> int | None:
+    """The time axis of a batch of model inputs of `rank` axes (batch first): samples of a waveform,
+    frames last in an image, first in a sequence; a custom kind's by the conventional layouts
+    ((B, C, F, T) maps, (B, T, D) sequences; None for other ranks)."""
+    if spec.kind == "waveform":
+        return 1
+    if spec.kind != "custom":
+        return 3 if spec.layout == "image" else 1
+    return {4: 3, 3: 1}.get(rank)
+
+
+def input_steps(spec: FeatureSpec, samples: int, padded_steps: int, padded_samples: int) -> int:
+    """How many of a padded batch's `padded_steps` input steps (along input_time_axis) a clip of
+    `samples` samples fills: its samples, its log-mel frames (torch.stft centred: samples // hop + 1),
+    its 10 ms LLD frames; for a custom kind, its share of the padded batch, rounded up. At least 1."""
+    if spec.kind == "waveform":
+        steps = samples
+    elif spec.kind == "logmel":
+        steps = samples // spec.hop_length + 1
+    elif spec.kind == "lld":
+        steps = round(samples / spec.sample_rate / LLD_STEP_S) + 1
+    else:
+        steps = -(-padded_steps * samples // padded_samples)
+    return max(1, min(padded_steps, steps))
+
+
+def extract(spec: FeatureSpec, waveforms: np.ndarray, n_samples: int | None = None) -> torch.Tensor:
+    """Waveforms (B, samples) at spec.sample_rate -> float32 torch tensor of model inputs, every clip
+    cut or zero-padded to `n_samples` (default spec.n_samples, the clips of duration_s)."""
     import torch
 
+    if n_samples is not None and n_samples != spec.n_samples:
+        spec = dataclasses.replace(spec, duration_s=n_samples / spec.sample_rate)  # LLD frames follow
     batch = np.ascontiguousarray(fix_length(np.asarray(waveforms, dtype=np.float32), spec.n_samples))
     if spec.kind == "waveform":
         return torch.from_numpy(batch)

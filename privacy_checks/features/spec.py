@@ -30,10 +30,14 @@ class FeatureSpec:
     n_fft: int = 512
     f_min: float = 0.0
     f_max: float | None = None  # None: sample_rate / 2
-    duration_s: float = 2.0  # every clip padded or cropped to this length
+    duration_s: float = 2.0  # every clip padded or cropped to this length (variable_length: the longest read)
     log_offset: float = 1e-6
     layout: str = "image"  # image: (1, D, frames) for CNNs; sequence: (frames, D)
     function: str | None = None  # kind custom: 'module:callable'
+    # True: each clip is read at its own length up to duration_s, batched by length, and every layer
+    # read over its valid frames only (engine/length_batches.py); False: every clip cut or padded to
+    # duration_s, as before the key existed.
+    variable_length: bool = False
 
     @property
     def win_length(self) -> int:
@@ -68,6 +72,14 @@ class FeatureSpec:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def key_dict(self) -> dict[str, Any]:
+        """as_dict for cache keys: variable_length only when set, so that the caches written before
+        the key existed stay valid (their rows are what variable_length false computes)."""
+        data = self.as_dict()
+        if not self.variable_length:
+            del data["variable_length"]
+        return data
+
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], where: str = "input spec") -> FeatureSpec:
         known = {f.name: f for f in fields(cls)}
@@ -88,6 +100,8 @@ class FeatureSpec:
             for name in _NUMBER_FIELDS
             if not (name == "f_max" and self.f_max is None) and not is_finite_number(getattr(self, name))
         ]
+        if not isinstance(self.variable_length, bool):
+            wrong.append("variable_length must be true or false")
         if wrong:
             raise PrivacyInputError(f"{where}: " + "; ".join(wrong))
         problems = [*self._choice_problems(), *self._range_problems()]

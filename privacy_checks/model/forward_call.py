@@ -134,3 +134,9 @@ class ForwardAdapter(nn.Module):
             kwargs[call.sampling_rate] = self.sample_rate
         output = self.wrapped(**{call.input: batch}, **kwargs) if call.input else self.wrapped(batch, **kwargs)
         return logits_of(output, call.output, self.model_name)
+
+
+def takes_lengths(module: nn.Module) -> bool:
+    """Whether `module` passes each example's length (or an attention mask) on to the model it
+    wraps, so that it may be called as ``module(batch, lengths)`` on a zero-padded batch."""
+    return isinstance(module, ForwardAdapter) and bool(module.call.lengths or module.call.mask)

@@ -306,21 +306,31 @@ def _shapes(sizes: Mapping[int, tuple[int, ...]]) -> str:
 # What the convex probe reads
 
 
-def per_channel_statistics(x: torch.Tensor, layout: Layout) -> torch.Tensor:
+def per_channel_statistics(x: torch.Tensor, layout: Layout, frames: torch.Tensor | None = None) -> torch.Tensor:
     """Per-example statistics of a layer's output ``x`` (whole tensor, batch included), float32.
 
     With a time axis: (B, 2·C), the mean of each channel over time, then each channel's standard
     deviation over time (population form, so one frame gives 0, not NaN). Channels are ALL feature
     axes flattened together (a 2-D CNN's (C, F) gives C·F channels): averaging the frequency axis
     away would discard where pitch and formants, hence gender, live. Without a time axis: (B, F),
-    the flattened features."""
+    the flattened features.
+
+    `frames`: each example's valid frames, the first frames[b] along the time axis (a padded batch
+    of clips of several lengths); the statistics are over those only. None: every frame is valid."""
     canonical = layout.canonical(x).float()
     batch = canonical.shape[0]
     if layout.time_axis is None:
         return canonical.reshape(batch, -1)
-    frames = canonical.shape[1]
+    steps = canonical.shape[1]
     channels = math.prod(canonical.shape[2:])
-    sequence = canonical.reshape(batch, frames, channels)
-    mean = sequence.mean(dim=1)
-    std = sequence.std(dim=1, correction=0) if frames > 0 else torch.zeros_like(mean)
-    return torch.cat([mean, std], dim=1)
+    sequence = canonical.reshape(batch, steps, channels)
+    if frames is None:
+        mean = sequence.mean(dim=1)
+        std = sequence.std(dim=1, correction=0) if steps > 0 else torch.zeros_like(mean)
+        return torch.cat([mean, std], dim=1)
+    positions = torch.arange(steps, device=sequence.device)[None, :]
+    valid = (positions < frames.to(sequence.device).reshape(-1, 1)).to(sequence.dtype)[:, :, None]
+    count = valid.sum(dim=1).clamp(min=1)
+    mean = (sequence * valid).sum(dim=1) / count
+    variance = (((sequence - mean[:, None]) * valid) ** 2).sum(dim=1) / count
+    return torch.cat([mean, variance.sqrt()], dim=1)

@@ -1,0 +1,71 @@
+"""One layer's captured output as stored rows: batch first by its layout, checked (a tensor, the
+batch on its batch axis, finite values), or its per-channel statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from privacy_checks.attackers.head_layout import batch_first
+from privacy_checks.model.layers import conventional_layout
+from privacy_checks.model.layout import Layout, per_channel_statistics
+from privacy_checks.model.target import Target, representation
+
+INPUT_LAYER = "input"  # pseudo-layer: T's input features (the positive control's representation)
+STATISTICS = ".stats"  # the cache files of a layer's per-utterance statistics: "<layer>.stats.npy"
+DECLARE = (
+    "declare its layout in thresholds.yaml (model.layouts), or leave it out of audit.layers; "
+    "`privacy-checks layers` shows the layouts found"
+)
+LEAVE_OUT = "leave it out of audit.layers in thresholds.yaml"
+
+
+def batch_first_rows(
+    target: Target, layer: str, tensor, examples: int, offset: int, layout: Layout | None = None
+) -> np.ndarray | str:
+    """A captured output as (examples, ...) float32 rows by its layout, or what prevents it; with
+    `layout` (the output's), non-finite values are left for the caller to find."""
+    if tensor is None:
+        return f"the forward pass gave it no tensor output (not called, or its output holds none); {LEAVE_OUT}"
+    if layout is None:
+        layout = target.layout_of(layer, tensor.dim()) if layer != INPUT_LAYER else conventional_layout(tensor.dim())
+        finite = True
+    else:
+        finite = False
+    shape = tuple(tensor.shape)
+    if tensor.dim() != layout.rank:
+        return f"its output has {tensor.dim()} axes {shape} where its layout '{layout}' names {layout.rank}; {DECLARE}"
+    if shape[layout.batch_axis] != examples:
+        return (
+            f"axis {layout.batch_axis} of its output {shape} should follow the batch ({examples} utterances "
+            f"from {offset} on) but has {shape[layout.batch_axis]} entries; {DECLARE}"
+        )
+    rows = tensor.movedim(layout.batch_axis, 0).float().cpu().numpy()
+    return non_finite(rows, np.arange(offset, offset + examples)) if finite else rows
+
+
+def non_finite(rows: np.ndarray, indices: np.ndarray) -> np.ndarray | str:
+    """`rows`, or what is wrong when they hold NaN or inf (naming the first utterance's index)."""
+    if np.isfinite(rows).all():
+        return rows
+    bad = int(indices[np.flatnonzero((~np.isfinite(rows.reshape(len(rows), -1))).any(axis=1))[0]])
+    return (
+        f"its output holds non-finite values (NaN or inf), first at utterance {bad}; fix what makes the model "
+        f"emit them (an overflow, a log of zero, a division by zero), or {LEAVE_OUT}"
+    )
+
+
+def statistics_rows(target: Target, layer: str, rows: np.ndarray) -> np.ndarray:
+    """Batch-first rows of `layer` -> their per-channel statistics over the layer's time axis."""
+    import torch
+
+    layout = batch_first(target.layout_of(layer, rows.ndim))
+    return per_channel_statistics(torch.from_numpy(np.ascontiguousarray(rows)), layout).numpy()
+
+
+def capture_into(store: dict, name: str):
+    def hook(_module, _inputs, output):
+        tensor = representation(output)
+        # A copy: a later in-place op (e.g. ReLU(inplace=True)) would otherwise overwrite this output.
+        store[name] = None if tensor is None else tensor.detach().clone()
+
+    return hook
