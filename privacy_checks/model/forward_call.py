@@ -12,13 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.layout import first_tensor
+
+if TYPE_CHECKING:
+    from privacy_checks.config import ModelSettings
+    from privacy_checks.features import FeatureSpec
 
 DEFAULT_OUTPUT = "logits"  # what Hugging Face models and most dict-returning models call their logits
 
@@ -33,7 +38,8 @@ class ForwardCall:
     mask: the keyword that gets an attention mask (B, input time) of 1 for valid, 0 for padding.
     sampling_rate: the keyword that gets the input's sampling rate (an int).
     output: where the logits are in what forward returns: a key of a dict/ModelOutput or an index
-        of a tuple; None takes 'logits' when the output has it, else the first tensor.
+        of a tuple; None takes 'logits' when the output has it, else a dict's only tensor or a
+        tuple's first tensor.
     normalize: standardise each waveform over its valid samples before the call (zero mean, unit
         variance), as Hugging Face feature extractors with ``do_normalize`` do.
     """
@@ -58,8 +64,13 @@ def logits_of(output: Any, where: str | int | None, model: str = "the model") ->
         return output
     found: Any = None
     if isinstance(output, Mapping):
-        key = DEFAULT_OUTPUT if where is None and DEFAULT_OUTPUT in output else where
-        found = output.get(key) if key is not None else first_tensor(output)
+        if where is not None:
+            found = output.get(where)
+        elif DEFAULT_OUTPUT in output:
+            found = output[DEFAULT_OUTPUT]
+        else:  # no 'logits': a lone tensor is unambiguous, several are not
+            tensors = [value for value in output.values() if isinstance(value, torch.Tensor)]
+            found = tensors[0] if len(tensors) == 1 else None
         held = f"a mapping with keys {list(output)}"
     elif isinstance(output, (tuple, list)):
         index = where if isinstance(where, int) else None
@@ -70,8 +81,14 @@ def logits_of(output: Any, where: str | int | None, model: str = "the model") ->
     else:
         held = type(output).__name__
     if not isinstance(found, torch.Tensor):
+        if where is not None:
+            named = f"model.forward.output {where!r} does not name a tensor in it"
+        elif isinstance(output, Mapping):
+            named = f"model.forward.output is not set, and it has no {DEFAULT_OUTPUT!r} key and not exactly one tensor"
+        else:
+            named = "model.forward.output is not set, and it holds no tensor"
         raise PrivacyInputError(
-            f"{model}'s forward returned {held}; model.forward.output {where!r} does not name a tensor in it. "
+            f"the forward of {model} returned {held}; {named}. "
             "Set model.forward.output in thresholds.yaml to the key (dict, ModelOutput) or index (tuple) of the logits."
         )
     return found
@@ -98,6 +115,8 @@ class ForwardAdapter(nn.Module):
 
     `time_axis` is the input's time axis (1 for (B, samples) waveforms and (B, frames, D) sequences,
     -1 for (B, 1, D, frames) images); `lengths` None means every example fills the whole batch."""
+
+    wrapped: nn.Module  # set in __init__ around nn.Module's registries (not a child)
 
     def __init__(self, model: nn.Module, call: ForwardCall, sample_rate: int, time_axis: int = 1, name: str = ""):
         super().__init__()
@@ -132,3 +151,23 @@ class ForwardAdapter(nn.Module):
             kwargs[call.sampling_rate] = self.sample_rate
         output = self.wrapped(**{call.input: batch}, **kwargs) if call.input else self.wrapped(batch, **kwargs)
         return logits_of(output, call.output, self.model_name)
+
+
+def called_as_configured(
+    module: nn.Module, model_config: ModelSettings | None, spec: FeatureSpec, path: Path
+) -> nn.Module:
+    """`module` in a ForwardAdapter when thresholds.yaml's model.forward says how to call it; the
+    input's time axis from the spec (samples and sequence frames: 1; image frames: last)."""
+    forward = model_config.forward if model_config is not None else None
+    if forward is None:
+        return module
+    call = ForwardCall(**dict(forward))
+    if call.is_plain:
+        return module
+    if call.normalize and spec.kind != "waveform":
+        raise PrivacyInputError(
+            f"thresholds.yaml model.forward.normalize standardises waveforms, but model.input.kind is {spec.kind!r}: "
+            "remove normalize (or feed the model waveforms: model.input.kind waveform)."
+        )
+    time_axis = 1 if spec.kind == "waveform" or spec.layout == "sequence" else -1
+    return ForwardAdapter(module, call, spec.sample_rate, time_axis, name=f"{type(module).__name__} ({path})")
