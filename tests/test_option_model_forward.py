@@ -151,3 +151,14 @@ def test_a_training_checkpoint_of_a_model_taking_lengths_audits_with_only_thresh
     assert {row["layer"] for row in rows} == {"encoder", "embed"}
     assert all(row["status"] != "error" for row in rows), rows
     assert "run.pt::" in output
+
+
+def test_a_forward_needing_lengths_without_model_forward_points_to_it(tmp_path):
+    path = tmp_path / "run.pt"
+    torch.save(training_checkpoint(build()), path)
+    target = load_target(path, config_from_mapping({"model": {"factory": FACTORY, "input": INPUT}}).model)
+    with pytest.raises(PrivacyInputError) as caught:
+        target.candidate_layers()
+    message = str(caught.value)
+    assert str(path) in message and "missing 1 required positional argument: 'lengths'" in message
+    assert "say how to call it with model.forward in thresholds.yaml" in message
