@@ -162,3 +162,24 @@ def test_a_forward_needing_lengths_without_model_forward_points_to_it(tmp_path):
     message = str(caught.value)
     assert str(path) in message and "missing 1 required positional argument: 'lengths'" in message
     assert "say how to call it with model.forward in thresholds.yaml" in message
+
+
+def test_the_intercept_attackers_copy_is_called_the_same_way(tmp_path):
+    """Target.fresh_model: T's architecture with per-task outputs, still called with lengths and its
+    logits (now one tensor per task) read from the dict."""
+    fresh = _target(tmp_path, {"lengths": "lengths"}).fresh_model((2, 4))
+    assert isinstance(fresh, ForwardAdapter)
+    with torch.no_grad():
+        gender, emotion = fresh(torch.randn(3, SAMPLE_RATE))
+    assert gender.shape == (3, 2) and emotion.shape == (3, 4)
+    assert fresh.wrapped.seen_lengths[-1].tolist() == [SAMPLE_RATE] * 3
+
+
+def test_a_trusted_pickled_module_is_called_as_model_forward_says(tmp_path):
+    path = tmp_path / "pickled.pt"
+    torch.save(build("tuple"), path)
+    settings = {"input": INPUT, "forward": {"lengths": "lengths", "output": -1}}
+    target = load_target(path, config_from_mapping({"model": settings}).model, trust_checkpoint=True)
+    assert isinstance(target.module, ForwardAdapter) and target.architecture == "LengthsModel"
+    with torch.no_grad():
+        assert target.module(torch.randn(2, SAMPLE_RATE)).shape == (2, 4)

@@ -57,9 +57,19 @@ class ForwardCall:
         return self == ForwardCall()
 
 
-def logits_of(output: Any, where: str | int | None, model: str = "the model") -> torch.Tensor:
-    """The logits tensor in a forward's `output` (see ForwardCall.output); PrivacyInputError naming
-    what the output holds when `where` does not find a tensor."""
+Logits = torch.Tensor | tuple[torch.Tensor, ...]  # a tuple: one tensor per task (model/multitask.py's heads)
+
+
+def _is_logits(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) or (
+        isinstance(value, tuple) and bool(value) and all(isinstance(v, torch.Tensor) for v in value)
+    )
+
+
+def logits_of(output: Any, where: str | int | None, model: str = "the model") -> Logits:
+    """The logits in a forward's `output` (see ForwardCall.output): a tensor, or a tuple of them where
+    the model's classifier was replaced by per-task outputs (the intercept attacker's copy of T);
+    PrivacyInputError naming what the output holds when `where` does not find them."""
     if isinstance(output, torch.Tensor) and where is None:
         return output
     found: Any = None
@@ -80,9 +90,11 @@ def logits_of(output: Any, where: str | int | None, model: str = "the model") ->
         held = f"a {type(output).__name__} of {len(output)} items"
     else:
         held = type(output).__name__
-    if not isinstance(found, torch.Tensor):
+    if not _is_logits(found):
         if where is not None:
             named = f"model.forward.output {where!r} does not name a tensor in it"
+        elif isinstance(output, Mapping) and DEFAULT_OUTPUT in output:
+            named = f"its {DEFAULT_OUTPUT!r} holds {type(output[DEFAULT_OUTPUT]).__name__}, not a tensor"
         elif isinstance(output, Mapping):
             named = f"model.forward.output is not set, and it has no {DEFAULT_OUTPUT!r} key and not exactly one tensor"
         else:
@@ -135,7 +147,7 @@ class ForwardAdapter(nn.Module):
         self.wrapped.train(mode)  # the model's own flag too: its forward may read self.training
         return self
 
-    def forward(self, batch: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, batch: torch.Tensor, lengths: torch.Tensor | None = None) -> Logits:
         steps = batch.shape[self.time_axis]
         if lengths is None:
             lengths = torch.full((batch.shape[0],), steps, dtype=torch.long, device=batch.device)
