@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from privacy_checks.config import config_from_mapping
 from privacy_checks.errors import PrivacyInputError
@@ -183,3 +185,32 @@ def test_two_state_dicts_are_a_usage_error_in_pytest(pytester, monkeypatch):
     assert result.ret == pytest.ExitCode.USAGE_ERROR, output
     assert "run.pt" in output and "'model', 'ema'" in output and "state_key: ema" in output
     assert "Traceback" not in output and "INTERNALERROR" not in output
+
+
+class _Names:
+    """Stands in for the model: unwrapped reads only its state_dict's names."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def state_dict(self):
+        return dict.fromkeys(self.names)
+
+
+_NAME = st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True), min_size=1, max_size=3).map(".".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    names=st.lists(_NAME, min_size=1, max_size=8, unique=True),
+    prefixes=st.lists(st.sampled_from(["module.", "_orig_mod."]), max_size=3),
+)
+def test_any_stack_of_wrapper_prefixes_comes_off(names, prefixes):
+    """Names may be 'module.x' themselves; the prefixes a wrapper added come off, and only those."""
+    state = {name: torch.zeros(1) for name in names}
+    wrapped = state
+    for prefix in prefixes:
+        wrapped = {prefix + k: v for k, v in wrapped.items()}
+    if all(n.startswith(("module.", "_orig_mod.")) for n in names):
+        return  # the model's own names carry a prefix: covered by test_a_prefix_the_model_has_itself_is_kept
+    assert list(unwrapped(wrapped, _Names(names))) == names  # prefixes=[]: nothing to remove, unchanged
