@@ -89,6 +89,71 @@ def check_layouts(value: Any, path: KeyPath) -> Mapping[str, str]:
     return FrozenMapping(checked)
 
 
+# ForwardCall's fields (model/forward_call.py; tests/test_option_model_forward.py holds them equal),
+# named here so that checking thresholds.yaml imports no torch: key -> what it takes.
+FORWARD_KEYS = {
+    "input": "the keyword that gets the input batch (null: passed positionally)",
+    "lengths": "the keyword that gets each example's valid length (int64, B values)",
+    "mask": "the keyword that gets the attention mask (B, time): 1 valid, 0 padding",
+    "sampling_rate": "the keyword that gets the sampling rate (an int)",
+    "output": "where the logits are in what forward returns: a dict key or a tuple index",
+    "normalize": "standardise each waveform over its valid samples before the call",
+}
+
+
+def check_forward(value: Any, path: KeyPath) -> Mapping[str, Any] | None:
+    """How to call the model: keyword names (strings), `output` (a key or an index), `normalize`
+    (true or false); ForwardCall(**value) in the model package."""
+    if value is None:
+        return None
+    entries = checks.mapping(
+        value, path, "forward-call settings (input, lengths, mask, sampling_rate, output, normalize)"
+    )
+    checked: dict[str, Any] = {}
+    for key, item in entries.items():
+        where = (*path, key)
+        if key not in FORWARD_KEYS:
+            raise Invalid(where, checks.unknown_key_message(key, path, FORWARD_KEYS))
+        if key == "normalize":
+            checked[key] = checks.boolean(item, where)
+        elif key == "output":
+            if item is not None and not (checks.is_integer(item) or (isinstance(item, str) and item.strip())):
+                raise Invalid(
+                    where,
+                    f"{quoted(where)} must be the key (a string) or the index (an integer) of the logits in what "
+                    f"the model's forward returns, got {shown(item)}",
+                )
+            checked[key] = item
+        elif item is not None:
+            checked[key] = _keyword(item, where)
+    return FrozenMapping(checked)
+
+
+_KEYWORD = re.compile(r"[A-Za-z_]\w*\Z")
+
+
+def _keyword(value: Any, path: KeyPath) -> str:
+    if not isinstance(value, str) or not _KEYWORD.match(value):
+        raise Invalid(
+            path,
+            f"{quoted(path)} must be the name of a keyword argument of the model's forward (e.g. lengths, "
+            f"attention_mask), got {shown(value)}",
+        )
+    return value
+
+
+def check_state_key(value: Any, path: KeyPath) -> str | None:
+    """The key of a training checkpoint's weights, dotted for nesting ('checkpoint.model'), or None."""
+    if value is None:
+        return None
+    name = checks.text(value, path).strip()
+    if any(not part for part in name.split(".")):
+        raise Invalid(
+            path, f"{quoted(path)} must be a key, dotted for nesting (e.g. checkpoint.model), got {shown(value)}"
+        )
+    return name
+
+
 def _annotation_text(annotation: Any) -> str:
     # 'float | None' under postponed annotations; a class (int) otherwise
     return annotation.__name__ if isinstance(annotation, type) else str(annotation)
@@ -114,7 +179,7 @@ def _feature_value(value: Any, path: KeyPath, annotation: str) -> Any:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """Only needed for checkpoints that hold a plain state_dict (and base_checkpoint for intercept access)."""
+    """Only needed for a plain state_dict or a training checkpoint (and base_checkpoint for intercept access)."""
 
     factory: str | None = setting(
         None, check_factory_ref, "'module:callable' returning the nn.Module, e.g. mypkg.models:build"
@@ -149,6 +214,25 @@ class ModelSettings:
         checks.optional_text,
         "intercept access: public pretrained weights of T's architecture the attacker starts from",
         notes=("A privacy-checks checkpoint, relative to this file; null: a fresh initialisation.",),
+    )
+
+    state_key: str | None = setting(
+        None,
+        check_state_key,
+        "training checkpoint: the key of the model's weights, e.g. ema (dotted for nesting)",
+        notes=("null: the one entry holding a state_dict (optimizer, scheduler and epoch entries beside it).",),
+    )
+    # FrozenMapping of ForwardCall's fields as written; None = the model is called as forward(features)
+    forward: Mapping[str, Any] | None = setting(
+        None,
+        check_forward,
+        "how to call forward, e.g. {input: input_values, mask: attention_mask, output: logits}",
+        notes=(
+            "Keys: input (the keyword of the features; null: positional), lengths and mask (keywords",
+            "getting each example's valid length / a (batch, time) 1-valid 0-padding mask), sampling_rate",
+            "(keyword getting the rate), output (the logits' key in a returned dict or index in a tuple;",
+            "null: 'logits', else a lone tensor), normalize (standardise each waveform first).",
+        ),
     )
 
     def kwargs_dict(self) -> dict[str, Any]:

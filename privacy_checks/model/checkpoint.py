@@ -16,6 +16,7 @@ from privacy_checks.features import FeatureSpec
 from privacy_checks.fileio import atomic_write_bytes
 from privacy_checks.model import zoo
 from privacy_checks.model.loading import (
+    RESAVE_FIX,
     build_architecture,
     checked_labels,
     describe_value,
@@ -49,7 +50,7 @@ def from_project_checkpoint(
     arch_kwargs = _entry(path, payload, "arch_kwargs", Mapping, "a mapping of keyword arguments", default={})
     module = build_architecture(name, arch_kwargs, f"{path}: arch_kwargs")
     state = _entry(path, payload, "state_dict", Mapping, "the model's weights, a mapping of names to tensors")
-    load_weights(module, state, path)
+    load_weights(module, state, path, RESAVE_FIX)
     _entry(path, payload, "input_spec", Mapping, "the input spec, a mapping such as {kind: logmel, n_mels: 40}")
     spec = model_file_spec(payload["input_spec"], f"{path} input_spec", model_config)
     labels = checked_labels(payload.get("labels", ()), f"{path}: checkpoint key 'labels'")

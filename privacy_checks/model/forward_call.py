@@ -12,13 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.layout import first_tensor
+
+if TYPE_CHECKING:
+    from privacy_checks.config import ModelSettings
+    from privacy_checks.features import FeatureSpec
 
 DEFAULT_OUTPUT = "logits"  # what Hugging Face models and most dict-returning models call their logits
 
@@ -33,7 +38,8 @@ class ForwardCall:
     mask: the keyword that gets an attention mask (B, input time) of 1 for valid, 0 for padding.
     sampling_rate: the keyword that gets the input's sampling rate (an int).
     output: where the logits are in what forward returns: a key of a dict/ModelOutput or an index
-        of a tuple; None takes 'logits' when the output has it, else the first tensor.
+        of a tuple; None takes 'logits' when the output has it, else a dict's only tensor or a
+        tuple's first tensor.
     normalize: standardise each waveform over its valid samples before the call (zero mean, unit
         variance), as Hugging Face feature extractors with ``do_normalize`` do.
     """
@@ -51,15 +57,30 @@ class ForwardCall:
         return self == ForwardCall()
 
 
-def logits_of(output: Any, where: str | int | None, model: str = "the model") -> torch.Tensor:
-    """The logits tensor in a forward's `output` (see ForwardCall.output); PrivacyInputError naming
-    what the output holds when `where` does not find a tensor."""
+Logits = torch.Tensor | tuple[torch.Tensor, ...]  # a tuple: one tensor per task (model/multitask.py's heads)
+
+
+def _is_logits(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) or (
+        isinstance(value, tuple) and bool(value) and all(isinstance(v, torch.Tensor) for v in value)
+    )
+
+
+def logits_of(output: Any, where: str | int | None, model: str = "the model") -> Logits:
+    """The logits in a forward's `output` (see ForwardCall.output): a tensor, or a tuple of them where
+    the model's classifier was replaced by per-task outputs (the intercept attacker's copy of T);
+    PrivacyInputError naming what the output holds when `where` does not find them."""
     if isinstance(output, torch.Tensor) and where is None:
         return output
     found: Any = None
     if isinstance(output, Mapping):
-        key = DEFAULT_OUTPUT if where is None and DEFAULT_OUTPUT in output else where
-        found = output.get(key) if key is not None else first_tensor(output)
+        if where is not None:
+            found = output.get(where)
+        elif DEFAULT_OUTPUT in output:
+            found = output[DEFAULT_OUTPUT]
+        else:  # no 'logits': a lone tensor is unambiguous, several are not
+            tensors = [value for value in output.values() if isinstance(value, torch.Tensor)]
+            found = tensors[0] if len(tensors) == 1 else None
         held = f"a mapping with keys {list(output)}"
     elif isinstance(output, (tuple, list)):
         index = where if isinstance(where, int) else None
@@ -69,9 +90,17 @@ def logits_of(output: Any, where: str | int | None, model: str = "the model") ->
         held = f"a {type(output).__name__} of {len(output)} items"
     else:
         held = type(output).__name__
-    if not isinstance(found, torch.Tensor):
+    if not _is_logits(found):
+        if where is not None:
+            named = f"model.forward.output {where!r} does not name a tensor in it"
+        elif isinstance(output, Mapping) and DEFAULT_OUTPUT in output:
+            named = f"its {DEFAULT_OUTPUT!r} holds {type(output[DEFAULT_OUTPUT]).__name__}, not a tensor"
+        elif isinstance(output, Mapping):
+            named = f"model.forward.output is not set, and it has no {DEFAULT_OUTPUT!r} key and not exactly one tensor"
+        else:
+            named = "model.forward.output is not set, and it holds no tensor"
         raise PrivacyInputError(
-            f"{model}'s forward returned {held}; model.forward.output {where!r} does not name a tensor in it. "
+            f"the forward of {model} returned {held}; {named}. "
             "Set model.forward.output in thresholds.yaml to the key (dict, ModelOutput) or index (tuple) of the logits."
         )
     return found
@@ -118,7 +147,7 @@ class ForwardAdapter(nn.Module):
         self.wrapped.train(mode)  # the model's own flag too: its forward may read self.training
         return self
 
-    def forward(self, batch: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, batch: torch.Tensor, lengths: torch.Tensor | None = None) -> Logits:
         steps = batch.shape[self.time_axis]
         if lengths is None:
             lengths = torch.full((batch.shape[0],), steps, dtype=torch.long, device=batch.device)
@@ -136,7 +165,21 @@ class ForwardAdapter(nn.Module):
         return logits_of(output, call.output, self.model_name)
 
 
-def takes_lengths(module: nn.Module) -> bool:
-    """Whether `module` passes each example's length (or an attention mask) on to the model it
-    wraps, so that it may be called as ``module(batch, lengths)`` on a zero-padded batch."""
-    return isinstance(module, ForwardAdapter) and bool(module.call.lengths or module.call.mask)
+def called_as_configured(
+    module: nn.Module, model_config: ModelSettings | None, spec: FeatureSpec, path: Path
+) -> nn.Module:
+    """`module` in a ForwardAdapter when thresholds.yaml's model.forward says how to call it; the
+    input's time axis from the spec (samples and sequence frames: 1; image frames: last)."""
+    forward = model_config.forward if model_config is not None else None
+    if forward is None:
+        return module
+    call = ForwardCall(**dict(forward))
+    if call.is_plain:
+        return module
+    if call.normalize and spec.kind != "waveform":
+        raise PrivacyInputError(
+            f"thresholds.yaml model.forward.normalize standardises waveforms, but model.input.kind is {spec.kind!r}: "
+            "remove normalize (or feed the model waveforms: model.input.kind waveform)."
+        )
+    time_axis = 1 if spec.kind == "waveform" or spec.layout == "sequence" else -1
+    return ForwardAdapter(module, call, spec.sample_rate, time_axis, name=f"{type(module).__name__} ({path})")

@@ -24,13 +24,24 @@ def exception_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def call_hint(error: str) -> str:
+    """A pointer to model.forward when `error` says the forward was called with the wrong arguments."""
+    if "TypeError" in error and "argument" in error:
+        return (
+            " If its forward takes other arguments (lengths, an attention mask, the sampling rate) or the "
+            "features by keyword, say how to call it with model.forward in thresholds.yaml."
+        )
+    return ""
+
+
 def forward_failure(path: Path, exc: BaseException, doing: str) -> PrivacyInputError:
     """The error for a forward pass of the model in `path` that raised `exc` while `doing`."""
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         hint = f"It ran out of memory: {_MEMORY}"
     else:
         hint = _CHECK
-    return PrivacyInputError(f"{path}: the model's forward pass raised {exception_line(exc)} ({doing}). {hint}.")
+    line = exception_line(exc)
+    return PrivacyInputError(f"{path}: the model's forward pass raised {line} ({doing}). {hint}.{call_hint(line)}")
 
 
 @contextlib.contextmanager

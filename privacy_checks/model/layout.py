@@ -33,6 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from privacy_checks.errors import PrivacyInputError
+
 __all__ = [
     "NOT_CALLED",
     "Excluded",
@@ -165,6 +167,8 @@ def _observe(model: nn.Module, make_input: MakeInput, modules: Mapping[str, nn.M
     try:
         with torch.no_grad():
             model(make_input(batch, seconds))
+    except PrivacyInputError:  # a user's mistake found by the call itself (model.forward.output naming nothing)
+        raise
     except Exception as exc:  # a model that rejects a batch size or duration: read what ran
         error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
     finally:

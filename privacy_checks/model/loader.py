@@ -20,6 +20,7 @@ from privacy_checks.model.state_dict import from_state_dict, is_state_dict
 from privacy_checks.model.target import Target
 from privacy_checks.model.torch_export import load_export
 from privacy_checks.model.torchscript import is_torchscript, load_torchscript
+from privacy_checks.model.training_checkpoint import find_weights
 
 if TYPE_CHECKING:
     from privacy_checks.config import ModelSettings
@@ -62,9 +63,8 @@ def _load(path: Path, model_config: ModelSettings | None, trust_checkpoint: bool
         raise unreadable(path, exc) from None
     if is_project_checkpoint(payload):
         return from_project_checkpoint(path, fingerprint, payload, model_config)
-    if is_state_dict(payload):
+    state_key = model_config.state_key if model_config is not None else None
+    if is_state_dict(payload) and not state_key:
         return from_state_dict(path, fingerprint, payload, model_config)
-    raise PrivacyInputError(
-        f"{path}: not a checkpoint this tool understands (expected a privacy-checks checkpoint, a state_dict, "
-        "or a .pt2 torch.export program); see README 'Checkpoint formats'."
-    )
+    key, state = find_weights(payload, path, state_key)  # a training checkpoint: weights beside optimizer state
+    return from_state_dict(path, fingerprint, state, model_config, state_key=key)

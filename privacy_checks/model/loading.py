@@ -32,7 +32,18 @@ def describe_value(value: Any) -> str:
     return f"{type(value).__name__} {shown[:60] + '...' if len(shown) > 60 else shown}"
 
 
-def load_weights(module: nn.Module, state: Mapping[str, Any], path: Path) -> None:
+LISTED = 10  # names a mismatch message lists per kind before "... and N more"
+WEIGHTS_FIX = (
+    "Names must match exactly (loading is strict): check that the factory and model.kwargs build the "
+    "architecture the weights were saved from (sizes in model.kwargs change shapes and names), and, for a "
+    "training checkpoint, that model.state_key picks the model's weights."
+)
+RESAVE_FIX = "The architecture the file names does not match its weights: re-save it with privacy-checks train."
+
+
+def load_weights(module: nn.Module, state: Mapping[str, Any], path: Path, fix: str = WEIGHTS_FIX) -> None:
+    """module.load_state_dict(state), strictly; PrivacyInputError listing the missing, unexpected and
+    mis-shaped names (counts when long) and `fix` when the weights do not fit."""
     bad = next(((k, v) for k, v in state.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor))), None)
     if bad is not None:
         raise PrivacyInputError(
@@ -41,10 +52,38 @@ def load_weights(module: nn.Module, state: Mapping[str, Any], path: Path) -> Non
         )
     try:
         module.load_state_dict(state)
-    except RuntimeError as exc:  # torch lists the missing, unexpected and mis-shaped keys on lines of their own
-        lines = " ".join(line.strip() for line in str(exc).strip().splitlines()[1:]) or first_line(exc)
-        shown = lines if len(lines) <= 400 else lines[:397] + "..."
-        raise PrivacyInputError(f"{path}: weights do not fit the architecture: {shown}") from None
+    except RuntimeError as exc:
+        problems = weight_mismatch(module.state_dict(), state)
+        if not problems:  # torch's own lines: something other than names and shapes
+            problems = " ".join(line.strip() for line in str(exc).strip().splitlines()[1:]) or first_line(exc)
+        raise PrivacyInputError(f"{path}: the weights do not fit the model's architecture: {problems}. {fix}") from None
+
+
+def weight_mismatch(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> str:
+    """'N missing (in the model, not in the file): ...; M unexpected (in the file, not in the model):
+    ...; K with other shapes: name file (a, b) vs model (c, d)', or '' when names and shapes agree."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [
+        f"{k} file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    parts = [
+        f"{len(names)} {what}: {_listed(names)}"
+        for what, names in (
+            ("missing (in the model, not in the file)", missing),
+            ("unexpected (in the file, not in the model)", unexpected),
+            ("with other shapes", reshaped),
+        )
+        if names
+    ]
+    return "; ".join(parts)
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:LISTED])
+    return shown + (f" ... and {len(names) - LISTED} more" if len(names) > LISTED else "")
 
 
 def build_architecture(name: str, arch_kwargs: Mapping[str, Any], where: str) -> nn.Module:

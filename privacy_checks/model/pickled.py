@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.model.forward_call import called_as_configured
 from privacy_checks.model.loading import config_input_spec, config_labels, first_line
 from privacy_checks.model.target import Target
 
@@ -37,4 +38,6 @@ def load_pickled_module(path: Path, fingerprint: str, model_config: ModelSetting
         raise PrivacyInputError(f"{path} unpickles to {type(module).__name__}, not an nn.Module.")
     spec = config_input_spec(model_config, path)
     labels = config_labels(model_config)
-    return Target(module.eval(), type(module).__name__, spec, labels, fingerprint, path, "pickled-module")
+    name = type(module).__name__
+    module = called_as_configured(module.eval(), model_config, spec, path)
+    return Target(module.eval(), name, spec, labels, fingerprint, path, "pickled-module")

@@ -12,9 +12,11 @@ import torch
 from torch import nn
 
 from privacy_checks.errors import PrivacyInputError
+from privacy_checks.model.forward_call import called_as_configured
 from privacy_checks.model.forward_errors import exception_line
 from privacy_checks.model.loading import config_input_spec, load_weights
 from privacy_checks.model.target import Target
+from privacy_checks.model.training_checkpoint import unwrapped
 
 if TYPE_CHECKING:
     from privacy_checks.config import ModelSettings
@@ -25,19 +27,26 @@ def is_state_dict(payload: Any) -> bool:
 
 
 def from_state_dict(
-    path: Path, fingerprint: str, state: Mapping[str, torch.Tensor], model_config: ModelSettings | None
+    path: Path,
+    fingerprint: str,
+    state: Mapping[str, torch.Tensor],
+    model_config: ModelSettings | None,
+    state_key: str | None = None,
 ) -> Target:
+    """The model model.factory builds, with `state` (a plain state_dict, or a training checkpoint's
+    entry `state_key`) loaded and called as model.forward says."""
+    what = "a plain state_dict" if state_key is None else f"a training checkpoint (weights under {state_key!r})"
     if model_config is None or not model_config.factory:
         raise PrivacyInputError(
-            f"{path} is a plain state_dict: name the code that builds the model as model.factory in thresholds.yaml, "
+            f"{path} is {what}: name the code that builds the model as model.factory in thresholds.yaml, "
             "e.g. `model: {factory: 'mypkg.models:build', input: {kind: logmel, sample_rate: 16000}}`."
         )
     module = _call_factory(model_config.factory, model_config.kwargs_dict())
-    load_weights(module, state, path)
+    load_weights(module, unwrapped(state, module), path)
     spec = config_input_spec(model_config, path)
-    return Target(
-        module.eval(), model_config.factory, spec, tuple(model_config.labels), fingerprint, path, "state_dict"
-    )
+    module = called_as_configured(module.eval(), model_config, spec, path)
+    kind = "state_dict" if state_key is None else f"training checkpoint ({state_key})"
+    return Target(module.eval(), model_config.factory, spec, tuple(model_config.labels), fingerprint, path, kind)
 
 
 IMPORT_PATH_HINT = (

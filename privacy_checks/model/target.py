@@ -21,7 +21,7 @@ from torch import nn
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
 from privacy_checks.model import zoo
-from privacy_checks.model.forward_errors import forward_errors
+from privacy_checks.model.forward_errors import call_hint, forward_errors
 from privacy_checks.model.layers import (
     conventional_layout,
     declared_candidate_layers,
@@ -125,7 +125,7 @@ class Target:
                 f"{self.path}: cannot find its layers' layouts, the model does not run on its input "
                 f"({self._example} per example): {exc}. Check that model.input in thresholds.yaml (or the input "
                 "spec saved with the checkpoint) describes the input the model expects, and that its forward "
-                "runs on such a batch outside the audit."
+                f"runs on such a batch outside the audit.{call_hint(str(exc))}"
             ) from None
 
     @property

@@ -34,6 +34,7 @@ from privacy_checks.model.forward_errors import forward_errors
 from privacy_checks.model.layers import SKIPPED_LEAF_KINDS, representation
 from privacy_checks.model.loading import (
     EXPORT_METADATA,
+    RESAVE_FIX,
     archive_metadata,
     build_architecture,
     first_line,
@@ -136,7 +137,7 @@ def load_torchscript(path: Path, fingerprint: str, model_config: ModelSettings |
     architecture = meta.get("architecture")
     if architecture in zoo.names():
         module = build_architecture(architecture, meta.get("arch_kwargs", {}), f"{path} {EXPORT_METADATA} arch_kwargs")
-        load_weights(module, scripted.state_dict(), path)
+        load_weights(module, scripted.state_dict(), path, RESAVE_FIX)
         module.eval()
         if not _same(module, probe, expected):
             raise PrivacyInputError(
