@@ -183,3 +183,9 @@ def called_as_configured(
         )
     time_axis = 1 if spec.kind == "waveform" or spec.layout == "sequence" else -1
     return ForwardAdapter(module, call, spec.sample_rate, time_axis, name=f"{type(module).__name__} ({path})")
+
+
+def takes_lengths(module: nn.Module) -> bool:
+    """Whether `module` passes each example's length (or an attention mask) on to the model it
+    wraps, so that it may be called as ``module(batch, lengths)`` on a zero-padded batch."""
+    return isinstance(module, ForwardAdapter) and bool(module.call.lengths or module.call.mask)
