@@ -364,3 +364,17 @@ def test_log_mel_inputs_at_their_own_length(tmp_path):
     padded = next(clip_batches(clips_corpus([1.0, 2.5], "two"), spec, 2, equal_lengths=False))
     assert padded.inputs.shape[-1] == int(2.5 * RATE) // spec.hop_length + 1
     assert padded.steps.tolist() == [RATE // spec.hop_length + 1, int(2.5 * RATE) // spec.hop_length + 1]
+
+
+def test_thresholds_yaml_turns_variable_length_on_and_checks_its_type(tmp_path):
+    from privacy_checks.config import load_config
+
+    good = tmp_path / "good.yaml"
+    good.write_text("model:\n  input: {kind: waveform, variable_length: true, duration_s: 8}\n")
+    spec = load_config(good).model.feature_spec()
+    assert spec is not None and spec.variable_length and spec.duration_s == 8
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  input: {kind: waveform, variable_length: 1}\n")
+    with pytest.raises(PrivacyInputError) as caught:
+        load_config(bad)
+    assert "bad.yaml:2" in str(caught.value) and "variable_length' must be true or false" in str(caught.value)

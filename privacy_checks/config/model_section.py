@@ -160,17 +160,19 @@ def _annotation_text(annotation: Any) -> str:
 
 
 def _feature_value(value: Any, path: KeyPath, annotation: str) -> Any:
-    """Type-check one FeatureSpec value from its annotation ('int', 'float', 'float | None', 'str')."""
+    """Type-check one FeatureSpec value from its annotation ('int', 'float', 'float | None', 'str', 'bool')."""
     names = [part.strip() for part in annotation.split("|")]
     if value is None and "None" in names:
         return None
+    if "bool" in names and isinstance(value, bool):
+        return value
     if "float" in names and checks.is_number(value):
         return float(value)
     if "int" in names and checks.is_integer(value):
         return value
     if "str" in names and isinstance(value, str):
         return value
-    wanted = {"int": "an integer", "float": "a number", "str": "a string"}
+    wanted = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}
     expected = " or ".join(wanted[n] for n in names if n in wanted) or annotation
     if "None" in names:
         expected += " or null"
