@@ -20,6 +20,7 @@ from torch import nn
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.layout import first_tensor
 
+Logits = torch.Tensor | tuple[torch.Tensor, ...]
 DEFAULT_OUTPUT = "logits"  # what Hugging Face models and most dict-returning models call their logits
 
 
@@ -51,9 +52,10 @@ class ForwardCall:
         return self == ForwardCall()
 
 
-def logits_of(output: Any, where: str | int | None, model: str = "the model") -> torch.Tensor:
-    """The logits tensor in a forward's `output` (see ForwardCall.output); PrivacyInputError naming
-    what the output holds when `where` does not find a tensor."""
+def logits_of(output: Any, where: str | int | None, model: str = "the model") -> Logits:
+    """The logits tensor in a forward's `output` (see ForwardCall.output), or the tuple of per-task
+    logits found there; PrivacyInputError naming what the output holds when `where` does not find a
+    tensor."""
     if isinstance(output, torch.Tensor) and where is None:
         return output
     found: Any = None
@@ -69,6 +71,8 @@ def logits_of(output: Any, where: str | int | None, model: str = "the model") ->
         held = f"a {type(output).__name__} of {len(output)} items"
     else:
         held = type(output).__name__
+    if isinstance(found, tuple) and found and all(isinstance(part, torch.Tensor) for part in found):
+        return found  # per-task logits (a MultiTask classifier in the intercept attacker's copy)
     if not isinstance(found, torch.Tensor):
         raise PrivacyInputError(
             f"{model}'s forward returned {held}; model.forward.output {where!r} does not name a tensor in it. "
@@ -99,6 +103,8 @@ class ForwardAdapter(nn.Module):
     `time_axis` is the input's time axis (1 for (B, samples) waveforms and (B, frames, D) sequences,
     -1 for (B, 1, D, frames) images); `lengths` None means every example fills the whole batch."""
 
+    wrapped: nn.Module  # set in __init__ outside nn.Module's registries
+
     def __init__(self, model: nn.Module, call: ForwardCall, sample_rate: int, time_axis: int = 1, name: str = ""):
         super().__init__()
         object.__setattr__(self, "wrapped", model)  # not a registered child: its children are ours
@@ -116,7 +122,7 @@ class ForwardAdapter(nn.Module):
         self.wrapped.train(mode)  # the model's own flag too: its forward may read self.training
         return self
 
-    def forward(self, batch: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, batch: torch.Tensor, lengths: torch.Tensor | None = None) -> Logits:
         steps = batch.shape[self.time_axis]
         if lengths is None:
             lengths = torch.full((batch.shape[0],), steps, dtype=torch.long, device=batch.device)
