@@ -285,3 +285,15 @@ def test_pytest_audits_a_wav2vec2_folder_end_to_end(folders, pytester):
     items = [line for line in result.outlines if "ser_model::" in line]
     for block in expected_blocks("wav2vec2"):
         assert any(f"-{block}]" in line for line in items), (block, output[-3000:])
+
+
+def test_intercept_items_run_at_every_layer_but_the_output(folders, tmp_path):
+    from privacy_checks.engine import open_audit
+
+    config = {"audit": {"access": ["intercept"], "scenarios": ["worst_case"], "budget": "quick"}}
+    audit = open_audit(
+        folders["wav2vec2"], "synthetic:speakers=8,utterances=2,duration=0.5", config=config, base_dir=tmp_path
+    )
+    reasons = {case.layer: audit.skip_reason(case) for case in audit.cases}
+    assert all(reasons[layer] is None for layer in expected_blocks("wav2vec2")[:-1]), reasons
+    assert "output layer" in (reasons["classifier"] or "")
