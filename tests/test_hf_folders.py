@@ -112,6 +112,13 @@ def test_a_folder_loads_with_its_blocks_in_depth_order(folders, name):
     assert all(isinstance(survey[layer], Excluded) for layer in excluded)
 
 
+def test_a_layout_glob_over_the_blocks_skips_the_modules_inside_them(folders):
+    overrides = {"wav2vec2.encoder.layers.*": "batch,time,features"}
+    target = load_target(folders["wav2vec2"], ModelSettings(layouts=overrides))
+    assert target.survey()["wav2vec2.encoder.layers.1"].evidence.startswith("declared in")
+    assert isinstance(target.survey()["wav2vec2.encoder.layers.1.final_layer_norm"], Excluded)
+
+
 def test_the_model_runs_in_eval_mode_and_gives_the_same_output_twice(folders):
     module = load_target(folders["wav2vec2"]).module
     assert module.training is False and module.wrapped.training is False

@@ -103,22 +103,21 @@ def layer_survey(
     """Every structural candidate with its Layout or the reason it is Excluded: the modules the
     forward pass runs in execution order, then the structural exclusions and modules never run.
     ``only`` (module names, blocks or leaves) replaces the structural candidates: the others are
-    listed as excluded, not one of the model's blocks. ``overrides`` (layer or glob ->
-    'batch,channels,time'...) are applied last."""
-    structure = structural_points(model)
+    listed last as excluded, not one of the model's blocks, out of the overrides' reach.
+    ``overrides`` (layer or glob -> 'batch,channels,time'...) are applied last."""
+    structure: dict[str, str | None] = structural_points(model)
+    outside: dict[str, LayoutResult] = {}
     if only is not None:
         named = list(dict.fromkeys(only))
-        structure = {
-            **{name: None for name in named},
-            **{name: reason or NOT_A_BLOCK for name, reason in structure.items() if name not in named},
-        }
+        outside = {name: Excluded(reason or NOT_A_BLOCK) for name, reason in structure.items() if name not in named}
+        structure = dict.fromkeys(named)
     wanted = [name for name, reason in structure.items() if reason is None]
     survey: dict[str, LayoutResult] = dict(infer_layouts(model, make_input, wanted, seconds))
     ran = {name: result for name, result in survey.items() if not _never_ran(result)}
     rest = {name: result for name, result in survey.items() if _never_ran(result)}
     excluded = {name: Excluded(reason) for name, reason in structure.items() if reason is not None}
     survey = {**ran, **excluded, **rest}
-    return apply_overrides(survey, overrides, override_key) if overrides else survey
+    return {**(apply_overrides(survey, overrides, override_key) if overrides else survey), **outside}
 
 
 def candidate_points(
