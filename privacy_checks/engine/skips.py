@@ -23,7 +23,9 @@ def skip_reason(
                 f"intercept access needs T's architecture to build the attacker's own copy, and "
                 f"{target.path.name} ({target.format}) does not say what it is"
             )
-        if not has_tail[case.layer]:
+        # T's output layer: the last candidate (where a zoo model has no tail either; a model that
+        # cannot rebuild its tail, a Hugging Face folder, still has layers after the others)
+        if case.layer == target.candidate_layers()[-1]:
             return (
                 f"{case.layer} is T's output layer: in the attacker's own copy of T it is the gender "
                 "output, so there is no later layer to feed h_T into"

@@ -1,5 +1,6 @@
 """Which loader reads a checkpoint (docs/design.md §4): TorchScript archives, ``torch.export`` programs
-(.pt2), ONNX models (.onnx, through onnxruntime), the project's checkpoint, a plain state_dict with a
+(.pt2), ONNX models (.onnx, through onnxruntime), Hugging Face ``save_pretrained`` folders (a folder
+holding config.json, through transformers), the project's checkpoint, a plain state_dict with a
 factory from the config, and (only when trusted) a pickled whole module; model/files.py says what is
 wrong with a file none of them can read. Anything else is a PrivacyInputError naming the file and the fix."""
 
@@ -14,6 +15,7 @@ from privacy_checks.digests import file_sha256
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.checkpoint import from_project_checkpoint, is_project_checkpoint
 from privacy_checks.model.files import check_readable, unreadable
+from privacy_checks.model.hf_folder import is_hf_folder, load_hf_folder
 from privacy_checks.model.onnx_model import load_onnx
 from privacy_checks.model.pickled import is_pickled_code, load_pickled_module
 from privacy_checks.model.state_dict import from_state_dict, is_state_dict
@@ -39,6 +41,8 @@ def load_target(path: Path, model_config: ModelSettings | None = None, trust_che
 
 
 def _load(path: Path, model_config: ModelSettings | None, trust_checkpoint: bool) -> Target:
+    if is_hf_folder(path):
+        return load_hf_folder(path, model_config, trust_checkpoint)
     check_readable(path)
     fingerprint = file_sha256(path)
     if path.suffix.lower() == ".onnx":

@@ -18,7 +18,10 @@ Excluded, with the reason (``layer_survey`` keeps them for ``privacy-checks laye
   whitespace; possible as ``nn.ModuleDict`` keys): excluded rather than renamed, so that every name
   the audit shows is a name ``model.get_submodule`` accepts;
 * whatever ``infer_layouts`` excludes by behaviour (no batch axis, called several times per forward,
-  not called at all, ...).
+  not called at all, ...);
+* when the loader names the model's blocks (``only``: a Hugging Face folder's conv layers, transformer
+  layers, projector, classifier), every other candidate: the survey still decides the layout of
+  each named block, whatever its rank (a conv layer's (B, C, T) is never read as (B, T, D)).
 
 Order: execution order, i.e. when each output is produced (a block after its children).
 """
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -42,6 +45,10 @@ __all__ = ["candidate_points", "layer_survey", "spec_input", "structural_points"
 _NODE_ID_BREAKERS = re.compile(r"[/\[\]:\s]")
 _PARAMETRISATION = "parametrizations"
 _NO_FORWARD = (nn.ModuleList, nn.ModuleDict)
+NOT_A_BLOCK = (
+    "not one of the model's blocks, which this format's loader names as its split points (a Hugging Face "
+    "folder: conv layers, feature projection, transformer layers, projector, classifier)"
+)
 # Containers that use their children's weights functionally (the children never run): leaves here.
 _FUNCTIONAL_CONTAINERS = (nn.MultiheadAttention,)
 
@@ -91,18 +98,26 @@ def layer_survey(
     overrides: Mapping[str, str] | None = None,
     seconds: float = 1.0,
     override_key: str = "model.layouts",
+    only: Sequence[str] | None = None,
 ) -> dict[str, LayoutResult]:
     """Every structural candidate with its Layout or the reason it is Excluded: the modules the
     forward pass runs in execution order, then the structural exclusions and modules never run.
+    ``only`` (module names, blocks or leaves) replaces the structural candidates: the others are
+    listed last as excluded, not one of the model's blocks, out of the overrides' reach.
     ``overrides`` (layer or glob -> 'batch,channels,time'...) are applied last."""
-    structure = structural_points(model)
+    structure: dict[str, str | None] = structural_points(model)
+    outside: dict[str, LayoutResult] = {}
+    if only is not None:
+        named = list(dict.fromkeys(only))
+        outside = {name: Excluded(reason or NOT_A_BLOCK) for name, reason in structure.items() if name not in named}
+        structure = dict.fromkeys(named)
     wanted = [name for name, reason in structure.items() if reason is None]
     survey: dict[str, LayoutResult] = dict(infer_layouts(model, make_input, wanted, seconds))
     ran = {name: result for name, result in survey.items() if not _never_ran(result)}
     rest = {name: result for name, result in survey.items() if _never_ran(result)}
     excluded = {name: Excluded(reason) for name, reason in structure.items() if reason is not None}
     survey = {**ran, **excluded, **rest}
-    return apply_overrides(survey, overrides, override_key) if overrides else survey
+    return {**(apply_overrides(survey, overrides, override_key) if overrides else survey), **outside}
 
 
 def candidate_points(

@@ -51,6 +51,8 @@ class Target:
     reference: nn.Module | None = field(default=None, repr=False)
     # thresholds.yaml model.layouts: layer name or glob -> 'batch,channels,time' (model/layout_overrides.py)
     layout_overrides: Mapping[str, str] = field(default_factory=dict)
+    # The only modules the survey may keep (a HF folder's blocks); None: every structural candidate
+    split_points: tuple[str, ...] | None = None
     _layer_shapes: dict[str, tuple[int, ...]] | None = field(default=None, repr=False)
     _survey: dict[str, LayoutResult] | None = field(default=None, repr=False)
 
@@ -119,7 +121,9 @@ class Target:
     def _surveyed(self) -> dict[str, LayoutResult]:
         make_input = spec_input(self.input_spec)
         try:
-            return layer_survey(self.module, make_input, self.layout_overrides, seconds=self.input_spec.duration_s)
+            return layer_survey(
+                self.module, make_input, self.layout_overrides, self.input_spec.duration_s, only=self.split_points
+            )
         except RuntimeError as exc:
             raise PrivacyInputError(
                 f"{self.path}: cannot find its layers' layouts, the model does not run on its input "

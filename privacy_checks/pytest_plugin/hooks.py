@@ -208,6 +208,17 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     return None
 
 
+def pytest_collect_directory(path: Path, parent: pytest.Collector):
+    """A model that is a folder (a Hugging Face save_pretrained folder) is one collector: its files
+    are the model's, not tests."""
+    session = parent.config.stash.get(SESSION_KEY, None)
+    if session is not None and path == session.options.checkpoint:
+        from privacy_checks.pytest_plugin.items import CheckpointFile
+
+        return CheckpointFile.from_parent(parent, path=path)
+    return None
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session):
     audit_session = session.config.stash.get(SESSION_KEY, None)

@@ -1,0 +1,306 @@
+"""Hugging Face save_pretrained folders (issue 14): tiny random-weights wav2vec2-family classifiers
+built from configs offline, loaded with their blocks as split points (conv layers read as
+(B, C, T) by the survey), the input from preprocessor_config.json, the labels from id2label, and
+every refusal a usage error naming the folder (or file) and the fix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+# pytester forgets modules first imported during a test, and transformers' operator libraries cannot
+# be registered twice in one process: import the model classes once, here.
+from transformers import (  # noqa: E402
+    Data2VecAudioConfig,
+    Data2VecAudioForSequenceClassification,
+    HubertConfig,
+    HubertForSequenceClassification,
+    Wav2Vec2Config,
+    Wav2Vec2ForSequenceClassification,
+    WavLMConfig,
+    WavLMForSequenceClassification,
+)
+
+from privacy_checks.cli import main  # noqa: E402
+from privacy_checks.config import ModelSettings  # noqa: E402
+from privacy_checks.errors import PrivacyInputError  # noqa: E402
+from privacy_checks.model.forward_call import ForwardAdapter  # noqa: E402
+from privacy_checks.model.layout import Excluded, Layout  # noqa: E402
+from privacy_checks.model.loader import load_target  # noqa: E402
+from tests.conftest import FAST_CONFIG  # noqa: E402
+
+TINY: dict[str, Any] = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "conv_dim": (16, 16),
+    "conv_kernel": (10, 3),
+    "conv_stride": (5, 4),
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 4,
+    "classifier_proj_size": 16,
+    "id2label": {0: "angry", 1: "happy", 2: "neutral", 3: "sad"},
+    "label2id": {"angry": 0, "happy": 1, "neutral": 2, "sad": 3},
+}
+ARCHITECTURES = {
+    "wav2vec2": (Wav2Vec2Config, Wav2Vec2ForSequenceClassification),
+    "hubert": (HubertConfig, HubertForSequenceClassification),
+    "wavlm": (WavLMConfig, WavLMForSequenceClassification),
+    "data2vec_audio": (Data2VecAudioConfig, Data2VecAudioForSequenceClassification),
+}
+FIX = "save_pretrained(folder, safe_serialization=True)"
+
+
+def save_folder(path: Path, name: str = "wav2vec2", seed: int = 0, **overrides: Any) -> Path:
+    config_class, model_class = ARCHITECTURES[name]
+    torch.manual_seed(seed)
+    model_class(config_class(**{**TINY, **overrides})).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("hf")
+    return {name: save_folder(root / name, name) for name in ARCHITECTURES}
+
+
+def copy_of(folders: dict[str, Path], tmp_path: Path, name: str = "wav2vec2") -> Path:
+    return Path(shutil.copytree(folders[name], tmp_path / name))
+
+
+def refused(path: Path, model_config: ModelSettings | None = None, trust: bool = False) -> str:
+    with pytest.raises(PrivacyInputError) as info:
+        load_target(path, model_config, trust)
+    return str(info.value)
+
+
+def expected_blocks(prefix: str) -> list[str]:
+    return [
+        f"{prefix}.feature_extractor.conv_layers.0",
+        f"{prefix}.feature_extractor.conv_layers.1",
+        f"{prefix}.feature_projection",
+        f"{prefix}.encoder.layers.0",
+        f"{prefix}.encoder.layers.1",
+        "projector",
+        "classifier",
+    ]
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_a_folder_loads_with_its_blocks_in_depth_order(folders, name):
+    target = load_target(folders[name])
+    assert target.format == "huggingface" and target.architecture == ARCHITECTURES[name][1].__name__
+    assert target.labels == ("angry", "happy", "neutral", "sad")
+    assert target.input_spec.kind == "waveform" and target.input_spec.sample_rate == 16000
+    assert target.candidate_layers() == expected_blocks(name)
+    survey = target.survey()
+    for conv in expected_blocks(name)[:2]:  # (B, C, T): never the rank-based (B, T, D) reading
+        layout = survey[conv]
+        assert isinstance(layout, Layout) and str(layout) == "batch,features,time", layout
+    assert str(survey[f"{name}.encoder.layers.0"]) == "batch,time,features"
+    excluded = target.excluded_layers()
+    assert f"{name}.encoder.layers.0.final_layer_norm" in excluded and name in excluded
+    assert all(isinstance(survey[layer], Excluded) for layer in excluded)
+
+
+def test_a_layout_glob_over_the_blocks_skips_the_modules_inside_them(folders):
+    overrides = {"wav2vec2.encoder.layers.*": "batch,time,features"}
+    target = load_target(folders["wav2vec2"], ModelSettings(layouts=overrides))
+    assert target.survey()["wav2vec2.encoder.layers.1"].evidence.startswith("declared in")
+    assert isinstance(target.survey()["wav2vec2.encoder.layers.1.final_layer_norm"], Excluded)
+
+
+def test_the_model_runs_in_eval_mode_and_gives_the_same_output_twice(folders):
+    module = load_target(folders["wav2vec2"]).module
+    assert module.training is False and module.wrapped.training is False
+    waves = torch.randn(2, 8000)
+    with torch.no_grad():
+        assert torch.equal(module(waves), module(waves))
+
+
+def test_without_a_preprocessor_config_the_defaults_follow_the_model(folders, tmp_path):
+    module = load_target(folders["wav2vec2"]).module  # feat_extract_norm "group": no mask
+    assert module.call.mask is None and module.call.normalize is True
+    layer_norm = save_folder(tmp_path / "large", feat_extract_norm="layer")
+    assert load_target(layer_norm).module.call.mask == "attention_mask"
+
+
+def test_the_preprocessor_config_decides_rate_normalisation_and_mask(folders, tmp_path):
+    path = copy_of(folders, tmp_path)
+    preprocessor = {"feature_extractor_type": "Wav2Vec2FeatureExtractor", "sampling_rate": 8000}
+    (path / "preprocessor_config.json").write_text(
+        json.dumps({**preprocessor, "do_normalize": False, "return_attention_mask": True})
+    )
+    target = load_target(path, ModelSettings(input={"duration_s": 0.5}))
+    assert target.input_spec.sample_rate == 8000 and target.input_spec.duration_s == 0.5
+    assert target.module.call.mask == "attention_mask" and target.module.call.normalize is False
+    assert target.module.sample_rate == 8000
+    message = refused(path, ModelSettings(input={"kind": "waveform", "sample_rate": 16000}))
+    assert "sample_rate 16000" in message and str(path) in message and "preprocessor_config.json" in message
+
+
+def test_a_feature_extractor_computing_features_is_refused(folders, tmp_path):
+    path = copy_of(folders, tmp_path)
+    (path / "preprocessor_config.json").write_text(json.dumps({"feature_extractor_type": "ASTFeatureExtractor"}))
+    message = refused(path)
+    assert "ASTFeatureExtractor" in message and "ONNX" in message and "preprocessor_config.json" in message
+
+
+def test_the_fingerprint_follows_config_weights_and_preprocessor(folders, tmp_path):
+    path = copy_of(folders, tmp_path)
+    seen = {load_target(path).fingerprint}
+    (path / "preprocessor_config.json").write_text(json.dumps({"sampling_rate": 16000}))
+    seen.add(load_target(path).fingerprint)
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "id2label": {"0": "a", "1": "b", "2": "c", "3": "d"}}))
+    seen.add(load_target(path).fingerprint)
+    shutil.copy(save_folder(tmp_path / "other", seed=1) / "model.safetensors", path / "model.safetensors")
+    seen.add(load_target(path).fingerprint)
+    assert len(seen) == 4
+
+
+def test_the_intercept_attackers_fresh_copy_shares_names_and_keeps_none_of_the_weights(folders):
+    target = load_target(folders["wav2vec2"])
+    fresh = target.fresh_model((2, 4))
+    assert isinstance(fresh, ForwardAdapter)
+    assert fresh._modules is fresh.wrapped._modules and fresh._modules is not target.module._modules
+    own, theirs = target.module.state_dict(), fresh.state_dict()
+    for key in ("wav2vec2.masked_spec_embed", "wav2vec2.encoder.pos_conv_embed.conv.parametrizations.weight.original1"):
+        assert not torch.equal(own[key], theirs[key]), key
+    gender, emotion = fresh(torch.randn(3, 8000))
+    assert gender.shape == (3, 2) and emotion.shape == (3, 4)
+
+
+def test_pytorch_model_bin_is_read_only_when_trusted(folders, tmp_path):
+    from safetensors.torch import load_file
+
+    path = tmp_path / "bin"
+    path.mkdir()
+    shutil.copy(folders["wav2vec2"] / "config.json", path)
+    torch.save(load_file(folders["wav2vec2"] / "model.safetensors"), path / "pytorch_model.bin")
+    message = refused(path)
+    assert str(path / "pytorch_model.bin") in message and "pickle" in message
+    assert FIX in message and "--privacy-trust-checkpoint" in message
+    assert load_target(path, trust_checkpoint=True).candidate_layers() == expected_blocks("wav2vec2")
+
+
+def _edit_config(path: Path, **changes: Any) -> None:
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, **changes}))
+
+
+def test_custom_code_in_the_config_is_refused(folders, tmp_path):
+    path = copy_of(folders, tmp_path)
+    _edit_config(path, auto_map={"AutoModelForAudioClassification": "modeling_evil.EvilModel"})
+    message = refused(path, trust=True)
+    assert str(path / "config.json") in message and "auto_map" in message and "custom code" in message
+    assert "ONNX" in message
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ("not json", ["config.json", "is not valid JSON", "save_pretrained"]),
+        ("unknown model_type", ["model_type", "cannot read its config.json", "transformers"]),
+        ("a text model", ["'bert'", "wav2vec2 family", "ONNX"]),
+        ("missing weights", ["no weights", "model.safetensors", FIX]),
+        ("weights of another shape", ["do not fit the architecture", FIX]),
+        ("fewer weights than layers", ["lack", "wav2vec2.encoder.layers.2", FIX]),
+        ("a shard outside the folder", ["../elsewhere.safetensors", "not a file inside"]),
+        ("a Git LFS pointer", ["model.safetensors", "Git LFS pointer", "git lfs pull"]),
+    ],
+)
+def test_a_damaged_folder_names_the_folder_and_the_fix(folders, tmp_path, damage, words):
+    path = copy_of(folders, tmp_path)
+    if damage == "not json":
+        (path / "config.json").write_text("{not json")
+    elif damage == "unknown model_type":
+        _edit_config(path, model_type="no_such_model")
+    elif damage == "a text model":
+        _edit_config(path, model_type="bert")
+    elif damage == "missing weights":
+        (path / "model.safetensors").unlink()
+    elif damage == "weights of another shape":
+        _edit_config(path, hidden_size=48)
+    elif damage == "fewer weights than layers":
+        _edit_config(path, num_hidden_layers=3)
+    elif damage == "a Git LFS pointer":
+        (path / "model.safetensors").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n")
+    else:
+        (path / "model.safetensors").unlink()
+        index = {"weight_map": {"classifier.weight": "../elsewhere.safetensors"}}
+        (path / "model.safetensors.index.json").write_text(json.dumps(index))
+    message = refused(path)
+    assert str(path) in message, message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_without_transformers_the_message_names_the_extra(folders, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import fails as when it is not installed
+    assert main(["layers", str(folders["wav2vec2"])]) == 4
+    error = capsys.readouterr().err
+    assert str(folders["wav2vec2"]) in error and "pip install 'privacy-checks[hf]'" in error
+    assert "Traceback" not in error
+
+
+def test_a_folder_without_config_json_keeps_the_directory_message(tmp_path):
+    message = refused(tmp_path)
+    assert "is a directory, not a model file" in message
+
+
+def test_layers_lists_the_blocks_and_the_excluded_modules(folders, capsys):
+    assert main(["layers", str(folders["hubert"])]) == 0
+    out = capsys.readouterr().out
+    assert "HubertForSequenceClassification (huggingface)" in out
+    for block in expected_blocks("hubert"):
+        assert f"* {block} " in out, block
+    assert "hubert.feature_extractor.conv_layers.0  " in out and "batch,features,time" in out
+    assert "- hubert.encoder.layers.0.attention.q_proj" in out and "not one of the model's blocks" in out
+
+
+def test_a_refusal_is_a_usage_error_in_pytest(folders, pytester):
+    path = Path(shutil.copytree(folders["wav2vec2"], pytester.path / "model"))
+    _edit_config(path, auto_map={"AutoModelForAudioClassification": "modeling_evil.EvilModel"})
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--privacy-audit", str(path))
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, output
+    assert str(path) in output and "custom code" in output
+    assert "Traceback" not in output and "INTERNALERROR" not in output
+
+
+def test_pytest_audits_a_wav2vec2_folder_end_to_end(folders, pytester):
+    path = Path(shutil.copytree(folders["wav2vec2"], pytester.path / "ser_model"))
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG + "model:\n  input: {duration_s: 0.5}\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:xdist", "--privacy-audit", str(path), "--privacy-budget", "quick",
+        "--privacy-scenarios", "worst_case", "--privacy-data", "synthetic:speakers=8,utterances=4,duration=0.5",
+        "-v",
+    )  # fmt: skip
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), output
+    assert "Traceback" not in output and "INTERNALERROR" not in output
+    items = [line for line in result.outlines if "ser_model::" in line]
+    for block in expected_blocks("wav2vec2"):
+        assert any(f"-{block}]" in line for line in items), (block, output[-3000:])
+
+
+def test_intercept_items_run_at_every_layer_but_the_output(folders, tmp_path):
+    from privacy_checks.engine import open_audit
+
+    config = {"audit": {"access": ["intercept"], "scenarios": ["worst_case"], "budget": "quick"}}
+    audit = open_audit(
+        folders["wav2vec2"], "synthetic:speakers=8,utterances=2,duration=0.5", config=config, base_dir=tmp_path
+    )
+    reasons = {case.layer: audit.skip_reason(case) for case in audit.cases}
+    assert all(reasons[layer] is None for layer in expected_blocks("wav2vec2")[:-1]), reasons
+    assert "output layer" in (reasons["classifier"] or "")
