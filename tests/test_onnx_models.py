@@ -338,3 +338,94 @@ def test_a_module_called_twice_is_not_a_split_point(tmp_path, exporter):
     layers = load_target(path, ModelSettings(input=SEQUENCE)).candidate_layers()
     assert "c1" in layers and "c2" in layers
     assert not any(name.startswith("act") for name in layers), layers
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+def test_a_module_called_twice_is_listed_as_excluded_with_the_reason(tmp_path, exporter, capsys):
+    from privacy_checks.cli import main
+
+    path = export(ReusedRelu(), torch.randn(2, FRAMES, 8), tmp_path / "reused.onnx", exporter)
+    excluded = load_target(path, ModelSettings(input=SEQUENCE)).excluded_layers()
+    assert "act" in excluded and "more than once per forward" in excluded["act"], excluded
+    if exporter == "torchscript":  # the exporter's name for the second call is listed, never audited
+        assert "act_1" in excluded and "later call of 'act'" in excluded["act_1"]
+    config = tmp_path / "thresholds.yaml"
+    config.write_text("model:\n  input: {kind: logmel, sample_rate: 16000, n_mels: 8, layout: sequence}\n")
+    assert main(["layers", str(path), "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "* c1 " in out and "not split points" in out
+    assert "- act " in out and "more than once per forward" in out
+
+
+def _scoped_graph() -> onnx.ModelProto:
+    """A TorchScript-style graph: a float layer, a scope whose output is int64 (a length), a module
+    named 'forward' (no submodule may be called so), and the logits."""
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [8, 3], np.random.default_rng(0).normal(size=24).tolist())
+    nodes = [
+        helper.make_node("MatMul", ["input", "w"], ["h"], name="/dense/MatMul"),
+        helper.make_node("Shape", ["h"], ["shape"], name="/lengths/Shape"),
+        helper.make_node("Relu", ["h"], ["act"], name="/forward/Relu"),
+        helper.make_node("ReduceMean", ["act"], ["logits"], name="/head/ReduceMean", keepdims=0, axes=[1]),
+    ]
+    graph = helper.make_graph(
+        nodes, "scoped",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", FRAMES, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
+        initializer=[weight],
+    )  # fmt: skip
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_non_float_outputs_and_names_no_submodule_can_take_are_listed_with_the_reason(tmp_path):
+    path = tmp_path / "scoped.onnx"
+    onnx.save(_scoped_graph(), str(path))
+    target = load_target(path, ModelSettings(input=SEQUENCE))
+    assert target.candidate_layers() == ["dense", "head"]
+    excluded = target.excluded_layers()
+    assert list(excluded) == ["lengths", "forward"], excluded
+    assert "int64, not floating point" in excluded["lengths"]
+    assert "'forward' cannot name a submodule" in excluded["forward"] and "rename" in excluded["forward"]
+
+
+def _detour_graph(back_through: str) -> onnx.ModelProto:
+    """Scope 'block' computes a, then a node outside it (`back_through`: a node of scope 'other', of
+    the model's own forward '/Neg', or one with no recorded place 'Neg') reads a, then 'block' again."""
+    names = {"other": "/other/Neg", "forward": "/Neg", "unplaced": "Neg"}
+    nodes = [
+        helper.make_node("Relu", ["input"], ["a"], name="/block/Relu"),
+        helper.make_node("Neg", ["a"], ["b"], name=names[back_through]),
+        helper.make_node("Add", ["a", "b"], ["c"], name="/block/Add"),
+        helper.make_node("ReduceMean", ["c"], ["logits"], name="/head/ReduceMean", keepdims=0, axes=[1]),
+    ]
+    graph = helper.make_graph(
+        nodes, "detour",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", FRAMES, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
+    )  # fmt: skip
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("back_through", ["other", "forward", "unplaced"])
+def test_a_scope_whose_computation_leaves_and_comes_back_is_excluded(tmp_path, back_through):
+    path = tmp_path / "detour.onnx"
+    onnx.save(_detour_graph(back_through), str(path))
+    target = load_target(path, ModelSettings(input=SEQUENCE))
+    if back_through == "unplaced":  # a node without a recorded place (a decomposition's Cast) is the scope's
+        assert "block" in target.candidate_layers() and "block" not in target.excluded_layers()
+        return
+    assert "block" not in target.candidate_layers()
+    reason = target.excluded_layers()["block"]
+    assert "leaves it for" in reason and "comes back" in reason, reason
+
+
+def test_a_node_placed_between_a_scopes_nodes_off_its_path_does_not_split_it(tmp_path):
+    """Exporters order independent nodes freely: a top-level node between two of a scope's nodes
+    that neither reads from nor feeds the scope leaves it one output."""
+    model = _detour_graph("forward")
+    model.graph.node[1].input[0] = "input"  # /Neg now reads the input, not block's value
+    path = tmp_path / "interleaved.onnx"
+    onnx.save(model, str(path))
+    target = load_target(path, ModelSettings(input=SEQUENCE))
+    assert "block" in target.candidate_layers()
+    x = torch.randn(2, FRAMES, 8)
+    torch.testing.assert_close(outputs(target.module, ["block"], x)["block"], torch.relu(x) - x)

@@ -6,10 +6,14 @@ Split points are named by the torch module scope the exporter recorded, where it
 ``pkg.torch.onnx.name_scopes`` metadata; the TorchScript-based exporter (``dynamo=False``) names
 nodes ``/features/features.3/Relu``. A module's output is the first output of the last node
 computed within its scope (nodes that do not depend on the input, such as shape constants, do not
-count); a module whose nodes are interleaved with others' (one module called twice), or, from the
-TorchScript-based exporter, a scope ``act`` beside ``act_1`` (its name for a second call), is left out. A
-graph without scopes (built by hand, or by another framework) offers each node's first output,
-named after the node. Order: where each output is computed, a block after its last child.
+count); a module whose computation leaves its scope and comes back (one module called twice: its
+output goes through another module into it again), or, from the TorchScript-based exporter, a
+scope ``act`` beside ``act_1`` (its name for a second call), is left out, and so is an output that
+is not floating point (a shape, a mask): each is listed with the reason (``GraphPoints.dropped``,
+shown by ``privacy-checks layers`` as not a split point). Nodes outside a scope that exporters
+place between its nodes without a data path through them (a mask computed at the top level) do
+not split it. A graph without scopes (built by hand, or by another framework) offers each node's
+first output, named after the node. Order: where each output is computed, a block after its last child.
 
 onnx is imported by the caller (model/onnx_model.py); this module only reads its protobufs."""
 
@@ -29,6 +33,7 @@ from privacy_checks.features import FeatureSpec
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"  # the dynamo exporter's node metadata
 CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
 FLOAT_TYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}  # TensorProto elem types
+OTHER_TYPES = {2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string", 9: "bool"}
 REEXPORT = (
     "export it again with a dynamic batch axis: torch.onnx.export(model, (example,), 'model.onnx', "
     'input_names=["input"], dynamic_axes={"input": {0: "batch"}}) (or, with dynamo=True, '
@@ -42,6 +47,14 @@ class SplitPoint:
     name: str  # a module path (``features.3``) or a node's name made safe for test ids
     tensor: str  # the graph value it reads
     depth: int  # scope depth (0 for a node split point): a block after its children on ties
+
+
+@dataclass(frozen=True)
+class GraphPoints:
+    """The split points a graph offers, and the module scopes (or nodes) it offers none for."""
+
+    points: list[SplitPoint]
+    dropped: dict[str, str]  # name -> why it is not a split point, in graph order
 
 
 def graph_input(graph: Any, spec: FeatureSpec, path: Path) -> tuple[str, int]:
@@ -121,47 +134,115 @@ def check_external_data(model: Any, path: Path) -> list[Path]:
     return sorted(files)
 
 
-def split_points(graph: Any, input_name: str, types: dict[str, int], path: Path) -> list[SplitPoint]:
-    """The graph's split points in the order their outputs are computed (see the module doc);
-    `types` maps value names to their element types where shape inference found them."""
+def split_points(graph: Any, input_name: str, types: dict[str, int], path: Path) -> GraphPoints:
+    """The graph's split points in the order their outputs are computed, and those it leaves out
+    with the reason (see the module doc); `types` maps value names to their element types where
+    shape inference found them."""
     depends = _input_dependent(graph, input_name)
     nodes = [node for node in graph.node if any(out in depends for out in node.output)]
     _check_control_flow(nodes, path)
     scopes = [_scopes(node) for node in nodes]
+    order = {node_output: index for index, node in enumerate(nodes) for node_output in node.output[:1]}
+    dropped: dict[str, tuple[int, str]] = {}  # name -> (where in the graph, why)
     if any(scopes):
-        points = _scope_points(nodes, scopes)
+        points = _scope_points(nodes, scopes, dropped)
         if not any(prop.key == NAME_SCOPES for node in nodes for prop in node.metadata_props):
-            points = _without_repeated_calls(points)
+            points = _without_repeated_calls(points, order, dropped)
     else:
         points = _node_points(nodes)
-    floats = [p for p in points if types.get(p.tensor) is None or types[p.tensor] in FLOAT_TYPES]
-    order = {node_output: index for index, node in enumerate(nodes) for node_output in node.output[:1]}
-    return sorted(floats, key=lambda p: (order[p.tensor], -p.depth))
+    floats = []
+    for point in points:
+        kind = types.get(point.tensor)
+        if kind is None or kind in FLOAT_TYPES:
+            floats.append(point)
+        else:
+            shown = OTHER_TYPES.get(kind, f"of ONNX element type {kind}")
+            dropped[point.name] = (order[point.tensor], f"its output is {shown}, not floating point: not an activation")
+    kept = sorted(floats, key=lambda p: (order[p.tensor], -p.depth))
+    return GraphPoints(kept, {name: why for name, (_at, why) in sorted(dropped.items(), key=lambda kv: kv[1][0])})
 
 
-def _scope_points(nodes: list[Any], scopes: list[tuple[str, ...]]) -> list[SplitPoint]:
+def _scope_points(
+    nodes: list[Any], scopes: list[tuple[str, ...]], dropped: dict[str, tuple[int, str]]
+) -> list[SplitPoint]:
     last: dict[str, int] = {}
     first: dict[str, int] = {}
     for index, node_scopes in enumerate(scopes):
         for scope in node_scopes:
             first.setdefault(scope, index)
             last[scope] = index
+    known = [_placed(node) for node in nodes]
     points = []
     for scope, end in last.items():
-        inside = [scopes[i] for i in range(first[scope], end + 1) if nodes[i].op_type != "Constant"]
-        if any(scope not in node_scopes for node_scopes in inside):
-            continue  # interleaved with other modules' nodes: called more than once, no one output
+        detour = _detour(nodes, scopes, known, scope, range(first[scope], end + 1))
+        if detour is not None:  # called more than once: no one output
+            other = f"{scopes[detour][-1]}'s nodes" if scopes[detour] else f"the node {nodes[detour].name!r}"
+            dropped[scope] = (
+                end,
+                f"its computation in the graph leaves it for {other} and comes back (a module called more than "
+                "once per forward, or one that hands work to another module mid-way): it has no one output to read",
+            )
+            continue
         points.append(SplitPoint(scope, nodes[end].output[0], scope.count(".") + 1))
     return points
 
 
-def _without_repeated_calls(points: list[SplitPoint]) -> list[SplitPoint]:
+def _detour(nodes: list[Any], scopes: list[tuple[str, ...]], known: list[bool], scope: str, span: range) -> int | None:
+    """The index of the first node outside `scope` that lies between two of its nodes ON A DATA PATH
+    (a value leaves the scope, goes through it, and comes back), else None. A node outside the scope
+    that merely sits between its nodes (exporters order independent nodes freely: a mask computed
+    at the top level, a shape) does not split it, and a node the exporter recorded no place for (the
+    dynamo exporter's decompositions leave some, e.g. the Cast of a floor division) belongs to the
+    path it is on."""
+    own: set[str] = set()  # values computed inside the scope so far
+    detoured: dict[str, int] = {}  # values computed outside it from those -> the first node on that path
+    for index in span:
+        node = nodes[index]
+        outputs = [out for out in node.output if out]
+        came_back = next((detoured[name] for name in node.input if name in detoured), None)
+        if scope in scopes[index]:
+            if came_back is not None:
+                return came_back
+            own.update(outputs)
+        elif not known[index]:  # no recorded place: it carries on the path of its inputs
+            if came_back is not None:
+                detoured.update((out, came_back) for out in outputs)
+            elif any(name in own for name in node.input):
+                own.update(outputs)
+        elif any(name in own or name in detoured for name in node.input):
+            start = came_back if came_back is not None else index
+            detoured.update((out, start) for out in outputs)
+    return None
+
+
+def _placed(node: Any) -> bool:
+    """Whether the exporter recorded where the node was computed (its scopes, possibly none: the
+    model's own forward), as opposed to leaving no trace of its place."""
+    return node.name.startswith("/") or any(prop.key == NAME_SCOPES for prop in node.metadata_props)
+
+
+def _without_repeated_calls(
+    points: list[SplitPoint], order: dict[str, int], dropped: dict[str, tuple[int, str]]
+) -> list[SplitPoint]:
     """The TorchScript-based exporter names a module's second call ``act_1`` (its first ``act``):
     neither is one module's one output, so both are left out."""
     names = {point.name for point in points}
     repeated = {name for name in names if any(re.fullmatch(re.escape(name) + r"_\d+", other) for other in names)}
-    called_again = {name for name in names if any(re.fullmatch(re.escape(first) + r"_\d+", name) for first in repeated)}
-    return [point for point in points if point.name not in repeated | called_again]
+    kept = []
+    for point in points:
+        first = next((name for name in repeated if re.fullmatch(re.escape(name) + r"(_\d+)?", point.name)), None)
+        if first is None:
+            kept.append(point)
+            continue
+        reason = (
+            f"called more than once per forward (the TorchScript-based exporter names the later calls of {first!r} "
+            f"{first}_1, {first}_2, ...): no one call's output is the module's"
+            if point.name == first
+            else f"the TorchScript-based exporter's name for a later call of {first!r} (a module called more "
+            "than once per forward); a module of the model named so cannot be told apart from it in the export"
+        )
+        dropped[point.name] = (order[point.tensor], reason)
+    return kept
 
 
 def _node_points(nodes: list[Any]) -> list[SplitPoint]:

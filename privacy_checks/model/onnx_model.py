@@ -28,7 +28,13 @@ from privacy_checks.digests import file_sha256, text_sha256
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model.forward_errors import exception_line
 from privacy_checks.model.loading import describe_value, metadata_spec_and_labels
-from privacy_checks.model.onnx_graph import FLOAT_TYPES, SplitPoint, check_external_data, graph_input, split_points
+from privacy_checks.model.onnx_graph import (
+    FLOAT_TYPES,
+    SplitPoint,
+    check_external_data,
+    graph_input,
+    split_points,
+)
 from privacy_checks.model.target import Target
 
 if TYPE_CHECKING:
@@ -54,7 +60,8 @@ class OnnxScope(nn.ModuleDict):
 
 class OnnxModule(nn.Module):
     """An onnxruntime session as a torch module: ``forward(x)`` returns the graph's first output
-    and passes every split point's tensor through its tap."""
+    and passes every split point's tensor through its tap. ``untapped``: the split points whose name
+    cannot be placed in the module tree, with the reason."""
 
     rebuildable = False  # no architecture to re-initialise (Target.fresh_model)
 
@@ -64,12 +71,14 @@ class OnnxModule(nn.Module):
         self._input_name = input_name
         self._input_dtype = np.dtype(FLOAT_TYPES[input_type]) if input_type != 16 else np.dtype(np.float32)
         self._output = output
+        self.untapped: dict[str, str] = {}
         self._points = [point for point in points if self._add_tap(point.name, {p.name for p in points})]
         self._fetch = list(dict.fromkeys([output, *(point.tensor for point in self._points)]))
 
     def _add_tap(self, name: str, names: set[str]) -> bool:
-        """Place the tap for `name` in the module tree; False where a part of the name cannot be a
-        submodule name (it clashes with an attribute such as ``forward``)."""
+        """Place the tap for `name` in the module tree; False (the reason in ``untapped``) where a
+        part of the name cannot be a submodule name (empty, or it clashes with an attribute such as
+        ``forward``)."""
         owner: nn.Module = self
         parts = name.split(".")
         for depth, part in enumerate(parts):
@@ -80,9 +89,16 @@ class OnnxModule(nn.Module):
                 try:
                     owner.add_module(part, child)
                 except (KeyError, TypeError):
+                    self.untapped[name] = (
+                        f"its name part {part!r} cannot name a submodule of the audit's module tree (empty, or an "
+                        "attribute every module has, such as forward or training); rename the module to audit it"
+                    )
                     return False
             owner = child
-        return isinstance(owner, OnnxTap)
+        if not isinstance(owner, OnnxTap):
+            self.untapped[name] = "its scope already holds an output of another split point; rename the module"
+            return False
+        return True
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         fed = features.detach().cpu().numpy().astype(self._input_dtype, copy=False)
@@ -117,7 +133,8 @@ def load_onnx(path: Path, fingerprint: str, model_config: ModelSettings | None) 
     spec, labels = metadata_spec_and_labels(_metadata(model, path), model_config, path)
     input_name, input_type = graph_input(model.graph, spec, path)
     types = _value_types(onnx, model)
-    points = split_points(model.graph, input_name, types, path)
+    found = split_points(model.graph, input_name, types, path)
+    points = found.points
     if not model.graph.output:
         raise PrivacyInputError(f"{path}: the ONNX graph has no outputs; export the model with its logits as output.")
     output = model.graph.output[0].name
@@ -130,7 +147,8 @@ def load_onnx(path: Path, fingerprint: str, model_config: ModelSettings | None) 
             )
     session = _session(onnxruntime, model, path, external_data=bool(data_files))
     module = OnnxModule(session, input_name, input_type, output, points)
-    return Target(module.eval(), "onnx", spec, labels, fingerprint, path, "onnx")
+    exclusions = {**found.dropped, **module.untapped}
+    return Target(module.eval(), "onnx", spec, labels, fingerprint, path, "onnx", exclusions=exclusions)
 
 
 def _metadata(model: Any, path: Path) -> dict[str, Any]:

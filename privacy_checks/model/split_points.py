@@ -21,7 +21,9 @@ Excluded, with the reason (``layer_survey`` keeps them for ``privacy-checks laye
   not called at all, ...);
 * when the loader names the model's blocks (``only``: a Hugging Face folder's conv layers, transformer
   layers, projector, classifier), every other candidate: the survey still decides the layout of
-  each named block, whatever its rank (a conv layer's (B, C, T) is never read as (B, T, D)).
+  each named block, whatever its rank (a conv layer's (B, C, T) is never read as (B, T, D));
+* what the loader found and could not offer (``exclusions``: an ONNX graph's module scopes whose
+  nodes interleave, repeated calls, non-float outputs), with the loader's reason.
 
 Order: execution order, i.e. when each output is produced (a block after its children).
 """
@@ -99,12 +101,14 @@ def layer_survey(
     seconds: float = 1.0,
     override_key: str = "model.layouts",
     only: Sequence[str] | None = None,
+    exclusions: Mapping[str, str] | None = None,
 ) -> dict[str, LayoutResult]:
     """Every structural candidate with its Layout or the reason it is Excluded: the modules the
     forward pass runs in execution order, then the structural exclusions and modules never run.
     ``only`` (module names, blocks or leaves) replaces the structural candidates: the others are
-    listed last as excluded, not one of the model's blocks, out of the overrides' reach.
-    ``overrides`` (layer or glob -> 'batch,channels,time'...) are applied last."""
+    listed last as excluded, not one of the model's blocks, out of the overrides' reach; so are
+    ``exclusions`` (name -> the loader's reason: split points a format's loader found but cannot
+    offer). ``overrides`` (layer or glob -> 'batch,channels,time'...) are applied before both."""
     structure: dict[str, str | None] = structural_points(model)
     outside: dict[str, LayoutResult] = {}
     if only is not None:
@@ -117,7 +121,8 @@ def layer_survey(
     rest = {name: result for name, result in survey.items() if _never_ran(result)}
     excluded = {name: Excluded(reason) for name, reason in structure.items() if reason is not None}
     survey = {**ran, **excluded, **rest}
-    return {**(apply_overrides(survey, overrides, override_key) if overrides else survey), **outside}
+    listed = {**(apply_overrides(survey, overrides, override_key) if overrides else survey), **outside}
+    return {**listed, **{name: Excluded(why) for name, why in (exclusions or {}).items() if name not in listed}}
 
 
 def candidate_points(

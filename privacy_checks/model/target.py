@@ -53,6 +53,9 @@ class Target:
     layout_overrides: Mapping[str, str] = field(default_factory=dict)
     # The only modules the survey may keep (a HF folder's blocks); None: every structural candidate
     split_points: tuple[str, ...] | None = None
+    # Split points the loader found but cannot offer -> why (an ONNX graph's interleaved scopes):
+    # listed by the survey as excluded, never audited
+    exclusions: Mapping[str, str] = field(default_factory=dict)
     _layer_shapes: dict[str, tuple[int, ...]] | None = field(default=None, repr=False)
     _survey: dict[str, LayoutResult] | None = field(default=None, repr=False)
 
@@ -122,7 +125,12 @@ class Target:
         make_input = spec_input(self.input_spec)
         try:
             return layer_survey(
-                self.module, make_input, self.layout_overrides, self.input_spec.duration_s, only=self.split_points
+                self.module,
+                make_input,
+                self.layout_overrides,
+                self.input_spec.duration_s,
+                only=self.split_points,
+                exclusions=self.exclusions,
             )
         except RuntimeError as exc:
             raise PrivacyInputError(
