@@ -43,8 +43,10 @@ TINY: dict[str, Any] = {
     "num_attention_heads": 2,
     "intermediate_size": 64,
     "conv_dim": (16, 16),
-    "conv_kernel": (10, 3),
-    "conv_stride": (5, 4),
+    # 320 samples a frame, as the real models: clips are read up to 8 s, and attention over a
+    # finer frame rate would make each forward pass of the survey slow
+    "conv_kernel": (20, 16),
+    "conv_stride": (20, 16),
     "num_conv_pos_embeddings": 16,
     "num_conv_pos_embedding_groups": 4,
     "classifier_proj_size": 16,
@@ -304,3 +306,69 @@ def test_intercept_items_run_at_every_layer_but_the_output(folders, tmp_path):
     reasons = {case.layer: audit.skip_reason(case) for case in audit.cases}
     assert all(reasons[layer] is None for layer in expected_blocks("wav2vec2")[:-1]), reasons
     assert "output layer" in (reasons["classifier"] or "")
+
+
+def test_a_folder_reads_clips_at_their_own_length_up_to_8_s_unless_model_input_says(folders):
+    spec = load_target(folders["wav2vec2"]).input_spec
+    assert spec.variable_length is True and spec.duration_s == 8.0
+    longest = load_target(folders["wav2vec2"], ModelSettings(input={"duration_s": 3.0})).input_spec
+    assert longest.variable_length is True and longest.duration_s == 3.0
+    fixed = ModelSettings(input={"duration_s": 2.0, "variable_length": False})
+    spec = load_target(folders["wav2vec2"], fixed).input_spec
+    assert spec.variable_length is False and spec.duration_s == 2.0
+
+
+def test_a_mask_taking_folder_gives_a_clip_the_same_statistics_alone_and_padded(tmp_path):
+    """Engine level, as tests/test_variable_length.py: a 1 s clip alone, and padded to 2.5 s in one
+    batch with a longer clip (the model gets the attention mask), give every block the same
+    statistics over the clip's own frames."""
+    import numpy as np
+
+    from privacy_checks.engine.representations import EmbeddingStore, layer_outputs
+    from privacy_checks.model.layers import representation
+    from privacy_checks.model.layout import per_channel_statistics
+    from tests.test_variable_length import RATE, clips_corpus
+
+    path = save_folder(tmp_path / "masked", feat_extract_norm="layer", do_stable_layer_norm=True)
+    target = load_target(path, ModelSettings(input={"duration_s": 3.0}))
+    assert target.module.call.mask == "attention_mask" and target.input_spec.variable_length
+    blocks = expected_blocks("wav2vec2")
+    assert target.candidate_layers() == blocks
+    batches: list[tuple[int, ...]] = []
+    target.module.register_forward_pre_hook(lambda _m, args: batches.append(tuple(args[0].shape)))
+    padded = layer_outputs(
+        target, clips_corpus([1.0, 2.5], "two"), blocks, EmbeddingStore(tmp_path / "cache"), statistics=True
+    )
+    assert (2, int(2.5 * RATE)) in batches  # both clips in one forward pass, the shorter one padded
+    wave = torch.from_numpy(clips_corpus([1.0], "one").read_audio(clips_corpus([1.0], "one").utterances[0], RATE))
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [
+        target.module.get_submodule(name).register_forward_hook(
+            lambda _m, _i, out, name=name: seen.__setitem__(name, representation(out))
+        )
+        for name in blocks
+    ]
+    with torch.inference_mode():
+        target.module(wave[None], torch.tensor([len(wave)]))  # alone: no padding at all
+    for hook in hooks:
+        hook.remove()
+    for name in blocks:
+        alone = per_channel_statistics(seen[name], target.layout_of(name, seen[name].dim())).numpy()[0]
+        np.testing.assert_allclose(padded[name][0], alone, atol=1e-4, rtol=1e-4, err_msg=name)
+    assert not np.allclose(padded["wav2vec2.encoder.layers.1"][0], padded["wav2vec2.encoder.layers.1"][1], atol=1e-3)
+
+
+def test_a_folder_without_a_mask_still_batches_the_synthetic_corpus(folders, tmp_path):
+    """feat_extract_norm "group" takes no mask: only clips of one length share a forward pass, and the
+    synthetic corpus's clips all have one length, so its batches stay full."""
+    from privacy_checks.data import load_corpus
+    from privacy_checks.engine.representations import EmbeddingStore, layer_outputs
+
+    target = load_target(folders["wav2vec2"], ModelSettings(input={"duration_s": 1.0}))
+    assert target.module.call.mask is None and target.input_spec.variable_length
+    target.layouts()
+    batches: list[tuple[int, ...]] = []
+    target.module.register_forward_pre_hook(lambda _m, args: batches.append(tuple(args[0].shape)))
+    corpus = load_corpus("synthetic:speakers=4,utterances=4,duration=0.5", tmp_path)
+    layer_outputs(target, corpus, ["wav2vec2.encoder.layers.1"], EmbeddingStore(tmp_path), batch_size=8)
+    assert [shape for shape in batches if shape[1] == 8000] == [(8, 8000), (8, 8000)], batches

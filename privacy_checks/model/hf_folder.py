@@ -10,7 +10,9 @@ pickle, read only with --privacy-trust-checkpoint.
 
 The folder's preprocessor_config.json decides the input (``sampling_rate``, ``do_normalize``,
 ``return_attention_mask``; without it 16 kHz, normalised, a mask when ``feat_extract_norm`` is
-"layer"), config.json's ``id2label`` the labels. The model runs in eval mode (no layer drop, no time
+"layer"), config.json's ``id2label`` the labels. Clips are read at their own length (up to 8 s
+unless model.input says otherwise): a model taking the mask runs on padded batches, one without it
+on batches of clips of one length, so that it never sees padding. The model runs in eval mode (no layer drop, no time
 masking) behind a ``ForwardAdapter`` that keeps transformers' module names. Its split points are
 its blocks (``hf_blocks``), each read in the layout the behavioural survey finds (a conv layer's
 output is (B, C, T))."""
@@ -45,6 +47,7 @@ SAFETENSORS, SAFETENSORS_INDEX = "model.safetensors", "model.safetensors.index.j
 PICKLE, PICKLE_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
 WAVEFORM_EXTRACTORS = ("Wav2Vec2FeatureExtractor",)  # feature extractors that pass the waveform through
 DEFAULT_RATE = 16000
+MAX_SECONDS = 8.0  # clips are read at their own length up to this (model.input.duration_s)
 _LFS_POINTER = b"version https://git-lfs"
 _RESAVE = "model.save_pretrained(folder, safe_serialization=True)"
 
@@ -232,7 +235,10 @@ def _preprocessing(path: Path, config: Mapping[str, Any]) -> tuple[int, bool, bo
 
 
 def _input_spec(rate: int, model_config: ModelSettings | None, path: Path) -> FeatureSpec:
-    """Raw waveforms at the folder's rate; thresholds.yaml model.input may set the rest (duration_s)."""
+    """Raw waveforms at the folder's rate, each clip at its own length up to MAX_SECONDS (these
+    models take an attention mask, or must run unpadded: engine/length_batches.py); thresholds.yaml
+    model.input may set the rest (duration_s, the longest clip read; variable_length false: every
+    clip padded or cut to duration_s)."""
     given = dict(model_config.input) if model_config is not None and model_config.input is not None else {}
     decided = {"kind": "waveform", "sample_rate": rate}
     clash = {key: given[key] for key in decided if key in given and given[key] != decided[key]}
@@ -242,7 +248,8 @@ def _input_spec(rate: int, model_config: ModelSettings | None, path: Path) -> Fe
             f"thresholds.yaml model.input: {shown} contradicts the Hugging Face folder {path}, whose "
             f"{PREPROCESSOR} decides its input (waveform at {rate} Hz); remove the key (duration_s may stay)."
         )
-    return FeatureSpec.from_mapping({**given, **decided}, where="thresholds.yaml model.input")
+    defaults = {"duration_s": MAX_SECONDS, "variable_length": True}
+    return FeatureSpec.from_mapping({**defaults, **given, **decided}, where="thresholds.yaml model.input")
 
 
 @contextlib.contextmanager
