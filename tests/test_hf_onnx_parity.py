@@ -110,6 +110,9 @@ def test_the_export_has_the_folders_layers_under_its_names_with_its_outputs(fold
     assert hf.candidate_layers() == BLOCKS
     assert [name for name in candidates if name in BLOCKS] == BLOCKS, (candidates, onnx_target.excluded_layers())
     assert {"wav2vec2.encoder.layers.0", "wav2vec2.encoder.layers.1"} <= set(candidates)
+    # the base model's scope too: the dynamo exporter leaves a decomposition's Cast inside it without a
+    # recorded place, which once counted as another module's node and dropped the scope
+    assert "wav2vec2" in candidates and "wav2vec2" not in onnx_target.excluded_layers()
     waves = torch.randn(3, 12000)  # another batch size and length than the export's
     own, exported = layer_outputs(hf, BLOCKS, waves), layer_outputs(onnx_target, BLOCKS, waves)
     for name in BLOCKS:

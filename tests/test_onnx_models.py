@@ -429,3 +429,15 @@ def test_a_node_placed_between_a_scopes_nodes_off_its_path_does_not_split_it(tmp
     assert "block" in target.candidate_layers()
     x = torch.randn(2, FRAMES, 8)
     torch.testing.assert_close(outputs(target.module, ["block"], x)["block"], torch.relu(x) - x)
+
+
+def test_audit_layers_naming_a_left_out_split_point_says_why(tmp_path):
+    from privacy_checks.engine import open_audit
+
+    path = export(ReusedRelu(), torch.randn(2, FRAMES, 8), tmp_path / "reused.onnx")
+    target = load_target(path, ModelSettings(input=SEQUENCE))
+    with pytest.raises(PrivacyInputError) as info:
+        open_audit(target, "synthetic:speakers=8,utterances=2,duration=0.5", config={"audit": {"layers": ["act"]}})
+    message = str(info.value)
+    assert "audit.layers: 'act' matches no candidate layer" in message
+    assert "act is not a split point: called more than once per forward" in message and "candidates: c1, c2" in message

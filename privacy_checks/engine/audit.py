@@ -81,7 +81,9 @@ class Audit:
             settings = dataclasses.replace(settings, epochs=self.budget.epochs)
         config_file = str(config.source or "thresholds.yaml")
         candidates = target.candidate_layers()
-        self.layers = select_layers(candidates, config.audit.layers, target.path.name, f"{config_file}: audit.layers")
+        self.layers = select_layers(
+            candidates, config.audit.layers, target.path.name, f"{config_file}: audit.layers", target.excluded_layers
+        )
         check_limit_patterns(candidates, config.limits, target.path.name, config_file)
         self.has_tail = {layer: target.tail_from(layer) is not None for layer in self.layers}
         scenarios = list(config.audit.scenarios) or list(SCENARIOS)

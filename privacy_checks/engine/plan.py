@@ -10,7 +10,7 @@ baseline in the thorough budget.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from privacy_checks.attackers.names import DIFFERENT_FAMILY_HEAD, LINEAR_PROBE, SAME_FAMILY_HEADS, TAIL_CLONE
 from privacy_checks.config.limits import Limits
@@ -24,16 +24,28 @@ __all__ = ["AuditCase", "check_limit_patterns", "custom_cases", "heads_for", "pl
 
 
 def select_layers(
-    candidates: list[str], patterns: Sequence[str], model_name: str, origin: str = "audit.layers"
+    candidates: list[str],
+    patterns: Sequence[str],
+    model_name: str,
+    origin: str = "audit.layers",
+    excluded: Callable[[], Mapping[str, str]] | None = None,
 ) -> list[str]:
     """The candidate layers matching any of the audit.layers globs (all without any), in forward
-    order; a glob matching nothing is a usage error naming ``origin`` (the file and key)."""
+    order; a glob matching nothing is a usage error naming ``origin`` (the file and key), and why
+    the modules it names are not split points where ``excluded`` (name -> reason, asked only then)
+    lists them."""
     if not patterns:
         return candidates
     for pattern in patterns:
         if not any(fnmatch.fnmatchcase(layer, pattern) for layer in candidates):
+            named = {
+                name: why
+                for name, why in (excluded() if excluded else {}).items()
+                if fnmatch.fnmatchcase(name, pattern)
+            }
+            shown = "; ".join(f"{name} is not a split point: {why}" for name, why in list(named.items())[:2])
             raise PrivacyInputError(
-                f"{origin}: {pattern!r} matches no candidate layer of {model_name}; "
+                f"{origin}: {pattern!r} matches no candidate layer of {model_name}{f' ({shown})' if shown else ''}; "
                 f"candidates: {', '.join(candidates)}; write a glob that matches one of them"
             )
     return [layer for layer in candidates if any(fnmatch.fnmatchcase(layer, p) for p in patterns)]
