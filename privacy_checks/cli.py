@@ -119,9 +119,21 @@ def _layers(args) -> int:
     print("  (* = audited by default; shapes per example; axes of the whole output, batch included)")
     if excluded:
         print("not split points (model.layouts in thresholds.yaml settles those about axes):")
+        by_reason: dict[str, list[str]] = {}
         for name, reason in excluded.items():
-            print(f"  - {name.ljust(width)}  {reason}")
+            by_reason.setdefault(reason, []).append(name)
+        for name, reason in excluded.items():
+            shared = by_reason[reason]
+            if len(shared) < _GROUPED:
+                print(f"  - {name.ljust(width)}  {reason}")
+            elif name == shared[0]:  # a reason many modules share: said once, the modules listed under it
+                print(f"  - {len(shared)} modules: {reason}:")
+                for each in shared:
+                    print(f"      {each}")
     return 0
+
+
+_GROUPED = 4  # modules excluded for one reason from which `layers` states the reason once
 
 
 def _reproduce(args) -> int:
