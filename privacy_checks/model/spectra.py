@@ -1,0 +1,81 @@
+"""What the convex probe reads of a layer with a time axis: each channel's mean and standard deviation
+over time (``per_channel_statistics``) and the layer's spectral shape over time (``band_spectrum``).
+
+Means and deviations alone are blind to a layer that hands the audio on: a waveform (or a few
+channels at an audio rate) has a mean near zero and a deviation that is its loudness, so a layer
+that passes T's input through read as chance, a false pass. Its spectrum is where pitch and
+formants are: the power of each channel over time in ``BANDS`` log-spaced bands of frequency (in
+cycles per frame, from 2**-10 to 0.5: 15.6 Hz to 8 kHz on 16 kHz audio, 0.05 to 25 Hz on 50 frames
+a second), averaged over (at most ``SPECTRUM_CHANNELS`` evenly spaced) channels, as the log of each
+band's share of the power per unit of frequency. Bands are in cycles per frame, so clips of any length give the same
+features; a band narrower than the clip's frequency resolution takes its nearest bin."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from privacy_checks.model.layout import Layout, per_channel_statistics
+
+BANDS = 24  # 0.375 octave each: a male and a female pitch (about 0.8 octave apart) fall in different bands
+LOWEST = 2.0**-10  # cycles per frame
+SPECTRUM_CHANNELS = 64  # channels whose power is averaged (evenly spaced): bounded cost on wide layers
+_FLOOR = 1e-12
+
+
+def band_edges() -> torch.Tensor:
+    """BANDS + 1 edges in cycles per frame, log-spaced from LOWEST to 0.5."""
+    return torch.logspace(math.log2(LOWEST), -1.0, BANDS + 1, base=2.0, dtype=torch.float64)
+
+
+def band_spectrum(x: torch.Tensor, layout: Layout, frames: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, BANDS) float32: the log share of each band in the power of the layer's channels over its
+    valid frames (see the module doc); a layer without a time axis has no spectrum (B, 0)."""
+    canonical = layout.canonical(x).float()
+    batch = canonical.shape[0]
+    if layout.time_axis is None:
+        return canonical.new_zeros((batch, 0))
+    steps = canonical.shape[1]
+    sequence = canonical.reshape(batch, steps, -1)
+    channels = sequence.shape[2]
+    if channels > SPECTRUM_CHANNELS:
+        picked = torch.linspace(0, channels - 1, SPECTRUM_CHANNELS).round().long()
+        sequence = sequence[:, :, picked.to(sequence.device)]
+    lengths = [steps] * batch if frames is None else [max(1, min(steps, int(n))) for n in frames.tolist()]
+    edges = band_edges()
+    rows = []
+    for example, length in zip(sequence, lengths):
+        rows.append(_bands(example[:length].double(), edges))
+    return torch.stack(rows).float()
+
+
+def _bands(signal: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """(frames, channels) -> (BANDS,) log power shares of the channel-averaged spectrum."""
+    frames = signal.shape[0]
+    centred = signal - signal.mean(dim=0, keepdim=True)
+    power = (torch.fft.rfft(centred, dim=0).abs() ** 2).mean(dim=1)[1:]  # the mean removed: no DC bin
+    if power.numel() == 0 or float(power.sum()) <= 0:
+        return torch.full((BANDS,), math.log(_FLOOR), dtype=torch.float64)
+    frequencies = torch.arange(1, power.numel() + 1, dtype=torch.float64) / frames
+    share = power / power.sum()
+    values = torch.empty(BANDS, dtype=torch.float64)
+    for band in range(BANDS):
+        low, high = float(edges[band]), float(edges[band + 1])
+        inside = (frequencies >= low) & (frequencies < high)
+        if inside.any():
+            values[band] = share[inside].mean()
+        else:  # narrower than the resolution: the nearest bin
+            centre = math.sqrt(low * high)
+            values[band] = share[int(torch.argmin((frequencies - centre).abs()))]
+    # share per bin x frames = share per unit of frequency: the same for a short and a long clip
+    return torch.log((values * frames).clamp(min=_FLOOR))
+
+
+def probe_statistics(x: torch.Tensor, layout: Layout, frames: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 2·C + BANDS) with a time axis, (B, F) without: per-channel means and deviations, then the
+    band spectrum — one utterance's row of a layer's ``.stats.npy``."""
+    statistics = per_channel_statistics(x, layout, frames)
+    if layout.time_axis is None:
+        return statistics
+    return torch.cat([statistics, band_spectrum(x, layout, frames).to(statistics.device)], dim=1)

@@ -1,0 +1,67 @@
+"""The probe's spectral statistics (model/spectra.py): a layer that hands the audio on shows its pitch in
+the band spectrum, where per-channel means and deviations read only its loudness."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from privacy_checks.model.layout import Layout, per_channel_statistics
+from privacy_checks.model.spectra import BANDS, band_edges, band_spectrum, probe_statistics
+
+RATE = 16000
+WAVEFORM = Layout(0, 1, ())  # (B, samples)
+SEQUENCE = Layout(0, 1, (2,))  # (B, T, C)
+
+
+def voice(f0: float, seconds: float = 1.0, loudness: float = 1.0) -> torch.Tensor:
+    t = torch.arange(round(RATE * seconds)) / RATE
+    return loudness * sum(torch.sin(2 * math.pi * f0 * k * t) / k for k in range(1, 6))
+
+
+def test_edges_are_log_spaced_from_the_lowest_band_to_nyquist() -> None:
+    edges = band_edges()
+    assert len(edges) == BANDS + 1 and math.isclose(float(edges[-1]), 0.5)
+    ratios = edges[1:] / edges[:-1]
+    assert torch.allclose(ratios, ratios[0].expand_as(ratios))
+
+
+def test_a_male_and_a_female_pitch_differ_in_the_bands_not_in_mean_and_deviation() -> None:
+    low, high = voice(120.0), voice(210.0)
+    waves = torch.stack([low, high])
+    moments = per_channel_statistics(waves[:, :, None], SEQUENCE)
+    assert torch.allclose(moments[0], moments[1], atol=0.02)  # same loudness: mean and deviation agree
+    bands = band_spectrum(waves, WAVEFORM)
+    assert bands.shape == (2, BANDS)
+    assert float((bands[0] - bands[1]).abs().max()) > 5.0  # the pitch moves power between bands
+
+
+def test_the_bands_do_not_depend_on_loudness_or_padding() -> None:
+    wave = voice(150.0, 0.8)
+    padded = torch.cat([wave, torch.zeros(4000)])[None]
+    alone = band_spectrum(wave[None], WAVEFORM)
+    torch.testing.assert_close(band_spectrum(padded, WAVEFORM, torch.tensor([len(wave)])), alone)
+    torch.testing.assert_close(band_spectrum(3.0 * wave[None], WAVEFORM), alone, atol=1e-3, rtol=1e-3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    frames=st.integers(1, 300),
+    channels=st.integers(1, 90),
+    seed=st.integers(0, 2**16),
+)
+def test_probe_statistics_are_moments_then_bands_and_finite(frames: int, channels: int, seed: int) -> None:
+    x = torch.randn((2, frames, channels), generator=torch.Generator().manual_seed(seed))
+    rows = probe_statistics(x, SEQUENCE)
+    assert rows.shape == (2, 2 * channels + BANDS) and bool(torch.isfinite(rows).all())
+    torch.testing.assert_close(rows[:, : 2 * channels], per_channel_statistics(x, SEQUENCE))
+    constant = probe_statistics(torch.ones((1, frames, channels)), SEQUENCE)
+    assert bool(torch.isfinite(constant).all())
+
+
+def test_a_layer_without_time_axis_keeps_its_values() -> None:
+    x = torch.randn(3, 5)
+    torch.testing.assert_close(probe_statistics(x, Layout(0, None, (1,))), x)
