@@ -330,7 +330,7 @@ def test_a_mask_taking_folder_gives_a_clip_the_same_statistics_alone_and_padded(
 
     from privacy_checks.engine.representations import EmbeddingStore, layer_outputs
     from privacy_checks.model.layers import representation
-    from privacy_checks.model.layout import per_channel_statistics
+    from privacy_checks.model.spectra import probe_statistics
     from tests.test_variable_length import RATE, clips_corpus
 
     path = save_folder(tmp_path / "masked", feat_extract_norm="layer", do_stable_layer_norm=True)
@@ -357,7 +357,7 @@ def test_a_mask_taking_folder_gives_a_clip_the_same_statistics_alone_and_padded(
     for hook in hooks:
         hook.remove()
     for name in blocks:
-        alone = per_channel_statistics(seen[name], target.layout_of(name, seen[name].dim())).numpy()[0]
+        alone = probe_statistics(seen[name], target.layout_of(name, seen[name].dim())).numpy()[0]
         np.testing.assert_allclose(padded[name][0], alone, atol=1e-4, rtol=1e-4, err_msg=name)
     assert not np.allclose(padded["wav2vec2.encoder.layers.1"][0], padded["wav2vec2.encoder.layers.1"][1], atol=1e-3)
 

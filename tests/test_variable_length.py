@@ -22,6 +22,7 @@ from privacy_checks.engine import open_audit
 from privacy_checks.engine.corpora import TARGET
 from privacy_checks.engine.length_batches import ClipCutWarning, clip_batches
 from privacy_checks.engine.representations import (
+    CACHE_VERSION,
     INPUT_LAYER,
     EmbeddingStore,
     cache_key,
@@ -34,6 +35,7 @@ from privacy_checks.features import FeatureSpec, extract
 from privacy_checks.model import Target, load_target, save_checkpoint, zoo
 from privacy_checks.model.forward_call import ForwardAdapter, ForwardCall
 from privacy_checks.model.layout import Layout, per_channel_statistics
+from privacy_checks.model.spectra import probe_statistics
 
 RATE = 16000
 HOP = 160  # the model's frames tile the waveform: 100 frames a second
@@ -118,7 +120,7 @@ def alone(target: Target, wave: np.ndarray) -> dict[str, np.ndarray]:
     finally:
         for hook in hooks:
             hook.remove()
-    return {n: per_channel_statistics(seen[n], target.layout_of(n, seen[n].dim())).numpy()[0] for n in LAYERS}
+    return {n: probe_statistics(seen[n], target.layout_of(n, seen[n].dim())).numpy()[0] for n in LAYERS}
 
 
 def batch_shapes(module: nn.Module) -> list[tuple[int, ...]]:
@@ -182,7 +184,7 @@ def test_a_model_without_lengths_never_sees_padding(tmp_path):
     with torch.inference_mode():
         for k, utterance in enumerate(corpus.utterances):
             front = target.module.front(torch.from_numpy(corpus.read_audio(utterance, RATE))[None, None])
-            expected = per_channel_statistics(front, Layout(0, 2, (1,))).numpy()[0]
+            expected = probe_statistics(front, Layout(0, 2, (1,))).numpy()[0]
             np.testing.assert_allclose(out["front"][k], expected, atol=1e-5)
 
 
@@ -216,9 +218,9 @@ def flat_features(waveforms: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def test_variable_length_false_stores_what_it_stored_before(tmp_path):
-    """Cache key and rows of a fixed-length pass: the key is the one written before the field existed
-    (existing caches stay valid), and the rows are byte for byte the model run on the clips cut or
-    padded to duration_s, in corpus order, batch by batch."""
+    """Cache key and rows of a fixed-length pass: the key is the one the field's absence gives (the
+    version aside: CACHE_VERSION 2 added the band spectrum to the statistics), and the rows are byte
+    for byte the model run on the clips cut or padded to duration_s, in corpus order, batch by batch."""
     spec = FeatureSpec(duration_s=0.5)
     corpus = load_corpus("synthetic:speakers=2,utterances=2,duration=0.7", Path("."))
     torch.manual_seed(0)
@@ -229,7 +231,8 @@ def test_variable_length_false_stores_what_it_stored_before(tmp_path):
     assert target.input_spec.variable_length is False
     before = {k: v for k, v in spec.as_dict().items() if k != "variable_length"}
     old_key = json.dumps(
-        {"v": 1, "model": target.fingerprint, "corpus": corpus.fingerprint, "features": before}, sort_keys=True
+        {"v": CACHE_VERSION, "model": target.fingerprint, "corpus": corpus.fingerprint, "features": before},
+        sort_keys=True,
     )
     assert cache_key(target, corpus, spec) == hashlib.sha256(old_key.encode()).hexdigest()[:32]
     store = EmbeddingStore(tmp_path / "cache")
@@ -246,7 +249,7 @@ def test_variable_length_false_stores_what_it_stored_before(tmp_path):
     maps = torch.cat(seen)
     assert np.asarray(out[INPUT_LAYER]).tobytes() == inputs.tobytes()
     assert np.asarray(out["features.3"]).tobytes() == maps.numpy().tobytes()
-    expected = torch.cat([per_channel_statistics(m, Layout(0, 3, (1, 2))) for m in seen]).numpy()
+    expected = torch.cat([probe_statistics(m, Layout(0, 3, (1, 2))) for m in seen]).numpy()
     assert np.asarray(stats["features.3"]).tobytes() == expected.tobytes()
 
 
@@ -359,7 +362,7 @@ def test_log_mel_inputs_at_their_own_length(tmp_path):
         with torch.inference_mode():
             own = target.module.features[:4](image)
         np.testing.assert_allclose(
-            statistics["features.3"][k], per_channel_statistics(own, Layout(0, 3, (1, 2)))[0], atol=1e-5
+            statistics["features.3"][k], probe_statistics(own, Layout(0, 3, (1, 2)))[0], atol=1e-5
         )
     padded = next(clip_batches(clips_corpus([1.0, 2.5], "two"), spec, 2, equal_lengths=False))
     assert padded.inputs.shape[-1] == int(2.5 * RATE) // spec.hop_length + 1

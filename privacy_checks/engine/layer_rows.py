@@ -7,7 +7,8 @@ import numpy as np
 
 from privacy_checks.attackers.head_layout import batch_first
 from privacy_checks.model.layers import conventional_layout
-from privacy_checks.model.layout import Layout, per_channel_statistics
+from privacy_checks.model.layout import Layout
+from privacy_checks.model.spectra import probe_statistics
 from privacy_checks.model.target import Target, representation
 
 INPUT_LAYER = "input"  # pseudo-layer: T's input features (the positive control's representation)
@@ -55,11 +56,11 @@ def non_finite(rows: np.ndarray, indices: np.ndarray) -> np.ndarray | str:
 
 
 def statistics_rows(target: Target, layer: str, rows: np.ndarray) -> np.ndarray:
-    """Batch-first rows of `layer` -> their per-channel statistics over the layer's time axis."""
+    """Batch-first rows of `layer` -> what the probe reads of them (model/spectra.probe_statistics)."""
     import torch
 
     layout = batch_first(target.layout_of(layer, rows.ndim))
-    return per_channel_statistics(torch.from_numpy(np.ascontiguousarray(rows)), layout).numpy()
+    return probe_statistics(torch.from_numpy(np.ascontiguousarray(rows)), layout).numpy()
 
 
 def capture_into(store: dict, name: str):

@@ -32,7 +32,8 @@ from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec, extract, input_steps, input_time_axis
 from privacy_checks.model.forward_call import takes_lengths
 from privacy_checks.model.forward_errors import forward_errors
-from privacy_checks.model.layout import Layout, per_channel_statistics
+from privacy_checks.model.layout import Layout
+from privacy_checks.model.spectra import probe_statistics
 from privacy_checks.model.split_points import spec_input
 from privacy_checks.model.target import Target
 
@@ -209,7 +210,7 @@ class ClipReader:
         out: dict[str, np.ndarray | str] = {}
         if layer != INPUT_LAYER:
             valid = None if frames is None else torch.from_numpy(frames)
-            out[STATISTICS] = per_channel_statistics(torch.from_numpy(rows), stored, valid).numpy()
+            out[STATISTICS] = probe_statistics(torch.from_numpy(rows), stored, valid).numpy()
         if not statistics:
             length = self.at_duration.get(layer)
             out[""] = rows if frames is None or length is None else fitted(rows, stored, frames, length)

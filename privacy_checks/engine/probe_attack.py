@@ -30,7 +30,8 @@ from privacy_checks.engine.corpora import AUX, TARGET, AuditCorpora, TrainingDat
 from privacy_checks.engine.length_batches import clip_batches
 from privacy_checks.engine.representations import LayerOutputs, feature_batches
 from privacy_checks.features.spec import FeatureSpec
-from privacy_checks.model.layout import Layout, per_channel_statistics
+from privacy_checks.model.layout import Layout
+from privacy_checks.model.spectra import BANDS, probe_statistics
 from privacy_checks.seeds import derived_seed
 from privacy_checks.threat_model import CONVEX_PROBE
 
@@ -121,13 +122,13 @@ class ProbeAttack:
         assert corpus is not None
         sequence = Layout(0, 1, (2,))
         if self.reference.variable_length:  # over each clip's own frames, rows at their corpus index
-            rows = np.zeros((len(corpus), 2 * self.reference.n_mels), dtype=np.float32)
+            rows = np.zeros((len(corpus), 2 * self.reference.n_mels + BANDS), dtype=np.float32)
             for batch in clip_batches(corpus, self.reference, _CHUNK, equal_lengths=False, warn=False):
-                rows[batch.indices] = per_channel_statistics(batch.inputs, sequence, batch.steps).numpy()
+                rows[batch.indices] = probe_statistics(batch.inputs, sequence, batch.steps).numpy()
             return rows
         batches = feature_batches(corpus, self.reference, _CHUNK)
-        return np.concatenate([per_channel_statistics(batch, sequence).numpy() for _, batch in batches])
+        return np.concatenate([probe_statistics(batch, sequence).numpy() for _, batch in batches])
 
 
 def _statistics(rows: np.ndarray, layout: Layout) -> np.ndarray:
-    return per_channel_statistics(torch.from_numpy(np.ascontiguousarray(rows)), layout).numpy()
+    return probe_statistics(torch.from_numpy(np.ascontiguousarray(rows)), layout).numpy()

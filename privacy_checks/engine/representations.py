@@ -47,7 +47,7 @@ from privacy_checks.model.target import Target
 if TYPE_CHECKING:
     import torch
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: a layer's statistics carry its band spectrum (model/spectra.py)
 
 
 class UnreadableLayer(Exception):

@@ -9,7 +9,8 @@ What makes each one foreign to the audit is the layout of its intermediate outpu
 - `time_first_transformer`: nn.TransformerEncoder with batch_first=False, outputs (T, B, D);
 - `waveform_frontend`: raw audio through a strided Conv1d stack (wav2vec2-style), (B, C, T);
 - `packed_gru`: a GRU on a PackedSequence, whose output is (PackedSequence, h_n (layers, B, H));
-- `hf_wav2vec2`: transformers' Wav2Vec2ForSequenceClassification built from a tiny config.
+- `hf_wav2vec2`: transformers' Wav2Vec2ForSequenceClassification built from a tiny config;
+- `pass_through`: a waveform model whose first layer hands the raw audio on unchanged.
 """
 
 from __future__ import annotations
@@ -123,6 +124,22 @@ class PackedGRU(nn.Module):
         return self.classifier(last_hidden[-1])
 
 
+class PassThrough(nn.Module):
+    """A waveform model whose first layer (`front`, a 1x1 convolution of weight 1) hands the raw audio
+    on: (B, 1, samples), exactly T's input. Its mean is about 0 and its deviation the loudness."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.front = nn.Conv1d(1, 1, 1, bias=False)
+        with torch.no_grad():
+            self.front.weight.fill_(1.0)
+        self.body = nn.Sequential(nn.Conv1d(1, 16, 400, stride=160), nn.ReLU())
+        self.classifier = nn.Linear(16, EMOTIONS)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:  # (B, samples)
+        return self.classifier(self.body(self.front(waveform.unsqueeze(1))).mean(dim=-1))
+
+
 def channels_first_cnn(n_mels: int = 40, seed: int = 0) -> nn.Module:
     return _built(seed, lambda: ChannelsFirstCNN(n_mels))
 
@@ -137,6 +154,10 @@ def waveform_frontend(seed: int = 0) -> nn.Module:
 
 def packed_gru(n_mels: int = 40, seed: int = 0) -> nn.Module:
     return _built(seed, lambda: PackedGRU(n_mels))
+
+
+def pass_through(seed: int = 0) -> nn.Module:
+    return _built(seed, lambda: PassThrough())
 
 
 def hf_wav2vec2(seed: int = 0, **overrides: Any) -> nn.Module:
