@@ -154,8 +154,8 @@ def test_clips_of_one_to_eight_seconds_are_read_whole(tmp_path):
     store = EmbeddingStore(tmp_path / "cache")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ClipCutWarning)  # nothing is cut at duration_s 8
-        maps = layer_outputs(target, corpus, [INPUT_LAYER, *LAYERS], store, batch_size=3)
-        statistics = layer_outputs(target, corpus, LAYERS, store, statistics=True)  # written with the maps
+        maps = layer_outputs(target, corpus, [INPUT_LAYER, *LAYERS], store, batch_size=3, max_map_frames=800)
+        statistics = layer_outputs(target, corpus, LAYERS, store, statistics=True, max_map_frames=800)  # with the maps
     assert shapes[1:] == [(3, 2 * RATE + RATE // 2), (3, 6 * RATE), (2, 8 * RATE)]  # ordered by length
     for k, wave in enumerate(corpus.read_audio(u, RATE) for u in corpus.utterances):
         own = alone(target, wave)
