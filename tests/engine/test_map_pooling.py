@@ -147,3 +147,19 @@ def test_a_pooled_layers_tail_clone_and_intercept_items_skip_naming_the_layer_an
         if c.layer == "features.2" and c.attack.access == Access.ENCODER and c.used_head != "tail_clone"
     )
     assert audit.skip_reason(generic) is None  # the generic heads read its pooled map
+
+
+def test_a_map_cached_longer_than_the_limit_is_recomputed_pooled(tmp_path, monkeypatch):
+    """A cache entry written before maps were bounded (a whole map under the default's key)."""
+    from privacy_checks.engine import representations
+
+    target = target_of(InPlace)
+    corpus = load_corpus(CORPUS, Path("."))
+    store = EmbeddingStore(tmp_path)
+    assert layer_outputs(target, corpus, ["conv"], store)["conv"].shape == (8, 6, 26)  # whole: within 256
+    monkeypatch.setattr(representations, "MAX_MAP_FRAMES", 10)  # the default's key, now with a limit of 10
+    calls: list[int] = []
+    handle = target.module.register_forward_pre_hook(lambda _m, args: calls.append(args[0].shape[0]))
+    again = layer_outputs(target, corpus, ["conv"], store, max_map_frames=10)
+    handle.remove()
+    assert calls and again["conv"].shape == (8, 6, 10)
