@@ -1,7 +1,7 @@
 """Issue 14 and 15's realistic workload: W, a wav2vec2-base-size audio classifier, against its own
 forward pass; and the same figures for the demo model.
 
-    .venv/bin/python benchmarks/realistic.py [--clips 1000] [--budget standard] [--no-demo]
+    .venv/bin/python benchmarks/realistic.py [--clips 1000] [--budget standard] [--no-demo | --no-w]
 
 W: transformers' Wav2Vec2Config defaults (7 conv layers of 512 channels, strides 5,2,2,2,2,2,2,
 group norm; 12 transformer layers, hidden 768), 4 emotion labels, random weights, saved with
@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--budget", default="standard")
     parser.add_argument("--threads", default="1", help="audit.threads (default 1; null: all cores)")
     parser.add_argument("--no-demo", action="store_true", help="W only")
+    parser.add_argument("--no-w", action="store_true", help="the demo only")
     parser.add_argument("--verbose", action="store_true", help="every item's time as it finishes")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -163,11 +164,12 @@ def main() -> None:
     torch.set_num_threads(threads or torch.get_num_threads())
     audit = {"budget": args.budget, "threads": threads}
     results = []
-    with tempfile.TemporaryDirectory() as tmp:  # W first: the peak RSS after it is W's
-        folder = build_w(Path(tmp) / "w")
-        data = f"synthetic:speakers=10,utterances={max(1, args.clips // 10)},duration={DURATION_S}"
-        config = {"audit": audit, "model": {"input": {"duration_s": DURATION_S}}}
-        results.append(measure("W (wav2vec2-base size)", folder, data, config, args.verbose))
+    if not args.no_w:
+        with tempfile.TemporaryDirectory() as tmp:  # W first: the peak RSS after it is W's
+            folder = build_w(Path(tmp) / "w")
+            data = f"synthetic:speakers=10,utterances={max(1, args.clips // 10)},duration={DURATION_S}"
+            config = {"audit": audit, "model": {"input": {"duration_s": DURATION_S}}}
+            results.append(measure("W (wav2vec2-base size)", folder, data, config, args.verbose))
     if not args.no_demo:
         results.append(measure("demo", DEMO, "synthetic", {"audit": audit}, args.verbose))
     if args.json:
