@@ -26,7 +26,7 @@ from privacy_checks.engine.layer_rows import (
     batch_first_rows,
     statistics_rows,
 )
-from privacy_checks.engine.length_batches import ClipBatch, ClipReader, shapes_at_duration
+from privacy_checks.engine.length_batches import ClipBatch, ClipReader, shapes_at_duration, time_frames
 from privacy_checks.engine.map_pooling import MAX_MAP_FRAMES, forward_batch_size, pooled_map
 from privacy_checks.engine.row_files import StreamedArray
 from privacy_checks.features import FeatureSpec, extract
@@ -109,6 +109,8 @@ def forward_pass(
         with torch.inference_mode():
             shapes = shapes_at_duration(target, module, captures, device)
             batch_size = forward_batch_size(shapes, layers, batch_size)
+            maps = [layer for layer in layers if layer != INPUT_LAYER]  # T's input is never pooled
+            any_pooled = any(frames > max_map_frames for frames in time_frames(target, shapes, maps).values())
             variable = target.input_spec.variable_length
             reader = ClipReader(target, module, shapes, layers, max_map_frames) if variable else None
             done = 0
@@ -124,7 +126,9 @@ def forward_pass(
                         return {}
                     if reader and clip:
                         return reader.read(layer, tensor, clip, statistics)
-                    return _fixed_reads(target, layer, tensor, len(inputs), first, statistics, max_map_frames)
+                    return _fixed_reads(
+                        target, layer, tensor, len(inputs), first, statistics, max_map_frames, any_pooled
+                    )
 
                 def call(inputs=inputs, first=first, clip=clip) -> None:
                     shown = f"a batch of {len(inputs)} from utterance {first}, input shape {tuple(inputs.shape)}"
@@ -176,9 +180,12 @@ def forward_pass(
     return problems
 
 
-def _fixed_reads(target, layer: str, tensor, examples: int, first: int, statistics: bool, max_map_frames: int) -> Reads:
+def _fixed_reads(
+    target, layer: str, tensor, examples: int, first: int, statistics: bool, max_map_frames: int, with_statistics: bool
+) -> Reads:
     """A fixed-length batch's output of `layer` as what is stored: its statistics, or its map rows
-    (a copy: `tensor` is the model's own output; pooled when longer than `max_map_frames`)."""
+    (a copy: `tensor` is the model's own output; pooled when longer than `max_map_frames`), with
+    `with_statistics` (some layer of the pass is pooled) its statistics beside them."""
     read = batch_first_rows(target, layer, tensor, examples, first)
     if isinstance(read, str):
         return {STATISTICS if statistics else "": read}
@@ -188,7 +195,13 @@ def _fixed_reads(target, layer: str, tensor, examples: int, first: int, statisti
         return {"": np.array(read)}
     time = batch_first(target.layout_of(layer, read.ndim)).time_axis
     pooled = pooled_map(read, time, max_map_frames)
-    return {"": np.array(read) if pooled is read else pooled}
+    if not with_statistics:
+        return {"": np.array(read) if pooled is read else pooled}
+    # the statistics too, from the native output (a pooled map's spread over time is not the layer's):
+    # the convex probe reads them when a layer is pooled, and its statistics pass over the same
+    # corpus then finds them cached, as at variable length
+    stats = statistics_rows(target, layer, read)
+    return {"": np.array(read) if pooled is read else pooled, STATISTICS: stats}
 
 
 def _fixed_batches(corpus: Corpus, target: Target, batch_size: int, folder: Path) -> Iterator[_FixedBatch]:

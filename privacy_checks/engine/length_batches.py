@@ -180,7 +180,7 @@ class ClipReader:
         self.module = module
         self.passes_lengths = takes_lengths(module)
         self.max_map_frames = max_map_frames
-        self.at_duration = self._frames_at_duration(shapes, layers)
+        self.at_duration = time_frames(target, shapes, layers)
 
     def batches(self, corpus: Corpus, batch_size: int) -> Iterator[ClipBatch]:
         return clip_batches(corpus, self.spec, batch_size, equal_lengths=not self.passes_lengths)
@@ -230,17 +230,19 @@ class ClipReader:
                 out[""] = pooled_map(whole, time, self.max_map_frames, np.minimum(frames, length))
         return out
 
-    def _frames_at_duration(self, shapes: dict[str, tuple[int, ...]], layers: list[str]) -> dict[str, int]:
-        """Each layer's frames (along its time axis) on one clip of duration_s: the length its
-        stored maps are cut or padded to."""
-        frames = {}
-        for layer in layers:
-            shape = shapes.get(layer)
-            if shape is not None:
-                layout = self.layout(layer, len(shape))
-                if layout.time_axis is not None and layout.rank == len(shape):
-                    frames[layer] = int(shape[layout.time_axis])
-        return frames
+
+def time_frames(target: Target, shapes: dict[str, tuple[int, ...]], layers: list[str]) -> dict[str, int]:
+    """Each of `layers`' frames along its time axis, from its whole output's `shapes` on one clip of
+    duration_s (shapes_at_duration): the length its stored maps are cut or padded to."""
+    frames = {}
+    for layer in layers:
+        shape = shapes.get(layer)
+        if shape is not None:
+            rank = len(shape)
+            layout = input_layout(target.input_spec, rank) if layer == INPUT_LAYER else target.layout_of(layer, rank)
+            if layout.time_axis is not None and layout.rank == rank:
+                frames[layer] = int(shape[layout.time_axis])
+    return frames
 
 
 def shapes_at_duration(

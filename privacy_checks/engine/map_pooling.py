@@ -29,25 +29,32 @@ def pooled_map(rows: np.ndarray, time_axis: int | None, limit: int, valid: np.nd
     moved = np.moveaxis(rows, time_axis, 1)
     frames = moved.shape[1]
     edges = np.arange(limit + 1, dtype=np.float64) * (frames / limit)
+    edges[-1] = frames
     out = np.empty((len(rows), limit, *moved.shape[2:]), dtype=np.float32)
-    for row in range(len(rows)):  # one row at a time: float64 sums of one map, not of the batch
-        sequence = moved[row].reshape(frames, -1).astype(np.float64)
-        mask = np.ones(frames) if valid is None else (np.arange(frames) < int(valid[row])).astype(np.float64)
-        sums = _window_sums(sequence * mask[:, None], edges)
-        weights = _window_sums(mask[:, None], edges)
+    for row in range(len(rows)):  # one row at a time: no float64 copy of the batch
+        sequence = np.ascontiguousarray(moved[row].reshape(frames, -1), dtype=np.float32)
+        count = frames if valid is None else int(min(max(valid[row], 0), frames))
+        if count < frames:
+            sequence = sequence.copy()
+            sequence[count:] = 0
+        weights = np.clip(np.minimum(edges[1:], count) - edges[:-1], 0, None)[:, None]
+        sums = _window_sums(sequence, edges)
         pooled = np.divide(sums, weights, out=np.zeros_like(sums), where=weights > 0)
         out[row] = pooled.reshape(limit, *moved.shape[2:])
     return np.moveaxis(out, 1, time_axis)
 
 
 def _window_sums(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """(frames, F) -> (windows, F): each window's sum between fractional frame positions `edges`."""
-    frames = len(x)
-    cumulative = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
-    whole = np.minimum(np.floor(edges).astype(np.int64), frames - 1)
-    part = (edges - whole)[:, None]
-    at = cumulative[whole] + part * x[whole]  # the integral of x from 0 to each edge
-    return np.diff(at, axis=0)
+    """(frames, F) -> (windows, F) float64: each window's integral of x between the fractional
+    frame positions `edges` (a frame cut by an edge counts by the part each side covers). Whole
+    frames are summed by np.add.reduceat from each window's first whole frame a_k = ceil(edge_k);
+    then the part of frame a_k - 1 before a_k is added and the part of frame a_k+1 - 1 after the
+    window's end taken off."""
+    starts = np.ceil(edges).astype(np.int64)
+    sums = np.add.reduceat(x, starts[:-1], axis=0, dtype=np.float64)
+    before = (starts[:-1] - edges[:-1])[:, None] * x[np.maximum(starts[:-1] - 1, 0)]
+    after = (starts[1:] - edges[1:])[:, None] * x[starts[1:] - 1]
+    return sums + before - after
 
 
 def map_frames(target: Target, layer: str) -> int | None:

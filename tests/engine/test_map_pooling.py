@@ -163,3 +163,30 @@ def test_a_map_cached_longer_than_the_limit_is_recomputed_pooled(tmp_path, monke
     again = layer_outputs(target, corpus, ["conv"], store, max_map_frames=10)
     handle.remove()
     assert calls and again["conv"].shape == (8, 6, 10)
+
+
+def test_a_pooled_layers_statistics_come_from_its_native_output_in_the_same_pass(tmp_path):
+    """The convex probe reads statistics, never a pooled map's (window means have less spread)."""
+    target = target_of(InPlace)
+    corpus = load_corpus(CORPUS, Path("."))
+    store = EmbeddingStore(tmp_path)
+    layer_outputs(target, corpus, ["conv"], store, max_map_frames=10)
+    calls: list[int] = []
+    handle = target.module.register_forward_pre_hook(lambda _m, args: calls.append(args[0].shape[0]))
+    stats = layer_outputs(target, corpus, ["conv"], store, statistics=True, max_map_frames=10)
+    handle.remove()
+    assert calls == []  # written by the maps pass
+    expected = per_channel_statistics(torch.from_numpy(before_relu(target, corpus)), Layout(0, 2, (1,)))
+    np.testing.assert_allclose(np.asarray(stats["conv"]), expected.numpy(), atol=1e-6)
+
+
+def test_the_probe_reads_the_statistics_pass_when_a_layer_is_pooled(pooled_audit, tmp_path):
+    assert pooled_audit.probe._own_statistics  # features.2 is pooled: its maps' spread is not the layer's
+    whole = open_audit(
+        DEMO,
+        "synthetic:speakers=4,utterances=2,duration=1.0",
+        config={"audit": {"folds": 2, "scenarios": ["worst_case"]}},
+        cache_dir=tmp_path / "embeddings",
+        base_dir=tmp_path,
+    )
+    assert not whole.probe._own_statistics  # nothing pooled, nothing capped: the maps give them, as before
