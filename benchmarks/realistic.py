@@ -118,7 +118,7 @@ def measure(name: str, checkpoint: Path, data: str, config: dict, verbose: bool)
         items_start = time.perf_counter()
         for case in audit.cases:
             t0 = time.perf_counter()
-            statuses[audit.result(case).status] += 1
+            statuses[str(audit.result(case).status.value)] += 1
             if verbose:
                 print(f"   {time.perf_counter() - t0:7.1f} s  {case.name}  {audit.result(case).status}", flush=True)
         items = time.perf_counter() - items_start
