@@ -94,8 +94,9 @@ def test_outputs_equal_running_the_module(target, corpus, features, tmp_path, fo
     seen = Recorder()
     with progress.showing(seen):
         out = layer_outputs(target, corpus, LAYERS, EmbeddingStore(tmp_path), batch_size=3)
+    # one clip of duration_s (the layers' shapes: they size the batch and the stored maps), then
     # batches of 3, 3, 2: one forward pass per batch for all five layers together
-    assert forward_calls == [3, 3, 2]
+    assert forward_calls == [1, 3, 3, 2]
     assert [(s.phase, s.done, s.total) for s in seen.statuses] == [("forward pass", n, 8) for n in (0, 3, 6, 8)]
     expected = direct_outputs(target.module, features, LAYERS)
     shapes = target.layer_shapes()
@@ -109,7 +110,7 @@ def test_outputs_equal_running_the_module(target, corpus, features, tmp_path, fo
 def test_all_layers_in_one_pass_then_cache_hit(target, corpus, tmp_path, forward_calls):
     store = EmbeddingStore(tmp_path)
     first = layer_outputs(target, corpus, LAYERS, store)
-    assert forward_calls == [len(corpus)]  # ONE forward pass for every layer
+    assert forward_calls == [1, len(corpus)]  # the shapes on one clip, then ONE pass for every layer
     forward_calls.clear()
     second = layer_outputs(target, corpus, LAYERS, store)
     assert forward_calls == []  # cache hit: T never runs
@@ -130,7 +131,7 @@ def test_only_missing_layers_are_computed(target, corpus, tmp_path, forward_call
     before = (folder / "pool.npy").stat().st_mtime_ns
     forward_calls.clear()
     out = layer_outputs(target, corpus, ["pool", "features.3", INPUT_LAYER], store)
-    assert forward_calls == [len(corpus)]
+    assert forward_calls == [1, len(corpus)]
     assert (folder / "pool.npy").stat().st_mtime_ns == before  # not rewritten
     stored = ["features.3.npy", "input.npy", "pool.npy"]  # each with its seal (tests/security)
     assert sorted(p.name for p in folder.iterdir()) == sorted(stored + [name + ".seal" for name in stored])
@@ -163,7 +164,7 @@ def test_different_checkpoint_is_not_served_from_cache(target, corpus, tmp_path,
     forward_calls.clear()
     retrained = dataclasses.replace(target, fingerprint="f" * 64)
     layer_outputs(retrained, corpus, ["pool"], store)
-    assert forward_calls == [len(corpus)]
+    assert forward_calls == [1, len(corpus)]
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
 
 

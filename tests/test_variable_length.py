@@ -156,8 +156,8 @@ def test_clips_of_one_to_eight_seconds_are_read_whole(tmp_path):
     store = EmbeddingStore(tmp_path / "cache")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ClipCutWarning)  # nothing is cut at duration_s 8
-        maps = layer_outputs(target, corpus, [INPUT_LAYER, *LAYERS], store, batch_size=3)
-        statistics = layer_outputs(target, corpus, LAYERS, store, statistics=True)  # written with the maps
+        maps = layer_outputs(target, corpus, [INPUT_LAYER, *LAYERS], store, batch_size=3, max_map_frames=800)
+        statistics = layer_outputs(target, corpus, LAYERS, store, statistics=True, max_map_frames=800)  # with the maps
     assert shapes[1:] == [(3, 2 * RATE + RATE // 2), (3, 6 * RATE), (2, 8 * RATE)]  # ordered by length
     for k, wave in enumerate(corpus.read_audio(u, RATE) for u in corpus.utterances):
         own = alone(target, wave)
@@ -169,6 +169,22 @@ def test_clips_of_one_to_eight_seconds_are_read_whole(tmp_path):
         assert not maps["front"][k][:, frames:].any() and maps["front"][k][:, frames - 1].any()
         np.testing.assert_array_equal(maps[INPUT_LAYER][k][: len(wave)], wave)
         assert not maps[INPUT_LAYER][k][len(wave) :].any()
+
+
+def test_a_long_map_at_variable_length_is_pooled_over_each_clips_valid_frames(tmp_path):
+    """800 frames at duration_s 8 -> 200 frames (audit.max_map_frames) of 4 frames each: each clip's
+    windows average its own frames, those after them stay zero; the statistics are unchanged."""
+    corpus = clips_corpus([1.0, 8.0, 2.5])
+    target = masked_target(tmp_path)
+    whole = layer_outputs(target, corpus, ["front"], EmbeddingStore(tmp_path / "a"), max_map_frames=800)
+    pooled = layer_outputs(target, corpus, ["front"], EmbeddingStore(tmp_path / "b"), max_map_frames=200)
+    assert pooled["front"].shape == (3, 6, 200)
+    for k, seconds in enumerate([1.0, 8.0, 2.5]):
+        frames = int(seconds * RATE) // HOP  # 100, 800, 250: the last window of the 2.5 s clip is half valid
+        own = np.asarray(whole["front"][k])[:, :frames]
+        windows = [own[:, w * 4 : min(frames, (w + 1) * 4)].mean(1) for w in range(-(-frames // 4))]
+        np.testing.assert_allclose(pooled["front"][k][:, : len(windows)], np.stack(windows, 1), atol=1e-5)
+        assert not pooled["front"][k][:, len(windows) :].any()
 
 
 def test_a_model_without_lengths_never_sees_padding(tmp_path):

@@ -40,7 +40,19 @@ class AuditSettings:
     layers: tuple[str, ...] = setting(
         (), checks.texts("layer name patterns"), "globs selecting the layers to audit; [] = every candidate layer"
     )
-    batch_size: int = setting(32, checks.integer(1, MAX_BATCH), "forward-pass batch size")
+    batch_size: int = setting(
+        32, checks.integer(1, MAX_BATCH), "forward-pass batch size (the most; smaller for large layers)"
+    )
+    max_map_frames: int = setting(
+        256,
+        checks.integer(1, MAX_BATCH),
+        "longest stored layer map; longer ones are average-pooled over time to this many frames",
+        notes=(
+            "Whole maps are kept for the budget-capped corpora only. A layer with more frames (wav2vec2's",
+            "conv layers: 14,399 on 4.5 s) is pooled over contiguous windows, and its tail-clone and",
+            "intercept items skip (they continue T's forward pass on the native map).",
+        ),
+    )
     bootstrap: int = setting(
         1000, checks.integer(100, MAX_RESAMPLES), "bootstrap resamples over speakers for the interval, 100 to 1,000,000"
     )

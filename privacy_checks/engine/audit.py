@@ -98,7 +98,9 @@ class Audit:
         self.custom_heads: dict[str, CustomAttacker] = {}
         batch_size = config.audit.batch_size
         sweep_once(Path(cache_dir).parent)  # what a killed run left: temporaries, locks
-        self.outputs = LayerOutputs(target, self.layers, EmbeddingStore(cache_dir), batch_size, device)
+        self.outputs = LayerOutputs(
+            target, self.layers, EmbeddingStore(cache_dir), batch_size, device, config.audit.max_map_frames
+        )
         self.layer_checks = LayerChecks(self.outputs)
         encoder = EncoderAttack(target, self.corpora, self.outputs, settings, device, self.custom_heads)
         intercept_cache = cache_dir.parent / "intercept-attackers"
@@ -162,7 +164,7 @@ class Audit:
         return [self._results[c] for c in self.cases if c in self._results]
 
     def skip_reason(self, case: AuditCase) -> str | None:
-        return skip_reason(case, self.scenarios[case.scenario], self.corpora, self.target, self.has_tail)
+        return skip_reason(case, self.scenarios[case.scenario], self.corpora, self.target, self.outputs)
 
     def control(self, case: AuditCase) -> ControlResult:
         """The positive and negative controls of the case's attack (shared by all its layers)."""

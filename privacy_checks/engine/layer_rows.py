@@ -3,6 +3,9 @@ batch on its batch axis, finite values), or its per-channel statistics."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from typing import Any
+
 import numpy as np
 
 from privacy_checks.attackers.head_layout import batch_first
@@ -63,10 +66,49 @@ def statistics_rows(target: Target, layer: str, rows: np.ndarray) -> np.ndarray:
     return probe_statistics(torch.from_numpy(np.ascontiguousarray(rows)), layout).numpy()
 
 
-def capture_into(store: dict, name: str):
-    def hook(_module, _inputs, output):
-        tensor = representation(output)
-        # A copy: a later in-place op (e.g. ReLU(inplace=True)) would otherwise overwrite this output.
-        store[name] = None if tensor is None else tensor.detach().clone()
+Reads = dict  # cache-file kind ("" for maps, STATISTICS) -> rows of one batch, or the problem (str)
+Reduce = Callable[[str, Any], Reads]
 
-    return hook
+
+class Captures:
+    """Forward hooks on `layers` of `module` that turn each output into what is stored (its
+    statistics, its map rows: `reduce(layer, tensor)`) as soon as the layer emits it, before any
+    later module runs: a later in-place op (ReLU(inplace=True)) cannot overwrite it, so nothing is
+    cloned, and no layer's whole output outlives its reduction. Without a reducer only the shapes
+    are kept (``shapes``). An exception inside a hook is raised again after the call, as ours."""
+
+    def __init__(self, module, layers: Collection[str]):
+        self.reduce: Reduce | None = None
+        self.reads: dict[str, Reads] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self._error: BaseException | None = None
+        self._handles = [
+            child.register_forward_hook(self._hook(name)) for name, child in module.named_modules() if name in layers
+        ]
+
+    def _hook(self, name: str):
+        def hook(_module, _inputs, output):
+            tensor = representation(output)
+            if tensor is not None:
+                self.shapes[name] = tuple(tensor.shape)
+            if self.reduce is not None and self._error is None:
+                try:
+                    self.reads[name] = self.reduce(name, tensor)
+                except Exception as error:
+                    self._error = error
+
+        return hook
+
+    def run(self, reduce: Reduce | None, call: Callable[[], Any]) -> None:
+        """`call()` (the model on one batch) with each captured output reduced by `reduce`."""
+        self.reads, self.shapes, self.reduce, self._error = {}, {}, reduce, None
+        try:
+            call()
+        finally:
+            self.reduce = None
+        if self._error is not None:
+            raise self._error
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()

@@ -27,7 +27,8 @@ import numpy as np
 
 from privacy_checks.attackers.head_layout import batch_first
 from privacy_checks.data import Corpus
-from privacy_checks.engine.layer_rows import INPUT_LAYER, STATISTICS, batch_first_rows, non_finite
+from privacy_checks.engine.layer_rows import INPUT_LAYER, STATISTICS, Captures, batch_first_rows, non_finite
+from privacy_checks.engine.map_pooling import pooled_map
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec, extract, input_steps, input_time_axis
 from privacy_checks.model.forward_call import takes_lengths
@@ -167,12 +168,20 @@ class ClipReader:
     the time axis cut or padded to the layer's frames at duration_s (one shape for every row; the
     neural heads see those zeros), and per-channel statistics over the valid frames only."""
 
-    def __init__(self, target: Target, module: nn.Module, captured: dict, layers: list[str], device: str):
+    def __init__(
+        self,
+        target: Target,
+        module: nn.Module,
+        shapes: dict[str, tuple[int, ...]],
+        layers: list[str],
+        max_map_frames: int,
+    ):
         self.target = target
         self.spec = target.input_spec
         self.module = module
         self.passes_lengths = takes_lengths(module)
-        self.at_duration = self._frames_at_duration(captured, layers, device)
+        self.max_map_frames = max_map_frames
+        self.at_duration = time_frames(target, shapes, layers)
 
     def batches(self, corpus: Corpus, batch_size: int) -> Iterator[ClipBatch]:
         return clip_batches(corpus, self.spec, batch_size, equal_lengths=not self.passes_lengths)
@@ -213,25 +222,39 @@ class ClipReader:
             out[STATISTICS] = probe_statistics(torch.from_numpy(rows), stored, valid).numpy()
         if not statistics:
             length = self.at_duration.get(layer)
-            out[""] = rows if frames is None or length is None else fitted(rows, stored, frames, length)
+            if frames is None or length is None:
+                out[""] = np.array(rows)  # a copy: without a time axis `rows` may be the model's output
+            elif layer == INPUT_LAYER:  # T's input whole: the intercept attackers train on it
+                out[""] = fitted(rows, stored, frames, length)
+            else:
+                whole = fitted(rows, stored, frames, length)
+                out[""] = pooled_map(whole, time, self.max_map_frames, np.minimum(frames, length))
         return out
 
-    def _frames_at_duration(self, captured: dict, layers: list[str], device: str) -> dict[str, int]:
-        """Each layer's frames (along its time axis) on one clip of duration_s: the length its
-        stored maps are cut or padded to."""
-        inputs = spec_input(self.spec)(1, self.spec.duration_s).to(device)
-        captured.clear()
-        captured[INPUT_LAYER] = inputs
-        with forward_errors(
-            self.target.path, f"forward pass on one clip of duration_s, input shape {tuple(inputs.shape)}"
-        ):
-            self.module(inputs)
-        frames = {}
-        for layer in layers:
-            tensor = captured.get(layer)
-            if tensor is not None:
-                layout = self.layout(layer, tensor.dim())
-                if layout.time_axis is not None and layout.rank == tensor.dim():
-                    frames[layer] = int(tensor.shape[layout.time_axis])
-        captured.clear()
-        return frames
+
+def time_frames(target: Target, shapes: dict[str, tuple[int, ...]], layers: list[str]) -> dict[str, int]:
+    """Each of `layers`' frames along its time axis, from its whole output's `shapes` on one clip of
+    duration_s (shapes_at_duration): the length its stored maps are cut or padded to."""
+    frames = {}
+    for layer in layers:
+        shape = shapes.get(layer)
+        if shape is not None:
+            rank = len(shape)
+            layout = input_layout(target.input_spec, rank) if layer == INPUT_LAYER else target.layout_of(layer, rank)
+            if layout.time_axis is not None and layout.rank == rank:
+                frames[layer] = int(shape[layout.time_axis])
+    return frames
+
+
+def shapes_at_duration(
+    target: Target, module: nn.Module, captures: Captures, device: str
+) -> dict[str, tuple[int, ...]]:
+    """The captured layers' (and the input's) whole output shapes on one clip of duration_s."""
+    inputs = spec_input(target.input_spec)(1, target.input_spec.duration_s).to(device)
+
+    def call() -> None:
+        with forward_errors(target.path, f"forward pass on one clip of duration_s, input shape {tuple(inputs.shape)}"):
+            module(inputs)
+
+    captures.run(None, call)
+    return {**captures.shapes, INPUT_LAYER: tuple(inputs.shape)}

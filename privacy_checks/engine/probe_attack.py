@@ -53,14 +53,19 @@ def reference_spec(sample_rate: int, duration_s: float, variable_length: bool = 
 class ProbeAttack:
     def __init__(self, corpora: AuditCorpora, outputs: LayerOutputs, audit_seed: int, spec: FeatureSpec):
         self.corpora = corpora.everything  # every utterance, whatever the budget's cap
-        # From the statistics pass, not the maps: when the budget's cap left utterances out, and at
-        # variable length (the maps hold zero padding; the statistics are over valid frames only).
-        self._own_statistics = self.corpora is not corpora or spec.variable_length
+        # From the statistics pass, not the maps: when the budget's cap left utterances out, at
+        # variable length (the maps hold zero padding; the statistics are over valid frames only),
+        # and when a layer's maps are pooled (their spread over time is not the native map's).
+        self._cap_or_padding = self.corpora is not corpora or spec.variable_length
         self.outputs = outputs
         self.audit_seed = audit_seed
         self.reference = reference_spec(spec.sample_rate, spec.duration_s, spec.variable_length)
         self._features: dict[tuple[str, str], np.ndarray] = {}
         self._predictions: dict[tuple[str, str, int | None], np.ndarray] = {}
+
+    @property
+    def _own_statistics(self) -> bool:
+        return self._cap_or_padding or any(self.outputs.pooled(layer) for layer in self.outputs.layers[1:])
 
     def prepare(self, outputs_roles: list[str]) -> None:
         """The statistics pass over the uncapped corpora of `outputs_roles` (TARGET, AUX), when the

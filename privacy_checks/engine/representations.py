@@ -18,34 +18,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import cast
 
 import numpy as np
 
 from privacy_checks import cache_seal, progress
 from privacy_checks.attackers.head_layout import batch_first, in_head_order
 from privacy_checks.data import Corpus
-from privacy_checks.engine.layer_rows import (
-    DECLARE,
-    INPUT_LAYER,
-    STATISTICS,
-    batch_first_rows,
-    capture_into,
-    statistics_rows,
-)
-from privacy_checks.engine.length_batches import ClipBatch, ClipReader
-from privacy_checks.engine.row_files import RowFile, StreamedArray
-from privacy_checks.features import FeatureSpec, extract
-from privacy_checks.model.forward_errors import forward_errors
+from privacy_checks.engine.forward_pass import feature_batches, forward_pass
+from privacy_checks.engine.layer_rows import INPUT_LAYER, STATISTICS
+from privacy_checks.engine.map_pooling import MAX_MAP_FRAMES, pooled_layers
+from privacy_checks.engine.row_files import RowFile
+from privacy_checks.features import FeatureSpec
 from privacy_checks.model.layers import conventional_layout
 from privacy_checks.model.layout import Layout
 from privacy_checks.model.target import Target
 
-if TYPE_CHECKING:
-    import torch
+__all__ = ["INPUT_LAYER", "EmbeddingStore", "LayerOutputs", "RowFile", "UnreadableLayer", "feature_batches"]
 
 CACHE_VERSION = 2  # 2: a layer's statistics carry its band spectrum (model/spectra.py)
 
@@ -54,57 +45,12 @@ class UnreadableLayer(Exception):
     """A layer's output could not be stored; the message names the layer and what to do."""
 
 
-def cache_key(target: Target, corpus: Corpus, spec: FeatureSpec) -> str:
-    blob = json.dumps(
-        {"v": CACHE_VERSION, "model": target.fingerprint, "corpus": corpus.fingerprint, "features": spec.key_dict()},
-        sort_keys=True,
-    )
+def cache_key(target: Target, corpus: Corpus, spec: FeatureSpec, max_map_frames: int = MAX_MAP_FRAMES) -> str:
+    entry = {"v": CACHE_VERSION, "model": target.fingerprint, "corpus": corpus.fingerprint, "features": spec.key_dict()}
+    if max_map_frames != MAX_MAP_FRAMES:  # the default's entries keep the key they had before the setting
+        entry["max_map_frames"] = max_map_frames
+    blob = json.dumps(entry, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
-def feature_batches(
-    corpus: Corpus, spec: FeatureSpec, batch_size: int, file_cache: Path | None = None
-) -> Iterator[tuple[int, torch.Tensor]]:
-    """(offset, model-input batch) over the corpus in order. With `file_cache`, LLD features
-    (opensmile runs per file, the slow kind) are cached per audio file across models and runs."""
-    if file_cache is not None and spec.kind == "lld":
-        yield from _cached_lld_batches(corpus, spec, batch_size, file_cache)
-        return
-    utterances = corpus.utterances
-    for start in range(0, len(utterances), batch_size):
-        chunk = utterances[start : start + batch_size]
-        waves = [corpus.read_audio(u, spec.sample_rate) for u in chunk]
-        longest = max(spec.n_samples, max(len(w) for w in waves))
-        batch = np.zeros((len(waves), longest), dtype=np.float32)
-        for row, wave in enumerate(waves):
-            batch[row, : len(wave)] = wave
-        yield start, extract(spec, batch)
-
-
-def _cached_lld_batches(corpus: Corpus, spec: FeatureSpec, batch_size: int, folder: Path):
-    import torch
-
-    folder.mkdir(parents=True, exist_ok=True)
-    features = json.dumps(spec.key_dict(), sort_keys=True)
-    utterances = corpus.utterances
-    for start in range(0, len(utterances), batch_size):
-        rows = []
-        for utterance in utterances[start : start + batch_size]:
-            if utterance.path is not None:  # a file: its path, size and mtime say whether it changed
-                stat = os.stat(utterance.path)
-                source = f"{utterance.path}|{stat.st_size}|{stat.st_mtime_ns}"
-            else:  # generated audio: the corpus fingerprint covers its parameters
-                source = f"{corpus.fingerprint}|{utterance.id}"
-            path = folder / (hashlib.sha256(f"{source}|{features}".encode()).hexdigest()[:32] + ".npy")
-            if cache_seal.is_sealed(path, path.name):
-                rows.append(torch.from_numpy(np.load(path, allow_pickle=False)))
-                continue
-            row = extract(spec, corpus.read_audio(utterance, spec.sample_rate)[None])[0]
-            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-            np.save(tmp, row.numpy())
-            cache_seal.place_sealed(tmp, path, path.name)
-            rows.append(row)
-        yield start, torch.stack(rows)
 
 
 class EmbeddingStore:
@@ -133,24 +79,36 @@ def layer_outputs(
     device: str = "cpu",
     problems: dict[str, str] | None = None,
     statistics: bool = False,
+    max_map_frames: int = MAX_MAP_FRAMES,
 ) -> dict[str, RowFile]:
     """An (N, *shape) float32 row reader per layer, batch-first (see the module doc); missing layers
     computed in ONE pass. With `statistics`, each layer's (N, features) per-channel statistics
-    instead (layout.per_channel_statistics: what the convex probe reads; a few KB per utterance
+    instead (spectra.probe_statistics: what the convex probe reads; a few KB per utterance
     where a whole map takes MBs). A layer that cannot be read is left out and its problem put in
-    `problems` (layer -> message); without `problems` it raises UnreadableLayer."""
-    key = cache_key(target, corpus, target.input_spec)
+    `problems` (layer -> message); without `problems` it raises UnreadableLayer. Maps longer than
+    `max_map_frames` frames are stored average-pooled to that many (map_pooling)."""
+    key = cache_key(target, corpus, target.input_spec, max_map_frames)
     kind = STATISTICS if statistics else ""
-    cached = {layer: store.load(key, layer, kind) for layer in layers}
+
+    def load(layer: str) -> RowFile | None:
+        rows = store.load(key, layer, kind)
+        if rows is None or statistics or layer == INPUT_LAYER:
+            return rows
+        # a map stored whole before maps were bounded: recomputed, pooled
+        time = batch_first(target.layout_of(layer, len(rows.shape))).time_axis
+        return None if time is not None and rows.shape[time] > max_map_frames else rows
+
+    cached = {layer: load(layer) for layer in layers}
     missing = [layer for layer, array in cached.items() if array is None]
     if missing:
         # Another process (a pytest-xdist worker) may be computing the same entry: one computes it
         # under the lock, the others wait and then read it from the cache.
         with _locked(store.root / f"{key}.lock"):
-            cached = {layer: store.load(key, layer, kind) for layer in layers}
+            cached = {layer: load(layer) for layer in layers}
             missing = [layer for layer, array in cached.items() if array is None]
             if missing:
-                found = _forward_pass(target, corpus, missing, store.folder(key), batch_size, device, statistics)
+                folder = store.folder(key)
+                found = forward_pass(target, corpus, missing, folder, batch_size, device, statistics, max_map_frames)
                 cached.update({layer: store.load(key, layer, kind) for layer in missing})
                 if found and problems is None:
                     raise UnreadableLayer("; ".join(found.values()))
@@ -163,8 +121,18 @@ class LayerOutputs:
     """T's outputs at every audited layer (and its input features) per corpus role, each corpus
     from one forward pass or the disk cache, computed once per audit."""
 
-    def __init__(self, target: Target, layers: Sequence[str], store: EmbeddingStore, batch_size: int, device: str):
+    def __init__(
+        self,
+        target: Target,
+        layers: Sequence[str],
+        store: EmbeddingStore,
+        batch_size: int,
+        device: str,
+        max_map_frames: int = MAX_MAP_FRAMES,
+    ):
         self.target = target
+        self.max_map_frames = max_map_frames
+        self._pooled: dict[str, int] | None = None
         self.layers = [INPUT_LAYER, *layers]
         self.store = store
         self.batch_size = batch_size
@@ -193,10 +161,18 @@ class LayerOutputs:
                         device=self.device,
                         problems=problems,
                         statistics=statistics,
+                        max_map_frames=self.max_map_frames,
                     )
                     kept[role] = cast("dict[str, np.ndarray]", rows)
                     for layer, problem in problems.items():
                         self._problems.setdefault(layer, f"{problem} (forward pass over the {what})")
+
+    def pooled(self, layer: str) -> int | None:
+        """`layer`'s native frames at duration_s when its stored maps are pooled to max_map_frames
+        (map_pooling), else None: known from the layer shapes, before any forward pass."""
+        if self._pooled is None:
+            self._pooled = pooled_layers(self.target, self.layers[1:], self.max_map_frames)
+        return self._pooled.get(layer)
 
     def statistics(self, role: str, layer: str) -> np.ndarray | None:
         """`layer`'s per-channel statistics on the uncapped `role` corpus, if prepared."""
@@ -248,101 +224,3 @@ def _locked(path: Path):
             # holds a lock nobody else sees: at worst it recomputes an entry, and writes are atomic.
             path.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _forward_pass(target, corpus, layers, folder: Path, batch_size, device, statistics=False) -> dict[str, str]:
-    """Every layer in `layers` stored batch-first under `folder` (with `statistics`, its per-channel
-    statistics; at variable length, both); returns layer -> problem for those that could not be
-    read (not stored)."""
-    import torch
-
-    folder.mkdir(parents=True, exist_ok=True)
-    if target.surveys_layers:
-        target.survey()  # before any hook is registered and on the CPU: the survey runs the model itself
-    module = target.module.to(device)
-    wanted = set(layers)
-    unknown = wanted - {n for n, _ in module.named_modules()} - {INPUT_LAYER}
-    if unknown:  # checked before any hook is registered: none may stay on the module
-        raise KeyError(f"layers not in the model: {sorted(unknown)}")
-    problems: dict[str, str] = {}
-    captured: dict[str, torch.Tensor] = {}
-    handles = []
-    for name, child in module.named_modules():
-        if name in wanted:
-            handles.append(child.register_forward_hook(capture_into(captured, name)))
-    writers: dict[str, StreamedArray] = {}
-    total = len(corpus)
-    progress.update("forward pass", 0, total, "utterances")
-    try:
-        with torch.inference_mode():
-            reader = ClipReader(target, module, captured, layers, device) if target.input_spec.variable_length else None
-            done = 0
-            for batch in (
-                reader.batches(corpus, batch_size) if reader else _fixed_batches(corpus, target, batch_size, folder)
-            ):
-                captured.clear()
-                clip = batch if isinstance(batch, ClipBatch) else None  # variable length
-                inputs = batch.inputs.to(device)
-                if INPUT_LAYER in wanted:
-                    captured[INPUT_LAYER] = inputs
-                first = int(batch.indices[0])
-                shown = f"a batch of {len(inputs)} from utterance {first}, input shape {tuple(inputs.shape)}"
-                with forward_errors(target.path, f"forward pass over the corpus, {shown}"):
-                    reader.run(inputs, clip) if reader and clip else module(inputs)
-                for layer in layers:
-                    if layer in problems:
-                        continue
-                    if reader and clip:
-                        reads = reader.read(layer, captured.get(layer), clip, statistics)
-                    else:
-                        read = batch_first_rows(target, layer, captured.get(layer), len(inputs), first)
-                        if statistics and isinstance(read, np.ndarray):
-                            read = statistics_rows(target, layer, read)
-                        reads = {STATISTICS if statistics else "": read}
-                    for kind, read in reads.items():
-                        name = f"{layer}{kind}"
-                        if (
-                            isinstance(read, np.ndarray)
-                            and name in writers
-                            and read.shape[1:] != writers[name].row_shape
-                        ):
-                            read = (
-                                f"its per-example shape changes between batches ({writers[name].row_shape} at "
-                                f"first, {read.shape[1:]} from utterance {first} on); {DECLARE}"
-                            )
-                        if isinstance(read, str):
-                            problems[layer] = f"layer '{layer}' cannot be read: {read}"
-                            for stale in (layer, f"{layer}{STATISTICS}"):
-                                if stale in writers:
-                                    writers.pop(stale).discard()
-                            break
-                        if name not in writers:
-                            # the entry's cache key and layer: what its seal covers
-                            writers[name] = StreamedArray(
-                                folder / f"{name}.npy", (total, *read.shape[1:]), f"{folder.name}/{name}"
-                            )
-                        if clip:
-                            writers[name].write_rows(batch.indices, read)
-                        else:
-                            writers[name].write(first, read)
-                done += len(inputs)
-                progress.update("forward pass", min(done, total), total, "utterances")
-        for writer in writers.values():
-            writer.commit()
-    finally:
-        for handle in handles:
-            handle.remove()
-        for writer in writers.values():
-            writer.discard()
-    return problems
-
-
-def _fixed_batches(corpus: Corpus, target: Target, batch_size: int, folder: Path) -> Iterator[_FixedBatch]:
-    """Clips cut or padded to duration_s, in corpus order (variable_length false)."""
-    for offset, inputs in feature_batches(corpus, target.input_spec, batch_size, folder.parent.parent / "features"):
-        yield _FixedBatch(np.arange(offset, offset + len(inputs)), inputs)
-
-
-class _FixedBatch(NamedTuple):
-    indices: np.ndarray
-    inputs: torch.Tensor
