@@ -303,7 +303,7 @@ def test_pytest_audits_a_wav2vec2_folder_end_to_end(folders, pytester):
 def test_intercept_items_run_at_every_layer_but_the_output(folders, tmp_path):
     from privacy_checks.engine import open_audit
 
-    # conv_layers.0 has 6,399 frames at duration_s 2: whole maps for every layer (audit.max_map_frames)
+    # conv_layers.0 has 6,400 frames at duration_s 8: whole maps for every layer (audit.max_map_frames)
     config = {
         "audit": {"access": ["intercept"], "scenarios": ["worst_case"], "budget": "quick", "max_map_frames": 8000}
     }
@@ -319,7 +319,7 @@ def test_intercept_items_run_at_every_layer_but_the_output(folders, tmp_path):
         folders["wav2vec2"], "synthetic:speakers=8,utterances=2,duration=0.5", config=config, base_dir=tmp_path
     )
     reason = audit.skip_reason(next(c for c in audit.cases if c.layer.endswith("conv_layers.0")))
-    assert reason is not None and "6399 frames" in reason and "audit.max_map_frames=256" in reason
+    assert reason is not None and "6400 frames" in reason and "audit.max_map_frames=256" in reason
 
 
 def test_a_folder_reads_clips_at_their_own_length_up_to_8_s_unless_model_input_says(folders):

@@ -21,7 +21,8 @@ from privacy_checks.engine.representations import INPUT_LAYER, EmbeddingStore, l
 from privacy_checks.engine.results import SKIPPED
 from privacy_checks.features import FeatureSpec, extract
 from privacy_checks.model import Target
-from privacy_checks.model.layout import Layout, per_channel_statistics
+from privacy_checks.model.layout import Layout
+from privacy_checks.model.spectra import probe_statistics
 from privacy_checks.threat_model import Access
 from tests.conftest import DEMO
 
@@ -91,7 +92,7 @@ def test_statistics_are_reduced_in_the_hook_before_an_in_place_op_overwrites_the
     target = target_of(InPlace)
     corpus = load_corpus(CORPUS, Path("."))
     stats = layer_outputs(target, corpus, ["conv"], EmbeddingStore(tmp_path), batch_size=3, statistics=True)
-    expected = per_channel_statistics(torch.from_numpy(before_relu(target, corpus)), Layout(0, 2, (1,)))
+    expected = probe_statistics(torch.from_numpy(before_relu(target, corpus)), Layout(0, 2, (1,)))
     assert (before_relu(target, corpus) < 0).any()  # the ReLU would change them
     np.testing.assert_allclose(np.asarray(stats["conv"]), expected.numpy(), atol=1e-6)
 
@@ -176,7 +177,7 @@ def test_a_pooled_layers_statistics_come_from_its_native_output_in_the_same_pass
     stats = layer_outputs(target, corpus, ["conv"], store, statistics=True, max_map_frames=10)
     handle.remove()
     assert calls == []  # written by the maps pass
-    expected = per_channel_statistics(torch.from_numpy(before_relu(target, corpus)), Layout(0, 2, (1,)))
+    expected = probe_statistics(torch.from_numpy(before_relu(target, corpus)), Layout(0, 2, (1,)))
     np.testing.assert_allclose(np.asarray(stats["conv"]), expected.numpy(), atol=1e-6)
 
 
