@@ -284,8 +284,9 @@ def test_a_refusal_is_a_usage_error_in_pytest(folders, pytester):
     assert "Traceback" not in output and "INTERNALERROR" not in output
 
 
-def test_pytest_audits_a_wav2vec2_folder_end_to_end(folders, pytester):
-    path = Path(shutil.copytree(folders["wav2vec2"], pytester.path / "ser_model"))
+@pytest.mark.parametrize("name", ["wav2vec2", "hubert", "wavlm"])
+def test_pytest_audits_a_folder_end_to_end(folders, pytester, name):
+    path = Path(shutil.copytree(folders[name], pytester.path / "ser_model"))
     pytester.makefile(".yaml", thresholds=FAST_CONFIG + "model:\n  input: {duration_s: 0.5}\n")
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-p", "no:xdist", "--privacy-audit", str(path), "--privacy-budget", "quick",
@@ -296,7 +297,7 @@ def test_pytest_audits_a_wav2vec2_folder_end_to_end(folders, pytester):
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), output
     assert "Traceback" not in output and "INTERNALERROR" not in output
     items = [line for line in result.outlines if "ser_model::" in line]
-    for block in expected_blocks("wav2vec2"):
+    for block in expected_blocks(name):  # every transformer layer (and conv layer, projector, classifier)
         assert any(f"-{block}]" in line for line in items), (block, output[-3000:])
 
 
