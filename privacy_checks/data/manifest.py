@@ -14,14 +14,13 @@ import csv
 import hashlib
 import io
 import re
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from privacy_checks.data.audio import read_audio_file
 from privacy_checks.data.audio_files import AudioFileInfo, check_audio_file, regular_file
 from privacy_checks.data.records import Corpus, Utterance
-from privacy_checks.errors import PrivacyInputError
+from privacy_checks.errors import PrivacyInputError, warn_or_refuse
 
 REQUIRED = ("path", "speaker", "gender")
 OPTIONAL = ("emotion", "session", "spontaneity")
@@ -211,15 +210,7 @@ def _warn_about(path: Path, rows: list[_Row], files: list[AudioFileInfo]) -> Non
 
 
 def _warn(message: str) -> None:
-    """A ManifestWarning; one that a warnings filter turns into an error (`-W error`, pytest's
-    `filterwarnings = error`) becomes a usage error, never a traceback."""
-    try:
-        warnings.warn(ManifestWarning(message), stacklevel=4)
-    except ManifestWarning:
-        raise PrivacyInputError(
-            f"{message} (a ManifestWarning, an error here because a warnings filter such as -W error says so; "
-            "fix the manifest, or let it warn: -W default::privacy_checks.data.manifest.ManifestWarning)"
-        ) from None
+    warn_or_refuse(ManifestWarning(message), "fix the manifest", stacklevel=4)
 
 
 def _more(items: list) -> str:

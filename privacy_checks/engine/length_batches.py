@@ -18,7 +18,6 @@ tile the input (a stride-s convolution with kernel s), the nearest whole frame o
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,7 +28,7 @@ from privacy_checks.attackers.head_layout import batch_first
 from privacy_checks.data import Corpus
 from privacy_checks.engine.layer_rows import INPUT_LAYER, STATISTICS, Captures, batch_first_rows, non_finite
 from privacy_checks.engine.map_pooling import pooled_map
-from privacy_checks.errors import PrivacyInputError
+from privacy_checks.errors import PrivacyInputError, warn_or_refuse
 from privacy_checks.features import FeatureSpec, extract, input_steps, input_time_axis
 from privacy_checks.model.forward_call import takes_lengths
 from privacy_checks.model.forward_errors import forward_errors
@@ -98,15 +97,7 @@ def clip_batches(
 
 
 def _warn_cut(message: str) -> None:
-    """A ClipCutWarning; one that a warnings filter turns into an error (`-W error`, pytest's
-    `filterwarnings = error`) becomes a usage error, never a traceback."""
-    try:
-        warnings.warn(ClipCutWarning(message), stacklevel=3)
-    except ClipCutWarning:
-        raise PrivacyInputError(
-            f"{message} (a ClipCutWarning, an error here because a warnings filter such as -W error says so; "
-            "raise duration_s, or let it warn: -W default::privacy_checks.engine.length_batches.ClipCutWarning)"
-        ) from None
+    warn_or_refuse(ClipCutWarning(message), "raise duration_s", stacklevel=3)
 
 
 def _groups(order: list[int], lengths: list[int], batch_size: int, equal_lengths: bool) -> Iterator[list[int]]:
