@@ -344,6 +344,19 @@ def linear_probe(shape: tuple[int, ...], outputs: Sequence[int] = (2,)) -> Multi
     return MultiTask(TimeSummary(), summary_size(shape), outputs)
 
 
+# Our own modules that are fixed functions: no parameters, no buffers, the same in training and eval.
+FIXED_MODULES = (TimeSummary, ChannelsFirst, NewAxis, FramesFirst, nn.Identity, nn.Sequential)
+
+
+def fixed_trunk(head: nn.Module) -> nn.Module | None:
+    """The trunk of a head whose trunk is a fixed function (the linear probe's time summary): its
+    output can be computed once per training set and only the outputs trained. None otherwise
+    (a user's head is never assumed fixed)."""
+    if isinstance(head, MultiTask) and all(type(m) in FIXED_MODULES for m in head.trunk.modules()):
+        return head.trunk
+    return None
+
+
 def channel_axes(shape: tuple[int, ...]) -> tuple[int, ...]:
     """Axes (of a batch) averaged over when standardising: all but the feature/channel axis."""
     if len(shape) == 3:  # (C, F, T): per channel

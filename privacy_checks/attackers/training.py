@@ -24,8 +24,10 @@ import torch
 from torch import nn
 
 from privacy_checks import progress
-from privacy_checks.attackers.heads import Standardize, channel_axes
+from privacy_checks.attackers.heads import Standardize, channel_axes, fixed_trunk
+from privacy_checks.attackers.training_rows import TrainingRows, computed_rows, training_rows
 from privacy_checks.config import AttackerSettings
+from privacy_checks.model.multitask import MultiTask
 from privacy_checks.seeds import fold_seed
 
 VALIDATION_SHARE = 0.2  # of each gender's training speakers, held out to decide when to stop
@@ -48,6 +50,7 @@ def cross_validated_predictions(
     `emotions` (multi-task) an (N, 2) array of predicted (gender, emotion). `speakers` (one per row)
     lets each head stop early on speakers held out of its training rows."""
     targets = labels if emotions is None else (labels, emotions)
+    rows = training_rows(representations, device)  # loaded once for every fold
     predictions = np.full((len(labels), 1 if emotions is None else 2), -1, dtype=np.int64)
     names = np.unique(folds)
     for index, fold in enumerate(names):
@@ -56,7 +59,7 @@ def cross_validated_predictions(
         with progress.step(f"fold {index + 1}/{len(names)}"):
             model = train_attacker(
                 make_head,
-                representations,
+                rows,
                 targets,
                 train,
                 settings,
@@ -64,7 +67,7 @@ def cross_validated_predictions(
                 device,
                 speakers=speakers,
             )
-        predictions[test] = _as_columns(predict(model, representations, test, device))
+        predictions[test] = _as_columns(predict(model, rows, test, device))
     return predictions[:, 0] if emotions is None else predictions
 
 
@@ -91,7 +94,7 @@ def transfer_predictions(
 
 def train_attacker(
     make_head: Callable[[], nn.Module],
-    x: np.ndarray,
+    x: np.ndarray | TrainingRows,
     targets,
     rows: np.ndarray,
     settings: AttackerSettings,
@@ -104,7 +107,10 @@ def train_attacker(
     `targets` is the gender labels or a tuple (gender, emotion) for a multi-task head. Without
     `standardize` the standardiser is the identity (a model that must see inputs as T saw them).
     With `speakers` (one per row of `x`) and `settings.patience` it stops early on held-out speakers
-    (`validation_split`); otherwise it trains every epoch."""
+    (`validation_split`); otherwise it trains every epoch. A head whose trunk is a fixed function
+    (`heads.fixed_trunk`) has the trunk's output computed once and only its outputs trained: the
+    same model, without recomputing the linear probe's time summary every epoch."""
+    x = training_rows(x, device)
     torch.manual_seed(seed)
     split = None
     if speakers is not None and settings.patience > 0:
@@ -113,9 +119,16 @@ def train_attacker(
     standardizer = _standardizer(x, fit_rows)
     if not standardize:
         standardizer = Standardize(np.zeros_like(standardizer.mean.numpy()), np.ones_like(standardizer.std.numpy()))
-    model = nn.Sequential(standardizer, make_head()).to(device)
-    _fit(model, x, targets, fit_rows, settings, seed, device, held_out)
-    return model
+    head = make_head()
+    model = nn.Sequential(standardizer, head).to(device)
+    trunk = fixed_trunk(head)
+    if trunk is None:
+        _fit(model, x, targets, fit_rows, settings, seed, device, held_out)
+    else:
+        assert isinstance(head, MultiTask)  # fixed_trunk checked it
+        features = computed_rows(x, nn.Sequential(standardizer, trunk))
+        _fit(head.readout(), features, targets, fit_rows, settings, seed, device, held_out)
+    return model.eval()
 
 
 def validation_split(
@@ -148,15 +161,16 @@ def _as_columns(predicted) -> np.ndarray:
     return np.stack(columns, axis=1)
 
 
-def _standardizer(x: np.ndarray, train: np.ndarray) -> Standardize:
-    shape = x.shape[1:]
+def _standardizer(x: np.ndarray | TrainingRows, train: np.ndarray) -> Standardize:
+    rows = _readable(x, "cpu")
+    shape = rows.shape[1:]
     within = tuple(a - 1 for a in channel_axes(shape)[1:])  # axes of one example pooled per feature
     total = np.zeros(shape, dtype=np.float64)
     total_sq = np.zeros(shape, dtype=np.float64)
-    for chunk in np.array_split(train, max(1, len(train) // 256)):  # memory-mapped input: read in chunks
-        block = np.asarray(x[chunk], dtype=np.float64)
-        total += block.sum(0)
-        total_sq += (block**2).sum(0)
+    for chunk in np.array_split(train, max(1, len(train) // 256)):  # streamed input: read in chunks
+        block = rows.take(chunk).double()
+        total += block.sum(0).cpu().numpy()
+        total_sq += (block**2).sum(0).cpu().numpy()
     count = len(train) * int(np.prod([shape[a] for a in within]))
     mean = total.sum(within, keepdims=True) / count
     std = np.sqrt(np.maximum(total_sq.sum(within, keepdims=True) / count - mean**2, 0.0))
@@ -167,7 +181,7 @@ def _standardizer(x: np.ndarray, train: np.ndarray) -> Standardize:
 
 def _fit(
     model: nn.Module,
-    x: np.ndarray,
+    x: np.ndarray | TrainingRows,
     y,
     train: np.ndarray,
     settings: AttackerSettings,
@@ -178,7 +192,8 @@ def _fit(
     """Adam on cross-entropy; `y` is the gender labels, or a tuple of label arrays for a multi-task
     head (one cross-entropy per output, summed). With `held_out` rows: early stopping on their gender
     loss (`_Best`), the best epoch's weights kept."""
-    targets = y if isinstance(y, tuple) else (y,)
+    rows = _readable(x, device)
+    targets = tuple(torch.as_tensor(np.asarray(t), device=device) for t in (y if isinstance(y, tuple) else (y,)))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
@@ -193,14 +208,16 @@ def _fit(
             batch = np.sort(order[start : start + settings.batch_size])
             if len(batch) < 2:  # BatchNorm cannot train on a single example
                 continue
-            inputs = torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(device)
-            outputs = model(inputs)
+            outputs = model(rows.take(batch))
             outputs = outputs if isinstance(outputs, tuple) else (outputs,)
             optimizer.zero_grad()
-            loss = sum(loss_fn(out, torch.from_numpy(t[batch]).to(device)) for out, t in zip(outputs, targets))
+            index = torch.as_tensor(batch, device=device)
+            loss = sum(loss_fn(out, t[index]) for out, t in zip(outputs, targets))
             loss.backward()
             optimizer.step()
-        if held_out is not None and best.stops(model, _held_out_loss(model, x, targets[0], held_out, device), settings):
+        if held_out is not None and best.stops(
+            model, _held_out_loss(model, rows, targets[0], held_out, device), settings
+        ):
             break
     progress.update("training", epochs, epochs, "epochs")
     best.restore(model)
@@ -232,28 +249,34 @@ class _Best:
             model.load_state_dict(self.state)
 
 
-def _held_out_loss(model: nn.Module, x: np.ndarray, genders: np.ndarray, rows: np.ndarray, device: str) -> float:
+def _held_out_loss(model: nn.Module, x: TrainingRows, genders: torch.Tensor, rows: np.ndarray, device: str) -> float:
     """Mean gender cross-entropy over `rows`, in eval mode (the model returns to training mode)."""
     model.eval()
     total = 0.0
     with torch.inference_mode():
         for batch, outputs in _outputs_in_batches(model, x, rows, device):
-            labels = torch.from_numpy(np.asarray(genders[batch])).to(device)
+            labels = genders[torch.as_tensor(batch, device=device)]
             total += float(nn.functional.cross_entropy(outputs[0], labels, reduction="sum"))
     model.train()
     loss = total / max(1, len(rows))
     return loss if np.isfinite(loss) else float("inf")
 
 
-def _outputs_in_batches(model: nn.Module, x: np.ndarray, rows: np.ndarray, device: str, size: int = 256):
+def _outputs_in_batches(model: nn.Module, x, rows: np.ndarray, device: str, size: int = 256):
     """(row indices, the model's outputs as a tuple) per batch of `rows`; call under inference_mode."""
+    readable = _readable(x, device)
     for start in range(0, len(rows), size):
         batch = rows[start : start + size]
-        outputs = model(torch.from_numpy(np.asarray(x[batch], dtype=np.float32)).to(device))
+        outputs = model(readable.take(batch))
         yield batch, outputs if isinstance(outputs, tuple) else (outputs,)
 
 
-def predict(model: nn.Module, x: np.ndarray, rows: np.ndarray, device: str):
+def _readable(x, device: str) -> TrainingRows:
+    """`x` as TrainingRows: itself, or read batch by batch (never loaded whole just to be read once)."""
+    return x if isinstance(x, TrainingRows) else TrainingRows(x, device, None)
+
+
+def predict(model: nn.Module, x: np.ndarray | TrainingRows, rows: np.ndarray, device: str):
     """Argmax per output: an array, or a tuple of arrays for a multi-task head."""
     chunks: list[tuple[np.ndarray, ...]] = []
     with torch.inference_mode():

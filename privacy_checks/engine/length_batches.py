@@ -141,10 +141,11 @@ def input_layout(spec: FeatureSpec, rank: int) -> Layout:
 def fitted(rows: np.ndarray, layout: Layout, frames: np.ndarray, length: int) -> np.ndarray:
     """Batch-first rows with each example's frames after its valid `frames` set to zero, and the
     time axis cut or zero-padded to `length` frames (the layer's frames at duration_s), so that a
-    row does not depend on the batch it ran in; rows without a time axis as they are."""
+    row does not depend on the batch it ran in; rows without a time axis, or with nothing to
+    change, are returned as they are (not copied)."""
     axis = layout.time_axis
-    if axis is None:
-        return rows
+    if axis is None or (rows.shape[axis] == length and bool((np.asarray(frames) >= length).all())):
+        return rows  # nothing to zero, cut or pad (every clip fills the batch): `rows` itself
     moved = np.moveaxis(rows, axis, 1)
     out = np.zeros((len(rows), length, *moved.shape[2:]), dtype=np.float32)
     for row, valid in enumerate(frames):
@@ -220,6 +221,8 @@ class ClipReader:
             else:
                 whole = fitted(rows, stored, frames, length)
                 out[""] = pooled_map(whole, time, self.max_map_frames, np.minimum(frames, length))
+            if np.may_share_memory(out[""], rows):  # kept past the hook: never a view of the model's output
+                out[""] = np.array(out[""])
         return out
 
 

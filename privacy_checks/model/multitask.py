@@ -28,9 +28,28 @@ class MultiTask(nn.Module):
         self.outputs = nn.ModuleList(nn.Linear(features, n) for n in outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        shared = self.trunk(x)
-        logits = tuple(output(shared) for output in self.outputs)
-        return logits[0] if len(logits) == 1 else logits
+        return _logits(self.outputs, self.trunk(x))
+
+    def readout(self) -> nn.Module:
+        """The outputs alone, applied to the trunk's output: trains this head's outputs in place when
+        the trunk's output is computed once beforehand (a fixed trunk: attackers.training)."""
+        return Readout(self.outputs)
+
+
+class Readout(nn.Module):
+    """Per-task linear outputs over shared features: a tensor for one task, else a tuple."""
+
+    def __init__(self, outputs: nn.ModuleList):
+        super().__init__()
+        self.outputs = outputs
+
+    def forward(self, shared: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        return _logits(self.outputs, shared)
+
+
+def _logits(outputs: nn.ModuleList, shared: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    logits = tuple(output(shared) for output in outputs)
+    return logits[0] if len(logits) == 1 else logits
 
 
 def multitask_from_tail(tail: nn.Module, outputs: Sequence[int]) -> nn.Module:

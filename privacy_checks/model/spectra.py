@@ -12,6 +12,7 @@ features; a band narrower than the clip's frequency resolution takes its nearest
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -57,19 +58,31 @@ def _bands(signal: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     power = (torch.fft.rfft(centred, dim=0).abs() ** 2).mean(dim=1)[1:]  # the mean removed: no DC bin
     if power.numel() == 0 or float(power.sum()) <= 0:
         return torch.full((BANDS,), math.log(_FLOOR), dtype=torch.float64)
-    frequencies = torch.arange(1, power.numel() + 1, dtype=torch.float64) / frames
     share = power / power.sum()
-    values = torch.empty(BANDS, dtype=torch.float64)
-    for band in range(BANDS):
-        low, high = float(edges[band]), float(edges[band + 1])
-        inside = (frequencies >= low) & (frequencies < high)
-        if inside.any():
-            values[band] = share[inside].mean()
-        else:  # narrower than the resolution: the nearest bin
-            centre = math.sqrt(low * high)
-            values[band] = share[int(torch.argmin((frequencies - centre).abs()))]
+    band_of_bin, counts, nearest = _bins_of_bands(frames, tuple(edges.tolist()))
+    inside = band_of_bin >= 0
+    sums = torch.zeros(BANDS, dtype=torch.float64).index_add_(0, band_of_bin[inside], share[inside])
+    # an empty band (narrower than the resolution) takes its nearest bin
+    values = torch.where(counts > 0, sums / counts.clamp(min=1), share[nearest])
     # share per bin x frames = share per unit of frequency: the same for a short and a long clip
     return torch.log((values * frames).clamp(min=_FLOOR))
+
+
+@functools.lru_cache(maxsize=64)
+def _bins_of_bands(frames: int, edges: tuple[float, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For a clip of `frames` frames: each non-DC bin's band (-1: outside every band), each band's
+    bin count, and each band's bin nearest its centre (geometric), in cycles per frame."""
+    frequencies = torch.arange(1, frames // 2 + 1, dtype=torch.float64) / frames
+    band_of_bin = torch.full((len(frequencies),), -1, dtype=torch.int64)
+    counts = torch.zeros(BANDS, dtype=torch.float64)
+    nearest = torch.zeros(BANDS, dtype=torch.int64)
+    for band in range(BANDS):
+        low, high = edges[band], edges[band + 1]
+        inside = (frequencies >= low) & (frequencies < high)
+        band_of_bin[inside] = band
+        counts[band] = float(inside.sum())
+        nearest[band] = int(torch.argmin((frequencies - math.sqrt(low * high)).abs()))
+    return band_of_bin, counts, nearest
 
 
 def probe_statistics(x: torch.Tensor, layout: Layout, frames: torch.Tensor | None = None) -> torch.Tensor:
