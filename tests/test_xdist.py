@@ -93,3 +93,51 @@ def test_a_raising_attacker_is_an_error_in_the_report_serially_and_under_two_wor
         md = (pytester.path / folder / "report.md").read_text()
         assert md.startswith("## Privacy audit: ERROR") and "RuntimeError: my head is broken" in md
     assert values(pytester, "serial") == values(pytester, "parallel")
+
+
+COUNTING_CONFTEST = """
+import os
+import torch
+from privacy_checks import CustomAttacker
+
+def counted(shape, outputs):
+    with open(os.path.join(os.path.dirname(__file__), "trainings.log"), "a") as log:
+        log.write(f"{os.getpid()}\\n")
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(outputs[0]))
+
+def pytest_privacy_attackers(config):
+    return [CustomAttacker("counted", build=counted)]
+"""
+
+
+def test_workers_train_each_attacker_once_across_the_run(pytester, demo_checkpoint):
+    """Items spread over the workers one by one, but what many of them need is computed by one
+    worker for all: an attack's controls (every layer's item needs them) and the later layers'
+    predictions a failing item's safe-split search reads. Counted: the heads the user's attacker
+    builds (one per fold and per control) are as many with -n 2 as serially, and the run's shared
+    folder (in pytest's cache) is gone afterwards."""
+    from tests.conftest import FAST_CONFIG, TINY_DATA
+
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG)
+    pytester.makeconftest(COUNTING_CONFTEST)
+    (pytester.path / "m.pt").write_bytes(demo_checkpoint.read_bytes())
+    log = pytester.path / "trainings.log"
+    select = ("-k", "counted and (features.3 or features.7 or pool or classifier.4)")
+
+    def run(folder: str, *extra: str):
+        return pytester.runpytest_subprocess(
+            "--privacy-audit", "m.pt", "--privacy-data", TINY_DATA, *select, "--privacy-report", folder, *extra
+        )
+
+    serial = run("serial", "-p", "no:xdist")
+    serial_builds = log.read_text().split()
+    log.unlink()
+    parallel = run("parallel", "-n", "2")
+    parallel_builds = log.read_text().split()
+    assert serial.ret == parallel.ret, parallel.stdout.str()[-2000:]
+    assert len(values(pytester, "serial")[0]) == 4
+    assert values(pytester, "serial") == values(pytester, "parallel")
+    assert len(parallel_builds) == len(serial_builds) > 0
+    assert len(set(parallel_builds)) == 2  # both workers trained some
+    runs = pytester.path / ".pytest_cache" / "d" / "privacy-checks" / "runs"
+    assert runs.is_dir() and not list(runs.iterdir()), "the run's shared folder is removed at the end"

@@ -9,6 +9,7 @@ from privacy_checks.engine.corpora import AuditCorpora
 from privacy_checks.engine.domain import Attack
 from privacy_checks.engine.encoder_attack import EncoderAttack
 from privacy_checks.engine.intercept_attack import InterceptAttack
+from privacy_checks.engine.shared_results import SharedArrays
 from privacy_checks.seeds import derived_seed
 from privacy_checks.threat_model import Access, Scenario
 
@@ -21,7 +22,9 @@ class Attacks:
         encoder: EncoderAttack,
         intercept: InterceptAttack,
         audit_seed: int,
+        shared: SharedArrays | None = None,
     ):
+        self.shared = shared or SharedArrays(None)
         self.scenarios = scenarios  # shared with the orchestrator, which adds custom attackers to it
         self.corpora = corpora
         self.encoder = encoder
@@ -35,7 +38,15 @@ class Attacks:
         `head` reads the layer under encoder access (the planned head or its stand-in); `seed`
         trains it. Intercept access trains one model per fold for all layers of the attack, so it
         uses the attack's own seed instead and always its planned head. With `shuffle_seed` the
-        attacker learns genders permuted over speakers by that seed (the negative control)."""
+        attacker learns genders permuted over speakers by that seed (the negative control).
+
+        Under pytest-xdist one worker computes each and the others read it (shared_results.py): an
+        attack's controls serve all its layers, and a failing item's safe-split search reads the
+        later layers' predictions, which their own items compute."""
+        key = f"{attack.key}:{head}:{layer}:{seed}:{shuffle_seed}"
+        return self.shared.get(key, lambda: self._predict(attack, head, layer, seed, shuffle_seed))
+
+    def _predict(self, attack: Attack, head: str, layer: str, seed: int, shuffle_seed: int | None) -> np.ndarray:
         data = self.corpora.training_data(attack, self.scenarios[attack.scenario], shuffle_seed)
         if attack.access == Access.INTERCEPT:
             label = "intercept:" + attack.key + ("/shuffled" if shuffle_seed is not None else "")

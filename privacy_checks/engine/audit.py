@@ -34,6 +34,7 @@ from privacy_checks.engine.readings import Readings
 from privacy_checks.engine.representations import INPUT_LAYER, EmbeddingStore, LayerOutputs
 from privacy_checks.engine.results import ERROR, FAILED, INCONCLUSIVE, PASSED, SKIPPED, CaseResult, ControlResult
 from privacy_checks.engine.safe_split import earliest_safe_layer
+from privacy_checks.engine.shared_results import SharedArrays
 from privacy_checks.engine.skips import skip_reason
 from privacy_checks.engine.threads import torch_threads
 from privacy_checks.engine.verdict import judge
@@ -71,6 +72,7 @@ class Audit:
         base_checkpoint: Path | None = None,
         baseline: Baseline | None = None,
         budget: Budget | None = None,
+        shared_dir: Path | None = None,
     ):
         self.target = target
         self.config = config
@@ -105,8 +107,9 @@ class Audit:
         encoder = EncoderAttack(target, self.corpora, self.outputs, settings, device, self.custom_heads)
         intercept_cache = cache_dir.parent / "intercept-attackers"
         intercept = InterceptAttack(target, self.corpora, self.outputs, settings, device, intercept_cache, base)
-        self.attacks = Attacks(self.scenarios, self.corpora, encoder, intercept, config.audit.seed)
-        self.probe = ProbeAttack(self.corpora, self.outputs, config.audit.seed, target.input_spec)
+        shared = SharedArrays(shared_dir)  # predictions other pytest-xdist workers of the run also need
+        self.attacks = Attacks(self.scenarios, self.corpora, encoder, intercept, config.audit.seed, shared)
+        self.probe = ProbeAttack(self.corpora, self.outputs, config.audit.seed, target.input_spec, shared)
         self.controls = Controls(self.attacks, self.probe, target, self.corpora, self.budget, config)
         self.readings = Readings(self.attacks, self.probe, self.controls, self.corpora, config, self.budget)
         for custom in custom_attackers:

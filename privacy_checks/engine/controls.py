@@ -4,7 +4,8 @@ trains it with the speaker->gender mapping shuffled, where it must stay at chanc
 probe's controls read a reference representation instead (log-mel statistics of the same audio):
 T's input may be raw samples, where no probe can see gender.
 
-Both are memoised per attack: every layer of one attack shares them. Seeds: one per attack,
+Both are memoised per attack: every layer of one attack shares them (and every pytest-xdist worker
+of the run: Attacks.predict, engine/shared_results.py). Seeds: one per attack,
 derived from the audit seed and the attack's key; the negative control shuffles the genders with
 that same seed on either access path."""
 

@@ -29,6 +29,7 @@ def open_audit(
     trust_checkpoint: bool = False,
     budget: Budget | str | None = None,
     base_dir: str | os.PathLike | None = None,
+    shared_dir: str | os.PathLike | None = None,
 ) -> Audit:
     """An audit of `checkpoint` (a path, or a loaded Target) on `data`, ready to plan and run.
 
@@ -40,6 +41,8 @@ def open_audit(
       config file's folder, else the working directory.
     - `cache_dir`: where layer outputs are cached (intercept attackers beside it); default a
       folder in the system temp directory.
+    - `shared_dir`: a folder of this run's own where processes running parts of one audit (pytest-xdist
+      workers) share the results many items need (engine/shared_results.py); None shares nothing.
     - `baseline`: a loaded Baseline or the path of a saved one; `budget`: a budget name or a Budget
       of one's own (default audit.budget).
 
@@ -77,4 +80,5 @@ def open_audit(
         base_checkpoint=base / base_checkpoint if base_checkpoint else None,
         baseline=baseline,
         budget=BUDGETS[budget] if isinstance(budget, str) else budget,
+        shared_dir=Path(shared_dir) if shared_dir is not None else None,
     )

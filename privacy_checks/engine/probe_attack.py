@@ -15,8 +15,8 @@ neural heads need the cap. Its predictions, intervals and controls are over the 
 (`AuditCorpora.everything`).
 
 Results are memoised per (corpus role, layer, shuffle): every scenario and head of an access mode
-that trains on the same corpus shares them. Intercept access has no probe: that attacker never holds
-labelled h_T.
+that trains on the same corpus shares them, pytest-xdist workers too (engine/shared_results.py).
+Intercept access has no probe: that attacker never holds labelled h_T.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from privacy_checks.attackers.probe import ProbeFeatureError, cross_validated_pr
 from privacy_checks.engine.corpora import AUX, TARGET, AuditCorpora, TrainingData
 from privacy_checks.engine.length_batches import clip_batches
 from privacy_checks.engine.representations import LayerOutputs, feature_batches
+from privacy_checks.engine.shared_results import SharedArrays
 from privacy_checks.features.spec import FeatureSpec
 from privacy_checks.model.layout import Layout
 from privacy_checks.model.spectra import BANDS, probe_statistics
@@ -51,7 +52,15 @@ def reference_spec(sample_rate: int, duration_s: float, variable_length: bool = 
 
 
 class ProbeAttack:
-    def __init__(self, corpora: AuditCorpora, outputs: LayerOutputs, audit_seed: int, spec: FeatureSpec):
+    def __init__(
+        self,
+        corpora: AuditCorpora,
+        outputs: LayerOutputs,
+        audit_seed: int,
+        spec: FeatureSpec,
+        shared: SharedArrays | None = None,
+    ):
+        self.shared = shared or SharedArrays(None)
         self.corpora = corpora.everything  # every utterance, whatever the budget's cap
         # From the statistics pass, not the maps: when the budget's cap left utterances out, at
         # variable length (the maps hold zero padding; the statistics are over valid frames only),
@@ -84,7 +93,8 @@ class ProbeAttack:
         key = (data.role, name, shuffle_seed)
         if key not in self._predictions:
             with progress.step(f"convex probe on {name}"):
-                self._predictions[key] = self._predict(data, name, layer)
+                shared_key = f"convex probe:{data.role}:{name}:{shuffle_seed}"
+                self._predictions[key] = self.shared.get(shared_key, lambda: self._predict(data, name, layer))
         return self._predictions[key]
 
     def _predict(self, data: TrainingData, name: str, layer: str | None) -> np.ndarray:

@@ -15,7 +15,6 @@ non-finite values) is not stored: its problem is kept, naming the layer, and its
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ import numpy as np
 from privacy_checks import cache_seal, progress
 from privacy_checks.attackers.head_layout import batch_first, in_head_order
 from privacy_checks.data import Corpus
+from privacy_checks.engine.file_lock import locked
 from privacy_checks.engine.forward_pass import feature_batches, forward_pass
 from privacy_checks.engine.layer_rows import INPUT_LAYER, STATISTICS
 from privacy_checks.engine.map_pooling import MAX_MAP_FRAMES, pooled_layers
@@ -103,7 +103,7 @@ def layer_outputs(
     if missing:
         # Another process (a pytest-xdist worker) may be computing the same entry: one computes it
         # under the lock, the others wait and then read it from the cache.
-        with _locked(store.root / f"{key}.lock"):
+        with locked(store.root / f"{key}.lock"):
             cached = {layer: load(layer) for layer in layers}
             missing = [layer for layer, array in cached.items() if array is None]
             if missing:
@@ -204,23 +204,3 @@ class LayerOutputs:
         own order (T's tail clone continues T's forward pass)."""
         stored = self._by_role[role][layer]
         return stored if native else cast("np.ndarray", in_head_order(stored, self.layout(layer)))
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """An exclusive advisory lock on `path` (fcntl; where there is none, no lock is taken)."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            # Leave no lock file behind. A process that opened the old file before the unlink then
-            # holds a lock nobody else sees: at worst it recomputes an entry, and writes are atomic.
-            path.unlink(missing_ok=True)
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -14,7 +14,7 @@ import pytest
 
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.pytest_plugin.options import DEVICES, AuditOptions, non_negative_int
-from privacy_checks.pytest_plugin.stash import PROGRESS_KEY, SESSION_KEY
+from privacy_checks.pytest_plugin.stash import PROGRESS_KEY, RUN_KEY, SESSION_KEY
 from privacy_checks.threat_model import BUDGETS
 
 if TYPE_CHECKING:
@@ -130,8 +130,6 @@ def pytest_configure(config: pytest.Config) -> None:
         from privacy_checks.pytest_plugin.terminal_progress import TerminalProgress
 
         config.stash[PROGRESS_KEY] = TerminalProgress.for_config(config)
-    if getattr(config.option, "dist", "no") == "load":  # pytest-xdist's default for -n
-        config.option.dist = "loadgroup"  # keep each attack's layers on one worker (items.py)
     checkpoint = str(options.checkpoint)
     # `pytest --privacy-audit m.pt` audits only; `pytest --privacy-audit m.pt tests/` runs both.
     if config.args_source == pytest.Config.ArgsSource.ARGS:
@@ -284,6 +282,36 @@ class ResultRows:
         row = getattr(report, "privacy_result", None)
         if row is not None:
             self.session.record(row, error=getattr(report, "privacy_error", None))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist, on the controller, per worker: the run's id, so that the workers share the
+    results many items need (an attack's controls, the convex probe's readings) in a folder of
+    this run's own instead of each computing them again."""
+    config = node.config
+    if SESSION_KEY not in config.stash:
+        return
+    from privacy_checks.pytest_plugin.session import RUN_INPUT
+
+    if RUN_KEY not in config.stash:
+        import uuid
+
+        config.stash[RUN_KEY] = uuid.uuid4().hex
+    node.workerinput[RUN_INPUT] = config.stash[RUN_KEY]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The controller removes the folder its workers shared (it holds this run's results only)."""
+    run_id = config.stash.get(RUN_KEY, None)
+    if run_id is not None:
+        import contextlib
+        import shutil
+
+        from privacy_checks.pytest_plugin.session import run_folder
+
+        with contextlib.suppress(OSError, PrivacyInputError):  # the cache went away: nothing left there
+            shutil.rmtree(run_folder(config, run_id), ignore_errors=True)
 
 
 def _is_worker(config: pytest.Config) -> bool:

@@ -106,11 +106,9 @@ class CheckpointFile(pytest.File):
     def collect(self):
         session = self.config.stash[SESSION_KEY]
         for case in session.audit.cases:
-            item = LeakageItem.from_parent(self, name=case.name, case=case)
-            # Under pytest-xdist (--dist loadgroup) all layers of one attack run on one worker: its
-            # control and its safe-split search are computed once, not once per worker.
-            item.add_marker(pytest.mark.xdist_group(name=case.attack.key))
-            yield item
+            # Under pytest-xdist the items spread one by one; what many of them need (an attack's
+            # controls, the convex probe's readings) one worker computes for all (shared_results.py).
+            yield LeakageItem.from_parent(self, name=case.name, case=case)
 
 
 class LeakageItem(pytest.Item):

@@ -6,6 +6,7 @@ pytest layer itself stays torch-free (tests/test_layering.py).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,7 @@ class AuditSession:
                 custom_attackers=custom_attackers,
                 baseline=load_baseline(options.baseline) if options.baseline else None,
                 base_dir=config.source.parent if config.source else Path(pytest_config.rootpath),
+                shared_dir=_shared_dir(pytest_config),
             )
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -174,6 +176,22 @@ def check_outputs(options: AuditOptions) -> None:
                 f"--privacy-save-baseline {path}: {existing} is not a folder; pass a path inside a folder."
             )
         probe_folder("--privacy-save-baseline", path, existing)
+
+
+RUN_INPUT = "privacy_checks_run"  # the key of the run's id in a pytest-xdist worker's workerinput
+
+
+def run_folder(pytest_config, run_id: str) -> Path:
+    """Where the workers of run `run_id` share results (engine/shared_results.py), in the cache."""
+    if not re.fullmatch(r"[0-9a-f]{32}", run_id):
+        raise ValueError(f"not a run id: {run_id!r}")
+    return _cache_dir(pytest_config).parent / "runs" / run_id
+
+
+def _shared_dir(pytest_config) -> Path | None:
+    """A pytest-xdist worker's folder shared with the run's other workers; None in a serial run."""
+    run_id = getattr(pytest_config, "workerinput", {}).get(RUN_INPUT)
+    return run_folder(pytest_config, run_id) if run_id else None
 
 
 def _cache_dir(pytest_config) -> Path:

@@ -13,3 +13,4 @@ if TYPE_CHECKING:
 
 SESSION_KEY: pytest.StashKey[AuditSession] = pytest.StashKey()
 PROGRESS_KEY: pytest.StashKey[TerminalProgress] = pytest.StashKey()  # absent on xdist workers (no terminal)
+RUN_KEY: pytest.StashKey[str] = pytest.StashKey()  # the controller's run id, handed to its pytest-xdist workers
