@@ -109,7 +109,8 @@ def train_attacker(
     With `speakers` (one per row of `x`) and `settings.patience` it stops early on held-out speakers
     (`validation_split`); otherwise it trains every epoch. A head whose trunk is a fixed function
     (`heads.fixed_trunk`) has the trunk's output computed once and only its outputs trained: the
-    same model, without recomputing the linear probe's time summary every epoch."""
+    same model, without recomputing the linear probe's time summary every epoch; rows held in
+    memory are standardised once likewise."""
     x = training_rows(x, device)
     torch.manual_seed(seed)
     split = None
@@ -122,12 +123,14 @@ def train_attacker(
     head = make_head()
     model = nn.Sequential(standardizer, head).to(device)
     trunk = fixed_trunk(head)
-    if trunk is None:
-        _fit(model, x, targets, fit_rows, settings, seed, device, held_out)
-    else:
+    if trunk is not None:
         assert isinstance(head, MultiTask)  # fixed_trunk checked it
         features = computed_rows(x, nn.Sequential(standardizer, trunk))
         _fit(head.readout(), features, targets, fit_rows, settings, seed, device, held_out)
+    elif x.resident is not None:  # standardised once for the whole training, not at every step
+        _fit(head, computed_rows(x, standardizer), targets, fit_rows, settings, seed, device, held_out)
+    else:
+        _fit(model, x, targets, fit_rows, settings, seed, device, held_out)
     return model.eval()
 
 
