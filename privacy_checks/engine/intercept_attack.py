@@ -141,37 +141,23 @@ class InterceptAttack:
         if key not in self._models:
             # one process trains it (pytest-xdist workers need the same model for other layers)
             with locked(self._cache.folder / f"{key}.lock"):
-                self._models[key] = self._trained(key, head, make_head, raw, targets, train, seed, speakers)
+                model = self._cache.load(key, make_head)
+                if model is None:
+                    # T's own architecture sees raw features as T does (from the same public weights).
+                    model = train_attacker(
+                        make_head,
+                        raw,
+                        targets,
+                        train,
+                        self.settings,
+                        seed,
+                        self.device,
+                        standardize=head != TAIL_CLONE,
+                        speakers=speakers,
+                    )
+                    self._cache.save(key, model)
+            self._models[key] = model.to(self.device).eval()
         return self._models[key]
-
-    def _trained(
-        self,
-        key: str,
-        head: str,
-        make_head: Callable,
-        raw: Any,
-        targets: Any,
-        train: np.ndarray,
-        seed: int,
-        speakers: np.ndarray,
-    ):
-        """From the disk cache, else trained and saved there."""
-        model = self._cache.load(key, make_head)
-        if model is None:
-            # T's own architecture sees raw features as T does (from the same public weights).
-            model = train_attacker(
-                make_head,
-                raw,
-                targets,
-                train,
-                self.settings,
-                seed,
-                self.device,
-                standardize=head != TAIL_CLONE,
-                speakers=speakers,
-            )
-            self._cache.save(key, model)
-        return model.to(self.device).eval()
 
     def _insertion(
         self, architecture: Architecture, model: Any, layer: str, input_shape: tuple[int, ...]
