@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -387,3 +388,42 @@ def test_a_folder_without_a_mask_still_batches_the_synthetic_corpus(folders, tmp
     corpus = load_corpus("synthetic:speakers=4,utterances=4,duration=0.5", tmp_path)
     layer_outputs(target, corpus, ["wav2vec2.encoder.layers.1"], EmbeddingStore(tmp_path), batch_size=8)
     assert [shape for shape in batches if shape[1] == 8000] == [(8, 8000), (8, 8000)], batches
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_frame_counts_are_the_models_own(folders, name):
+    """Each conv layer's frames, and every later layer's, as transformers counts them."""
+    from privacy_checks.model.hf_folder import conv_frame_counts
+
+    target = load_target(folders[name])
+    model = target.module.wrapped
+    samples = np.array([400, 5119, 16160, 80000, 128000])
+    counts = target.frame_counts
+    assert counts is not None
+    prefix = model.base_model_prefix
+    expected = model._get_feat_extract_output_lengths(torch.from_numpy(samples)).numpy()
+    np.testing.assert_array_equal(counts(f"{prefix}.encoder.layers.1", samples), expected)
+    np.testing.assert_array_equal(counts(f"{prefix}.feature_extractor.conv_layers.0", samples), samples // 20)
+    model.config.add_adapter = True  # frames change after the encoder: counted in proportion instead
+    assert conv_frame_counts(model) is None
+
+
+def test_a_short_clip_padded_beside_a_long_one_keeps_its_statistics_at_every_block(tmp_path):
+    """With the attention mask, a 1.01 s clip padded to 5 s has 50 valid frames at 50 a second, as
+    alone; counted in proportion to the samples it would have 51, one of them reading the padding."""
+    from privacy_checks.engine.representations import EmbeddingStore, layer_outputs
+    from tests.test_variable_length import clips_corpus
+
+    path = save_folder(tmp_path / "masked", feat_extract_norm="layer")  # group norm must not be padded
+    (path / "preprocessor_config.json").write_text(
+        json.dumps({"sampling_rate": 16000, "do_normalize": True, "return_attention_mask": True})
+    )
+    target = load_target(path, ModelSettings(input={"duration_s": 5.0}))
+    layers = [name for name, layout in target.layouts().items() if layout.time_axis is not None]
+    assert len(layers) == 6  # two conv layers, the projection, two transformer layers, the projector
+    single = layer_outputs(target, clips_corpus([1.01], "one"), layers, EmbeddingStore(tmp_path / "a"), statistics=True)
+    padded = layer_outputs(
+        target, clips_corpus([1.01, 5.0], "two"), layers, EmbeddingStore(tmp_path / "b"), statistics=True
+    )
+    for layer in layers:
+        np.testing.assert_allclose(padded[layer][0], single[layer][0], atol=2e-5, err_msg=layer)

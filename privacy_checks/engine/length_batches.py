@@ -203,7 +203,7 @@ class ClipReader:
         time = stored.time_axis
         frames = None
         if time is not None:
-            frames = batch.steps.numpy() if layer == INPUT_LAYER else batch.frames(rows.shape[time])
+            frames = batch.steps.numpy() if layer == INPUT_LAYER else self._frames(layer, batch, rows.shape[time])
             rows = fitted(rows, stored, frames, rows.shape[time])
         checked = non_finite(rows, batch.indices)  # padding may hold anything: only valid frames count
         if isinstance(checked, str):
@@ -224,6 +224,17 @@ class ClipReader:
             if np.may_share_memory(out[""], rows):  # kept past the hook: never a view of the model's output
                 out[""] = np.array(out[""])
         return out
+
+    def _frames(self, layer: str, batch: ClipBatch, total: int) -> np.ndarray:
+        """Each clip's valid frames at `layer` (`total` frames over the padded batch): the model's own
+        count where it has one and it fits (its count for the padded length is `total`), else in
+        proportion to the samples."""
+        counts = self.target.frame_counts
+        if counts is not None:
+            exact = counts(layer, np.append(np.asarray(batch.samples), batch.padded))
+            if exact is not None and int(exact[-1]) == total:
+                return np.clip(exact[:-1], 1, total)
+        return batch.frames(total)
 
 
 def time_frames(target: Target, shapes: dict[str, tuple[int, ...]], layers: list[str]) -> dict[str, int]:

@@ -23,10 +23,12 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -98,6 +100,7 @@ def load_hf_folder(path: Path, model_config: ModelSettings | None, trust_checkpo
         path,
         "huggingface",
         split_points=hf_blocks(model),
+        frame_counts=conv_frame_counts(model),
     )
 
 
@@ -118,6 +121,33 @@ def hf_blocks(model: nn.Module) -> tuple[str, ...]:
     base = getattr(model, "base_model_prefix", "")
     blocks += [name for name in model._modules if name != base]
     return tuple(dict.fromkeys(blocks))
+
+
+# Families whose layers after the conv feature encoder run at its frame rate (no squeeze, no adapter)
+_CONV_RATE_FAMILIES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat")
+
+
+def conv_frame_counts(model: Any):
+    """(layer, each clip's samples) -> each clip's frames at that layer, as the model counts them:
+    each conv layer gives floor((n - kernel) / stride) + 1 (transformers'
+    `_get_feat_extract_output_lengths`), and every later layer with a time axis runs at the conv
+    encoder's rate. A padded batch's last frames of a short clip see the padding; these counts
+    leave them out exactly, where a count in proportion to the samples may keep one. None for a
+    family that changes the rate after the encoder (SEW's squeeze, adapters): counted in proportion."""
+    config = model.config
+    kernels, strides = tuple(getattr(config, "conv_kernel", ())), tuple(getattr(config, "conv_stride", ()))
+    if getattr(config, "model_type", None) not in _CONV_RATE_FAMILIES or getattr(config, "add_adapter", False) or not kernels:
+        return None
+
+    def counts(layer: str, samples: np.ndarray) -> np.ndarray | None:
+        found = re.search(r"feature_extractor\.conv_layers\.(\d+)$", layer)
+        depth = int(found.group(1)) + 1 if found else len(kernels)
+        frames = np.asarray(samples, dtype=np.int64)
+        for kernel, stride in zip(kernels[:depth], strides[:depth], strict=True):
+            frames = (frames - kernel) // stride + 1
+        return np.maximum(frames, 0)
+
+    return counts
 
 
 def _has(model: nn.Module, name: str) -> bool:

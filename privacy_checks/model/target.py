@@ -10,11 +10,12 @@ following the batch size, time axis the duration), the others excluded with the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -56,6 +57,9 @@ class Target:
     # Split points the loader found but cannot offer -> why (an ONNX graph's interleaved scopes):
     # listed by the survey as excluded, never audited
     exclusions: Mapping[str, str] = field(default_factory=dict)
+    # (layer, each clip's samples) -> each clip's valid frames at that layer, exactly (a HF model's
+    # conv stack); None, or a None answer: counted in proportion to the samples (length_batches)
+    frame_counts: Callable[[str, np.ndarray], np.ndarray | None] | None = field(default=None, repr=False)
     _layer_shapes: dict[str, tuple[int, ...]] | None = field(default=None, repr=False)
     _survey: dict[str, LayoutResult] | None = field(default=None, repr=False)
 
