@@ -71,9 +71,14 @@ class ShardPlugin:
             )
             return result
         kept = whole_attacks(unsplit, items)
-        kept_ids = {id(item) for item in kept}
+        kept_ids, chosen_ids = {id(item) for item in kept}, {id(item) for item in items}
         moved = [item for item in items if id(item) not in kept_ids]
+        taken = {id(item) for item in kept if id(item) not in chosen_ids}  # pytest-split had deselected them
         items[:] = kept
         if moved:
             self.config.hook.pytest_deselected(items=moved)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if taken and reporter is not None:  # so that "N deselected" counts what this shard does not run
+            deselected = reporter.stats.get("deselected", [])
+            deselected[:] = [item for item in deselected if id(item) not in taken]
         return result
