@@ -240,6 +240,8 @@ def _merge(folders: list[Path], out: Path | None, baseline: Path | None) -> int:
         written = write_report_folder(target, merged, label=label)
     except OSError as exc:
         raise PrivacyInputError(f"{label} {target}: cannot write the report: {exc}") from None
+    covered = merged.coverage.planned if merged.coverage else ()
+    print(f"merged {len(shards)} shard reports: {len(merged.results)} of the audit's {len(covered)} items")
     for line in merged.lines():
         print(line)
     for path in written:
@@ -267,7 +269,10 @@ def _merge(folders: list[Path], out: Path | None, baseline: Path | None) -> int:
         )
         return USAGE_ERROR
     if baseline is not None:
-        save_baseline(baseline, merged.as_dict())
+        try:
+            save_baseline(baseline, merged.as_dict())
+        except OSError as exc:
+            raise PrivacyInputError(f"--save-baseline {baseline}: cannot write: {exc}") from None
         print(f"wrote {baseline}")
     tally = merged.tally
     if tally.errors:

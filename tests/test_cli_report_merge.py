@@ -87,7 +87,7 @@ def test_merged_shards_equal_the_unsharded_run(shared_audit, tmp_path, capsys):
             unsharded[key].pop("path" if key == "model" else "config_file")
         assert merged[key] == unsharded[key], key
     assert merged["coverage"]["missing"] == [] and merged["coverage"]["merged_from"] == [str(s) for s in shards]
-    assert "verdict: FAIL — 4 failed, 0 passed" in out
+    assert "merged 2 shard reports: 4 of the audit's 4 items" in out and "verdict: FAIL — 4 failed, 0 passed" in out
     assert (tmp_path / "merged" / "report.md").read_text().startswith("## Privacy audit: FAIL")
     assert sorted(p.name for p in (tmp_path / "merged").iterdir()) == sorted(
         p.name for p in (full.path / "out").iterdir()
@@ -202,6 +202,10 @@ def test_a_folder_without_report_json_is_a_usage_error(tmp_path, capsys):
     assert code == 4
     assert f"--merge {tmp_path / 'shard-2'}: no report.json in" in err
     assert "pass the folder each shard wrote with --privacy-report DIR" in err and "download" in err
+    (tmp_path / "notes.md").write_text("not a report")
+    code, _, err = _merge(capsys, tmp_path / "notes.md", "--out", tmp_path / "merged")
+    assert code == 4 and "notes.md is a file, not a report folder" in err
+    assert not (tmp_path / "merged").exists()
 
 
 def test_a_report_without_coverage_is_a_usage_error(tmp_path, capsys):

@@ -52,7 +52,13 @@ def read_shard(path: Path) -> Shard:
     folder = source.parent
     where = f"{FLAG} {path}"
     if not source.is_file():
-        what = "no such folder" if not folder.exists() else f"no report.json in {folder}"
+        what = (
+            "no such folder"
+            if not folder.exists()
+            else f"{folder} is a file, not a report folder"
+            if not folder.is_dir()
+            else f"no report.json in {folder}"
+        )
         raise PrivacyInputError(
             f"{where}: {what}; pass the folder each shard wrote with --privacy-report DIR (in CI, download "
             "every shard's artifact first; a shard whose job failed before its report was written must be re-run)."
