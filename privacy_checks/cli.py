@@ -51,9 +51,34 @@ def main(argv: list[str] | None = None) -> int:
     layers.add_argument("--config", type=Path, default=None, help="thresholds.yaml (for state_dict checkpoints)")
     layers.add_argument("--trust-checkpoint", action="store_true")
 
-    report = commands.add_parser("report", help="re-render report.md, report.html and the plots from a report.json")
-    report.add_argument("report_json", type=Path)
-    report.add_argument("--out", type=Path, default=None, help="folder to write into (default: the report's folder)")
+    report = commands.add_parser(
+        "report",
+        help="re-render report.md, report.html and the plots from a report.json, or merge the report "
+        "folders of an audit's shards (--merge)",
+    )
+    report.add_argument("report_json", type=Path, nargs="?", help="the report.json to re-render")
+    report.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        default=None,
+        help="combine the report folders of one audit split over CI jobs (each shard's --privacy-report DIR) "
+        "into one report and verdict; exit 0 only when every item of the audit is in a shard and it passes",
+    )
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder to write into (default: the report's folder; with --merge, privacy-report)",
+    )
+    report.add_argument(
+        "--save-baseline",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --merge: write the merged run's baseline (as --privacy-save-baseline does)",
+    )
 
     study = commands.add_parser(
         "reproduce",
@@ -86,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
 
             return train_command(args)
         if args.command == "report":
+            if (args.merge is None) == (args.report_json is None):
+                report.error("pass either a report.json to re-render or --merge DIR [DIR ...]")
+            if args.save_baseline is not None and args.merge is None:
+                report.error("--save-baseline goes with --merge (a pytest run writes its own: --privacy-save-baseline)")
+            if args.merge is not None:
+                return _merge(args.merge, args.out, args.save_baseline)
             return _report(args)
         if args.command == "reproduce":
             return _reproduce(args)
@@ -171,6 +202,83 @@ def _report(args) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+TESTS_FAILED, INTERNAL_ERROR = 1, 3  # pytest's codes, as a shard's own run would exit
+
+
+def _merge(folders: list[Path], out: Path | None, baseline: Path | None) -> int:
+    """`privacy-checks report --merge DIR...`: the shards' reports as one folder, verdict and
+    baseline. Exit 0 pass; 1 FAIL or INCONCLUSIVE (as pytest would); 3 an item raised (error rows);
+    4 items of the audit in no shard's report (the report is written, INCOMPLETE; no baseline)."""
+    from privacy_checks.engine.baseline import is_baseline_file, save_baseline
+    from privacy_checks.reporting.folder import check_report_folder, probe_folder, write_report_folder
+    from privacy_checks.reporting.merge import merge_shards, read_shard, unclaimed
+    from privacy_checks.reporting.report import missing_phrase
+
+    shards = [read_shard(folder) for folder in folders]
+    target = out or Path("privacy-report")
+    label = "privacy-checks report --merge --out"
+    if target.resolve() in {shard.folder.resolve() for shard in shards}:
+        raise PrivacyInputError(
+            f"{label} {target}: is one of the shards' folders, which the merged report would replace; pass a new "
+            "folder, e.g. --out privacy-report."
+        )
+    check_report_folder(target, label)
+    if baseline is not None:
+        if baseline.is_dir() or (baseline.exists() and not is_baseline_file(baseline)):
+            raise PrivacyInputError(
+                f"--save-baseline {baseline}: exists and is not a privacy-checks baseline; refusing to overwrite "
+                "it. Pass a new path (e.g. privacy-baseline.json)."
+            )
+        parent = baseline.parent if str(baseline.parent) else Path(".")
+        if not parent.is_dir():
+            raise PrivacyInputError(f"--save-baseline {baseline}: no folder {parent}; create it or pass another path.")
+        probe_folder("--save-baseline", baseline, parent)
+    merged = merge_shards(shards)
+    try:
+        written = write_report_folder(target, merged, label=label)
+    except OSError as exc:
+        raise PrivacyInputError(f"{label} {target}: cannot write the report: {exc}") from None
+    covered = merged.coverage.planned if merged.coverage else ()
+    print(f"merged {len(shards)} shard reports: {len(merged.results)} of the audit's {len(covered)} items")
+    for line in merged.lines():
+        print(line)
+    for path in written:
+        print(f"wrote {path}")
+    missing = merged.coverage.missing if merged.coverage else ()
+    if missing:
+        nobody, stopped = unclaimed(shards, missing)
+        why = []
+        if nobody:
+            why.append(
+                f"{len(nobody)} in no shard's selection ({missing_phrase(nobody)}): a shard's report folder was not "
+                "passed; pass every shard's --privacy-report folder"
+            )
+        why += [
+            f"{len(items)} selected by {folder} but not in its report ({missing_phrase(items)}): that shard stopped "
+            "early (-x, a timeout, Ctrl-C); re-run it"
+            for folder, items in stopped.items()
+        ]
+        print(
+            f"privacy-checks: error: the merged audit is INCOMPLETE: {len(missing)} of its "
+            f"{len(merged.coverage.planned) if merged.coverage else 0} items are in no shard's report: "
+            + "; ".join(why)
+            + (". No baseline was written." if baseline is not None else "."),
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
+    if baseline is not None:
+        try:
+            save_baseline(baseline, merged.as_dict())
+        except OSError as exc:
+            raise PrivacyInputError(f"--save-baseline {baseline}: cannot write: {exc}") from None
+        print(f"wrote {baseline}")
+    tally = merged.tally
+    if tally.errors:
+        return INTERNAL_ERROR
+    relaxed = merged.settings.get("controls", {}).get("fail_on_inconclusive") is False
+    return TESTS_FAILED if tally.failed or (tally.inconclusive and not relaxed) else 0
 
 
 if __name__ == "__main__":

@@ -141,3 +141,20 @@ def test_summary_names_each_error_and_folds_an_attack_that_raised_everywhere(rep
     assert "broken (custom attacker) · generic attacker · broken · encoder access: ERROR — " + raised in lines
     assert "ERROR at pool: layer 'pool' cannot be read: NaN" in lines
     assert lines[-1] == "verdict: ERROR — 2 failed, 1 passed, 0 inconclusive, 0 skipped, 3 errors"
+
+
+def test_coverage_reads_back_and_missing_items_make_the_verdict_incomplete(report):
+    planned = [r["id"] for r in report["results"]] + ["worst_case[generic-tail_clone-fc]"]
+    report["coverage"] = {
+        "planned": planned,
+        "selected": planned,
+        "missing": planned[-1:],
+        "merged_from": ["shard-1", "shard-2"],
+    }
+    read = AuditReport.from_dict(report)
+    assert read.as_dict() == report
+    assert read.tally.overall == "INCOMPLETE" and read.tally.phrase().endswith(", 1 missing")
+    assert not read.tally.green
+    read.corpus.update(female_speakers=10, male_speakers=10, folds=5)
+    assert "missing: 1 items of the audit are in no shard's report: worst_case[generic-tail_clone-fc]" in read.lines()
+    assert read.lines()[-1].startswith("verdict: INCOMPLETE — 2 failed, 2 passed")

@@ -136,7 +136,8 @@ def conv_frame_counts(model: Any):
     family that changes the rate after the encoder (SEW's squeeze, adapters): counted in proportion."""
     config = model.config
     kernels, strides = tuple(getattr(config, "conv_kernel", ())), tuple(getattr(config, "conv_stride", ()))
-    if getattr(config, "model_type", None) not in _CONV_RATE_FAMILIES or getattr(config, "add_adapter", False) or not kernels:
+    family = getattr(config, "model_type", None)
+    if family not in _CONV_RATE_FAMILIES or getattr(config, "add_adapter", False) or not kernels:
         return None
 
     def counts(layer: str, samples: np.ndarray) -> np.ndarray | None:

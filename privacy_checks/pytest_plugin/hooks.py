@@ -14,7 +14,7 @@ import pytest
 
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.pytest_plugin.options import DEVICES, AuditOptions, non_negative_int
-from privacy_checks.pytest_plugin.stash import PROGRESS_KEY, RUN_KEY, SESSION_KEY
+from privacy_checks.pytest_plugin.stash import PROGRESS_KEY, RUN_KEY, SESSION_KEY, UNSPLIT_KEY
 from privacy_checks.threat_model import BUDGETS
 
 if TYPE_CHECKING:
@@ -130,6 +130,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from privacy_checks.pytest_plugin.terminal_progress import TerminalProgress
 
         config.stash[PROGRESS_KEY] = TerminalProgress.for_config(config)
+    from privacy_checks.pytest_plugin.shards import ShardPlugin, splitting
+
+    if splitting(config):  # pytest-split: each shard keeps whole attacks (shards.py)
+        config.pluginmanager.register(ShardPlugin(config), "privacy-checks-shards")
     checkpoint = str(options.checkpoint)
     # `pytest --privacy-audit m.pt` audits only; `pytest --privacy-audit m.pt tests/` runs both.
     if config.args_source == pytest.Config.ArgsSource.ARGS:
@@ -217,6 +221,14 @@ def pytest_collect_directory(path: Path, parent: pytest.Collector):
     return None
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-split, the items every shard splits: after -k and -m, before pytest-split chooses
+    (its plugin is registered later, so pluggy calls this trylast hook first; shards.py)."""
+    if SESSION_KEY in config.stash and config.pluginmanager.has_plugin("privacy-checks-shards"):
+        config.stash[UNSPLIT_KEY] = list(items)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session):
     audit_session = session.config.stash.get(SESSION_KEY, None)
@@ -225,6 +237,7 @@ def pytest_runtestloop(session: pytest.Session):
 
         selected = [item.case for item in session.items if isinstance(item, LeakageItem)]
         audit_session.select(selected)
+        audit_session.ran = True
         if selected:
             from privacy_checks import progress
 
@@ -277,6 +290,12 @@ class ResultRows:
 
     def __init__(self, session):
         self.session = session
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids: list[str]) -> None:
+        """The controller collects nothing itself: the items a worker collected are this run's
+        selection (report.json's coverage)."""
+        self.session.select_names({nodeid.rsplit("::", 1)[-1] for nodeid in ids})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         row = getattr(report, "privacy_result", None)
@@ -340,8 +359,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     audit_session = session.config.stash.get(SESSION_KEY, None)
-    if audit_session is None or _is_worker(session.config) or not audit_session.rows:
+    if audit_session is None or _is_worker(session.config):
         return  # the controller (or a serial run) writes the reports, once
+    from privacy_checks.pytest_plugin.shards import splitting
+
+    sharded = splitting(session.config) and audit_session.ran
+    if not (audit_session.rows or sharded):
+        return  # a shard writes its report even when it holds no item: the merge needs its coverage
+    if sharded and not audit_session.selected and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK  # other shards hold every attack; the merge checks coverage
     status = audit_session.exit_status()
     if status is not None and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         session.exitstatus = status  # an item that raised is never reported as "a layer leaks" (1)

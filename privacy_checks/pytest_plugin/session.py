@@ -19,7 +19,7 @@ from privacy_checks.engine.results import ResultRow, safe_split_points
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.pytest_plugin.items import CRASH
 from privacy_checks.pytest_plugin.options import AuditOptions
-from privacy_checks.reporting.report import AuditReport
+from privacy_checks.reporting.report import AuditReport, Coverage
 
 if TYPE_CHECKING:
     from privacy_checks.engine.audit import Audit, CaseResult
@@ -36,9 +36,13 @@ class AuditSession:
         self.rows: dict[str, ResultRow] = {}
         # Items that raised instead of returning a result, by id: "usage" (exit 4) or "crash" (exit 3).
         self.errors: dict[str, str] = {}
+        self.ran = False  # the run loop started (not --collect-only, no usage error before it)
 
     def select(self, cases) -> None:
         self.selected = set(cases)
+
+    def select_names(self, names: set[str]) -> None:
+        self.selected = {case for case in self.audit.cases if case.name in names}
 
     def safe_split(self, case, computed_only: bool = False) -> str | None:
         return self.audit.safe_split(case, among=self.selected, computed_only=computed_only)
@@ -116,6 +120,10 @@ class AuditSession:
             settings=self.audit.describe_settings(),
             results=tuple(rows),
             safe_splits=safe_split_points(rows),
+            coverage=Coverage(
+                planned=tuple(c.name for c in self.audit.cases),
+                selected=tuple(c.name for c in self.audit.cases if c in self.selected),
+            ),
         )
 
     def result(self, case) -> CaseResult:

@@ -14,3 +14,5 @@ if TYPE_CHECKING:
 SESSION_KEY: pytest.StashKey[AuditSession] = pytest.StashKey()
 PROGRESS_KEY: pytest.StashKey[TerminalProgress] = pytest.StashKey()  # absent on xdist workers (no terminal)
 RUN_KEY: pytest.StashKey[str] = pytest.StashKey()  # the controller's run id, handed to its pytest-xdist workers
+# Under pytest-split: the items every shard splits (after -k and -m), recorded before pytest-split chooses.
+UNSPLIT_KEY: pytest.StashKey[list[pytest.Item]] = pytest.StashKey()

@@ -31,6 +31,13 @@ def html_page(report: AuditReport, plots: dict[str, bytes]) -> str:
         f"{html.escape(report.corpus['name'])}.</p>",
         f"<p>{html.escape(rule_line(report))}</p>",
     ]
+    missing = report.coverage.missing if report.coverage else ()
+    if missing:
+        parts.append(
+            f"<h2>Missing: {len(missing)} items in no shard's report</h2><ul>"
+            + "".join(f"<li>{html.escape(item)}</li>" for item in missing)
+            + "</ul>"
+        )
     for name, data in plots.items():
         encoded = base64.b64encode(data).decode()
         parts.append(

@@ -25,6 +25,16 @@ def markdown(report: AuditReport) -> str:
         rule_line(report),
         "",
     ]
+    missing = report.coverage.missing if report.coverage else ()
+    if missing:
+        out += [
+            f"### Missing: {len(missing)} items in no shard's report",
+            "",
+            "A shard's report folder was not merged, or its job stopped early: these were not measured.",
+            "",
+            *[f"- `{item}`" for item in missing],
+            "",
+        ]
     header, rows = matrix(report)
     if rows:
         out += ["### Leakage per layer and attack (L and verdict)", "", md_table(header, rows), ""]

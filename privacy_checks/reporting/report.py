@@ -22,6 +22,34 @@ SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """Which items a report covers, so that reports of one audit split over CI jobs can be merged
+    and a missing shard told from a pass (reporting/merge.py): report.json's `coverage`."""
+
+    planned: tuple[str, ...]  # every item of the audit, in case order (before -k or a shard's split)
+    selected: tuple[str, ...]  # the items this run selected (collected and not deselected)
+    missing: tuple[str, ...] = ()  # a merged report: planned items that no shard's report holds
+    merged_from: tuple[str, ...] = ()  # a merged report: the shards' report folders
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "planned": list(self.planned),
+            "selected": list(self.selected),
+            "missing": list(self.missing),
+            "merged_from": list(self.merged_from),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Coverage:
+        """Raises KeyError, TypeError or ValueError on a malformed entry."""
+        lists = {key: data.get(key, []) for key in ("planned", "selected", "missing", "merged_from")}
+        for key, value in lists.items():
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TypeError(f"coverage.{key} (a list of item ids)")
+        return cls(**{key: tuple(value) for key, value in lists.items()})
+
+
+@dataclass(frozen=True)
 class AuditReport:
     model: dict[str, Any]
     corpus: dict[str, Any]
@@ -29,13 +57,14 @@ class AuditReport:
     results: tuple[ResultRow, ...]  # in case order
     safe_splits: dict[str, str | None] = field(default_factory=dict)  # attack key -> layer
     aux_corpus: dict[str, Any] | None = None
+    coverage: Coverage | None = None  # None in reports written before coverage was recorded
 
     @property
     def tally(self) -> Tally:
-        return Tally.of(self.results)
+        return Tally.of(self.results, missing=len(self.coverage.missing) if self.coverage else 0)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "schema_version": SCHEMA_VERSION,
             "attribute": "gender",
             "model": self.model,
@@ -46,6 +75,9 @@ class AuditReport:
             "safe_split_points": self.safe_splits,
             "exposure": {layer: _exposure_entry(row) for layer, row in self.exposure().items()},
         }
+        if self.coverage is not None:  # absent from reports written before coverage was recorded
+            data["coverage"] = self.coverage.as_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuditReport:
@@ -58,6 +90,7 @@ class AuditReport:
             results=tuple(ResultRow.from_dict(row) for row in data["results"]),
             safe_splits=dict(data["safe_split_points"]),
             aux_corpus=data["aux_corpus"],
+            coverage=Coverage.from_dict(data["coverage"]) if data.get("coverage") else None,
         )
 
     def exposure(self) -> dict[str, ResultRow]:
@@ -81,7 +114,7 @@ class AuditReport:
         if self.aux_corpus:
             out.append(_corpus_line("auxiliary corpus", self.aux_corpus))
         if not self.results:
-            return out + ["no audit item ran"]
+            return out + ["no audit item ran", *self._missing_lines()]
         attacks: dict[str, list[ResultRow]] = {}
         for row in self.results:
             attacks.setdefault(row.attack_key, []).append(row)
@@ -92,11 +125,18 @@ class AuditReport:
             out.append("")
             out.append("exposure per layer (strongest attack over all scenarios and attackers)")
             out.extend(_exposure_table(self.exposure()))
+        out.extend(self._missing_lines())
         out.append("")
         out.append(rule_line(self))
         tally = self.tally
         out.append(f"verdict: {tally.overall} — {tally.phrase()}")
         return out
+
+    def _missing_lines(self) -> list[str]:
+        missing = self.coverage.missing if self.coverage else ()
+        if not missing:
+            return []
+        return ["", f"missing: {len(missing)} items of the audit are in no shard's report: {missing_phrase(missing)}"]
 
     def _attack_lines(self, key: str, rows: Sequence[ResultRow]) -> list[str]:
         first = rows[0]
@@ -128,6 +168,12 @@ class AuditReport:
         from privacy_checks.reporting.folder import write_report_folder
 
         return write_report_folder(Path(folder), self)
+
+
+def missing_phrase(missing: Sequence[str], shown: int = 10) -> str:
+    """The first `shown` item ids, then how many more."""
+    text = ", ".join(missing[:shown])
+    return text + (f" and {len(missing) - shown} more" if len(missing) > shown else "")
 
 
 def _exposure_entry(row: ResultRow) -> dict[str, Any]:

@@ -30,9 +30,10 @@ class Tally:
     inconclusive: int
     skipped: int
     errors: int = 0
+    missing: int = 0  # a merged report's items that no shard's report holds (reporting/merge.py)
 
     @classmethod
-    def of(cls, rows: Iterable[ResultRow]) -> Tally:
+    def of(cls, rows: Iterable[ResultRow], missing: int = 0) -> Tally:
         counts = Counter(row.status for row in rows)
         return cls(
             failed=counts[Status.FAILED],
@@ -40,14 +41,18 @@ class Tally:
             inconclusive=counts[Status.INCONCLUSIVE],
             skipped=counts[Status.SKIPPED],
             errors=counts[Status.ERROR],
+            missing=missing,
         )
 
     @property
     def overall(self) -> str:
-        """ERROR when a layer could not be measured, else FAIL when any item failed, else
+        """ERROR when a layer could not be measured, else INCOMPLETE when items of a merged audit
+        are in no shard's report (not measured at all), else FAIL when any item failed, else
         INCONCLUSIVE when any item could not be decided, else pass: only "pass" is green."""
         if self.errors:
             return "ERROR"
+        if self.missing:
+            return "INCOMPLETE"
         if self.failed:
             return "FAIL"
         if self.inconclusive:
@@ -67,4 +72,6 @@ class Tally:
         )
         if self.errors:
             text += ", " + emphasis(f"{self.errors} error" + ("s" if self.errors > 1 else ""))
+        if self.missing:
+            text += ", " + emphasis(f"{self.missing} missing")
         return text
