@@ -18,7 +18,7 @@ import torch
 # standard budget; a whole uncapped IEMOCAP layer of a wav2vec2-base is several GB and streams).
 # Training keeps a standardised copy beside them: twice this at most.
 RESIDENT_BYTES_CPU = 512 * 2**20
-GPU_SHARE = 0.5  # of the device memory free at load time
+GPU_SHARE = 0.3  # of the device memory free at load time (a standardised copy sits beside the rows)
 
 
 class TrainingRows:
