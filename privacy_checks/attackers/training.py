@@ -117,9 +117,7 @@ def train_attacker(
     if speakers is not None and settings.patience > 0:
         split = validation_split(rows, np.asarray(speakers), _genders(targets), seed)
     fit_rows, held_out = split if split is not None else (rows, None)
-    standardizer = _standardizer(x, fit_rows)
-    if not standardize:
-        standardizer = Standardize(np.zeros_like(standardizer.mean.numpy()), np.ones_like(standardizer.std.numpy()))
+    standardizer = _standardizer(x, fit_rows) if standardize else _identity(x.shape[1:])
     head = make_head()
     model = nn.Sequential(standardizer, head).to(device)
     trunk = fixed_trunk(head)
@@ -127,7 +125,7 @@ def train_attacker(
         assert isinstance(head, MultiTask)  # fixed_trunk checked it
         features = computed_rows(x, nn.Sequential(standardizer, trunk))
         _fit(head.readout(), features, targets, fit_rows, settings, seed, device, held_out)
-    elif x.resident is not None:  # standardised once for the whole training, not at every step
+    elif x.resident is not None and standardize:  # standardised once for the training, not at every step
         _fit(head, computed_rows(x, standardizer), targets, fit_rows, settings, seed, device, held_out)
     else:
         _fit(model, x, targets, fit_rows, settings, seed, device, held_out)
@@ -162,6 +160,13 @@ def _genders(targets) -> np.ndarray:
 def _as_columns(predicted) -> np.ndarray:
     columns = predicted if isinstance(predicted, tuple) else (predicted,)
     return np.stack(columns, axis=1)
+
+
+def _identity(shape: tuple[int, ...]) -> Standardize:
+    """The standardiser that changes nothing, shaped as `_standardizer`'s (per feature or channel)."""
+    within = tuple(a - 1 for a in channel_axes(shape)[1:])
+    kept = tuple(1 if axis in within else size for axis, size in enumerate(shape))
+    return Standardize(np.zeros(kept, dtype=np.float32), np.ones(kept, dtype=np.float32))
 
 
 def _standardizer(x: np.ndarray | TrainingRows, train: np.ndarray) -> Standardize:
