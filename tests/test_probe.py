@@ -87,12 +87,15 @@ def test_never_fits_on_a_test_speaker(monkeypatch):
     folds = speaker_folds(speakers, genders, 3, 0)
     fitted_rows = []
 
-    class SpyScaler(probe.StandardScaler):
+    import sklearn.preprocessing
+
+    class SpyScaler(sklearn.preprocessing.StandardScaler):
         def fit(self, x, y=None, sample_weight=None):
             fitted_rows.append(x[:, 0].astype(int))  # every training set passes through a scaler fit
             return super().fit(x, y, sample_weight)
 
-    monkeypatch.setattr(probe, "StandardScaler", SpyScaler)
+    # the probe imports scikit-learn where it fits (a lazy import reads the module's attribute)
+    monkeypatch.setattr(sklearn.preprocessing, "StandardScaler", SpyScaler)
     cross_validated_probe(x, genders, speakers, folds, inner_folds=3)
     per_fold = 3 + 1  # inner splits, then the fold's final fit
     assert len(fitted_rows) == 3 * per_fold

@@ -16,17 +16,18 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from privacy_checks.seeds import child_seed
 from privacy_checks.stats.balanced import balanced_accuracy
 from privacy_checks.stats.folds import speaker_folds
 from privacy_checks.stats.inputs import as_labels, check_lengths, require_both_genders, speaker_table
+
+if TYPE_CHECKING:  # scikit-learn is imported when a probe is fitted: 1 s of every run's start otherwise
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
 
 C_GRID = tuple(10.0**k for k in range(-3, 3))  # 1e-3 ... 1e2, log-spaced
 FALLBACK_C = 1.0  # when the training rows hold too few speakers for inner cross-validation
@@ -156,6 +157,9 @@ def _fit_probe(
     fold: int | None,
 ) -> tuple[CChoice, Pipeline, list[str]]:
     """Choose C on these rows by inner CV, then fit the probe on all of them."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     where = "transfer" if fold is None else f"fold {fold}"
     c, inner_scores, stalled = _choose_c(x, genders, speakers, seed, c_grid, inner_folds, where)
     model = Pipeline([("scale", StandardScaler()), ("logistic", _logistic(c))])
@@ -185,6 +189,8 @@ def _choose_c(
     if len(grid) == 1 or np.bincount(speaker_genders, minlength=2).min() < 2:
         # Fewer than 2 speakers of a gender: an inner training split would lack that gender.
         return (grid[0] if len(grid) == 1 else FALLBACK_C), (), []
+    from sklearn.preprocessing import StandardScaler
+
     inner = speaker_folds(speakers.tolist(), genders, min(inner_folds, speaker_genders.size), seed)
     predicted = np.zeros((len(grid), len(genders)), dtype=np.int64)
     stalled = []
@@ -203,6 +209,8 @@ def _choose_c(
 
 
 def _logistic(c: float, warm_start: bool = False) -> LogisticRegression:
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression(
         C=c, class_weight="balanced", solver="lbfgs", max_iter=MAX_ITER, tol=TOLERANCE, warm_start=warm_start
     )
@@ -210,6 +218,9 @@ def _logistic(c: float, warm_start: bool = False) -> LogisticRegression:
 
 def _fit(model: Pipeline | LogisticRegression, x: np.ndarray, y: np.ndarray) -> bool:
     """Fit; True when the solver stopped at MAX_ITER (reported once per probe, not per fit)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import Pipeline
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x, y)

@@ -49,16 +49,15 @@ class AuditSession:
 
     @classmethod
     def start(cls, options: AuditOptions, pytest_config, custom_attackers=()) -> AuditSession:
-        """Load config, checkpoint and corpus; any user mistake becomes a usage error (exit 4)."""
+        """Load config, checkpoint and corpus; any user mistake becomes a usage error (exit 4). What
+        needs no torch is checked first: a mistake there is reported in a fraction of a second, not
+        after torch and the engine have been imported (seconds)."""
         from privacy_checks.engine.baseline import load_baseline
-        from privacy_checks.engine.entry import open_audit
-        from privacy_checks.model import load_target
 
         try:
             if not hasattr(pytest_config, "workerinput"):  # the controller (or a serial run) writes them
                 check_outputs(options)
             config = _effective_config(options)
-            target = load_target(options.checkpoint, config.model, options.trust_checkpoint)
             corpus = _corpus(options.data, config.audit.data, "data", config, pytest_config)
             aux_spec = options.aux_data or config.audit.aux_data
             aux = (
@@ -66,6 +65,11 @@ class AuditSession:
                 if aux_spec
                 else None
             )
+            baseline = load_baseline(options.baseline) if options.baseline else None
+            from privacy_checks.engine.entry import open_audit
+            from privacy_checks.model import load_target
+
+            target = load_target(options.checkpoint, config.model, options.trust_checkpoint)
             audit = open_audit(
                 target,
                 corpus,
@@ -74,7 +78,7 @@ class AuditSession:
                 cache_dir=_cache_dir(pytest_config),
                 device=_device(options.device),
                 custom_attackers=custom_attackers,
-                baseline=load_baseline(options.baseline) if options.baseline else None,
+                baseline=baseline,
                 base_dir=config.source.parent if config.source else Path(pytest_config.rootpath),
                 shared_dir=_shared_dir(pytest_config),
             )

@@ -7,7 +7,6 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from privacy_checks.data.records import Corpus, Utterance
 from privacy_checks.data.synthetic.layout import make_speaker, utterance_record
@@ -50,6 +49,8 @@ def make_synthetic_corpus(params: SyntheticParams) -> Corpus:
         audio = synthesize_utterance(params, index_of[utterance.id])
         if sample_rate == params.sample_rate:
             return audio
+        from scipy.signal import resample_poly  # on first use: scipy.signal takes a second to import
+
         g = math.gcd(int(sample_rate), params.sample_rate)
         resampled = resample_poly(audio, int(sample_rate) // g, params.sample_rate // g)
         return np.clip(resampled, -1.0, 1.0).astype(np.float32)  # filter ringing may overshoot

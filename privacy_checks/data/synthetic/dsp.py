@@ -6,7 +6,6 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 PEAK_LIMIT = 0.98
 TARGET_RMS = 0.05  # neutral loudness before the speaker's and the emotion's gain
@@ -14,6 +13,8 @@ TARGET_RMS = 0.05  # neutral loudness before the speaker's and the emotion's gai
 
 def smooth(x: np.ndarray, width: int) -> np.ndarray:
     """Two passes of a centred moving average (a triangular window): cheap ramps and crossfades."""
+    from scipy.ndimage import uniform_filter1d  # on first use, as scipy.signal (data/synthetic/speech.py)
+
     return uniform_filter1d(uniform_filter1d(x, width, mode="constant"), width, mode="constant")
 
 

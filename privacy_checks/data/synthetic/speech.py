@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter, sosfilt
 
 from privacy_checks.data.synthetic.dsp import bandpass, formant_sos, loudness, rms, seconds_to_sample, smooth
 from privacy_checks.data.synthetic.layout import UTTERANCE_STREAM, make_speaker, stream_rng, utterance_labels
@@ -141,6 +140,8 @@ def glottal_source(
 
     Jitter and shimmer are drawn per glottal cycle; the derivative includes lip radiation.
     """
+    from scipy.signal import lfilter  # on first use: scipy.signal takes a second to import
+
     open_quotient = float(np.clip(speaker.open_quotient + style.oq_shift, 0.3, 0.9))
     tilt = float(np.clip(speaker.tilt + style.tilt_shift, 0.0, 0.95))
     jitter = speaker.jitter * style.jitter_scale
@@ -187,6 +188,8 @@ def articulation(syllables: list[Syllable], n: int, sr: int) -> tuple[np.ndarray
 def frication(syllables: list[Syllable], noise: np.ndarray, scale: float, n: int, sr: int) -> np.ndarray:
     """Band-passed noise for fricatives and plosive bursts: front-cavity sources, so not sent
     through the vowel tract. Unit level = the RMS of the voiced speech."""
+    from scipy.signal import lfilter
+
     out = np.zeros(n)
     for s in syllables:
         consonant = CONSONANTS[s.consonant]
@@ -218,6 +221,8 @@ def render(
     spontaneity: str,
     rng: np.random.Generator,
 ) -> np.ndarray:
+    from scipy.signal import sosfilt
+
     sr, n = params.sample_rate, params.n_samples
     style = EMOTION_STYLES[emotion]
     draws = Draws.draw(rng, params.duration, n)
