@@ -81,10 +81,10 @@ def _power(signal: torch.Tensor) -> torch.Tensor:
     batch's float64 copies of a conv layer cost more than its transform); the same values to float64
     rounding."""
     if signal.device.type != "cpu":
-        centred = signal.double()
-        centred = centred - centred.mean(dim=1, keepdim=True)
-        spectrum = torch.fft.rfft(centred, dim=1)
-        return (spectrum * spectrum.conj()).real.mean(dim=0).cpu()
+        on_device = signal.double()
+        on_device = on_device - on_device.mean(dim=1, keepdim=True)
+        transform = torch.fft.rfft(on_device, dim=1)
+        return (transform * transform.conj()).real.mean(dim=0).cpu()
     centred = signal.detach().numpy().astype(np.float64)
     centred -= centred.mean(axis=1, keepdims=True)
     spectrum = np.fft.rfft(centred, axis=1)
