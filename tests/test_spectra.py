@@ -129,3 +129,13 @@ def test_the_band_spectrum_of_a_wide_long_convolution_equals_its_reference_form(
     torch.testing.assert_close(
         band_spectrum(x, layout, frames), reference_band_spectrum(x, layout, frames), rtol=1e-5, atol=1e-5
     )
+
+
+def test_the_power_spectrum_is_the_same_by_numpy_and_by_torch() -> None:
+    """The CPU form (numpy) and the form on a device (torch, run here on the CPU) agree."""
+    from privacy_checks.model.spectra import _power, _power_on_device
+
+    signal = torch.randn((64, 3599), generator=torch.Generator().manual_seed(1)).cumsum(dim=1) + 5.0
+    torch.testing.assert_close(
+        _power(signal), _power_on_device(signal), rtol=1e-9, atol=1e-9 * float(_power(signal).max())
+    )

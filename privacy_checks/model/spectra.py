@@ -81,14 +81,19 @@ def _power(signal: torch.Tensor) -> torch.Tensor:
     batch's float64 copies of a conv layer cost more than its transform); the same values to float64
     rounding."""
     if signal.device.type != "cpu":
-        on_device = signal.double()
-        on_device = on_device - on_device.mean(dim=1, keepdim=True)
-        transform = torch.fft.rfft(on_device, dim=1)
-        return (transform * transform.conj()).real.mean(dim=0).cpu()
+        return _power_on_device(signal)
     centred = signal.detach().numpy().astype(np.float64)
     centred -= centred.mean(axis=1, keepdims=True)
     spectrum = np.fft.rfft(centred, axis=1)
     return torch.from_numpy((spectrum.real**2 + spectrum.imag**2).mean(axis=0))
+
+
+def _power_on_device(signal: torch.Tensor) -> torch.Tensor:
+    """_power by torch where the signal is (a GPU's), returned on the CPU."""
+    centred = signal.double()
+    centred = centred - centred.mean(dim=1, keepdim=True)
+    spectrum = torch.fft.rfft(centred, dim=1)
+    return (spectrum * spectrum.conj()).real.mean(dim=0).cpu()
 
 
 @functools.lru_cache(maxsize=64)
