@@ -125,7 +125,8 @@ def forward_pass(
     captures = Captures(module, wanted)
     writers: dict[str, StreamedArray] = {}
     total = len(corpus) if placement is None else placement.total
-    progress.update("forward pass", 0, len(corpus), "utterances")
+    already = 0 if placement is None else len(placement.known_rows)  # shown as done: rows of the corpus
+    progress.update("forward pass", already, total, "utterances")
     try:
         with torch.inference_mode():
             shapes = shapes_at_duration(target, module, captures, device)
@@ -134,7 +135,7 @@ def forward_pass(
             any_pooled = any(frames > max_map_frames for frames in time_frames(target, shapes, maps).values())
             variable = target.input_spec.variable_length
             reader = ClipReader(target, module, shapes, layers, max_map_frames) if variable else None
-            done = 0
+            done = already
             for batch in (
                 reader.batches(corpus, batch_size) if reader else _fixed_batches(corpus, target, batch_size, folder)
             ):
@@ -195,7 +196,7 @@ def forward_pass(
                         else:
                             writers[name].write(first, read)
                 done += len(inputs)
-                progress.update("forward pass", min(done, len(corpus)), len(corpus), "utterances")
+                progress.update("forward pass", min(done, total), total, "utterances")
         for writer in writers.values():
             writer.commit()
     finally:

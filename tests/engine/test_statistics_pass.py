@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from privacy_checks import progress
 from privacy_checks.data import Corpus, Utterance
 from privacy_checks.engine.corpora import TARGET, cap_utterances
 from privacy_checks.engine.representations import EmbeddingStore, LayerOutputs, cache_key, layer_outputs
@@ -36,6 +37,19 @@ def corpus(seconds: list[float]) -> Corpus:
         return (0.3 * np.sin(2 * np.pi * (120 + 40 * k) * t) + 0.05 * noise).astype(np.float32)
 
     return Corpus("clips", utterances, hashlib.sha256(repr(seconds).encode()).hexdigest(), read_audio)
+
+
+class Keep:
+    """A progress display that keeps what it is shown."""
+
+    def __init__(self, seen: list[progress.Status]) -> None:
+        self.seen = seen
+
+    def update(self, status: progress.Status) -> None:
+        self.seen.append(status)
+
+    def clear(self) -> None:
+        pass
 
 
 def vgg(tmp_path, variable_length: bool) -> Target:
@@ -63,8 +77,13 @@ def test_the_statistics_pass_runs_only_the_clips_beyond_the_cap(tmp_path, variab
     outputs.prepare([(TARGET, capped)])
     assert sum(sizes) - 1 == len(capped)  # (the one-clip shape probe)
     sizes.clear()
-    outputs.prepare([(TARGET, whole)], statistics=True)
+    seen: list[progress.Status] = []
+    with progress.showing(Keep(seen)):
+        outputs.prepare([(TARGET, whole)], statistics=True)
     assert sum(sizes) - 1 == len(whole) - len(capped)  # the capped clips are not run again
+    # the progress line counts the whole corpus, the capped clips done from the start
+    shown = [(s.done, s.total) for s in seen if s.phase == "forward pass"]
+    assert shown[0] == (len(capped), len(whole)) and shown[-1] == (len(whole), len(whole)), shown
 
     reference = layer_outputs(
         target, whole, LAYERS, EmbeddingStore(tmp_path / "alone"), statistics=True, max_map_frames=pooled
