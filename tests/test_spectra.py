@@ -65,3 +65,77 @@ def test_probe_statistics_are_moments_then_bands_and_finite(frames: int, channel
 def test_a_layer_without_time_axis_keeps_its_values() -> None:
     x = torch.randn(3, 5)
     torch.testing.assert_close(probe_statistics(x, Layout(0, None, (1,))), x)
+
+
+def reference_band_spectrum(x: torch.Tensor, layout: Layout, frames: torch.Tensor | None = None) -> torch.Tensor:
+    """The band spectrum as first written (torch float64 rfft over (frames, channels), one example at a
+    time): what the faster form must reproduce."""
+    canonical = layout.canonical(x).float()
+    batch, steps = canonical.shape[:2]
+    sequence = canonical.reshape(batch, steps, -1)
+    if sequence.shape[2] > 64:
+        sequence = sequence[:, :, torch.linspace(0, sequence.shape[2] - 1, 64).round().long()]
+    lengths = [steps] * batch if frames is None else [max(1, min(steps, int(n))) for n in frames.tolist()]
+    edges = band_edges()
+    rows = []
+    for example, length in zip(sequence, lengths):
+        signal = example[:length].double()
+        centred = signal - signal.mean(dim=0, keepdim=True)
+        power = (torch.fft.rfft(centred, dim=0).abs() ** 2).mean(dim=1)[1:]
+        if power.numel() == 0 or float(power.sum()) <= 0:
+            rows.append(torch.full((BANDS,), math.log(1e-12), dtype=torch.float64))
+            continue
+        share = power / power.sum()
+        frequencies = torch.arange(1, power.numel() + 1, dtype=torch.float64) / length
+        values = torch.empty(BANDS, dtype=torch.float64)
+        for band in range(BANDS):
+            low, high = float(edges[band]), float(edges[band + 1])
+            inside = (frequencies >= low) & (frequencies < high)
+            centre = math.sqrt(low * high)
+            values[band] = share[inside].mean() if inside.any() else share[torch.argmin((frequencies - centre).abs())]
+        rows.append(torch.log((values * length).clamp(min=1e-12)))
+    return torch.stack(rows).float()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    frames=st.integers(1, 700),
+    channels=st.integers(1, 130),
+    channels_first=st.booleans(),
+    padded=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_the_band_spectrum_equals_its_reference_form(
+    frames: int, channels: int, channels_first: bool, padded: bool, seed: int
+) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn((3, frames, channels), generator=generator)
+    # coloured (a random walk beside white noise) and offset per channel: bands far apart in power
+    x = noise + 0.05 * noise.cumsum(dim=1) + 3.0 * torch.randn((1, 1, channels), generator=generator)
+    layout = SEQUENCE
+    if channels_first:  # a convolution's (B, C, T): frames contiguous in memory
+        x, layout = x.transpose(1, 2).contiguous(), Layout(0, 2, (1,))
+    valid = torch.randint(1, frames + 1, (3,), generator=generator) if padded else None
+    torch.testing.assert_close(
+        band_spectrum(x, layout, valid), reference_band_spectrum(x, layout, valid), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_the_band_spectrum_of_a_wide_long_convolution_equals_its_reference_form() -> None:
+    x = torch.randn((2, 300, 4001), generator=torch.Generator().manual_seed(3)).cumsum(dim=2)  # (B, C, T)
+    layout = Layout(0, 2, (1,))
+    torch.testing.assert_close(band_spectrum(x, layout), reference_band_spectrum(x, layout), rtol=1e-5, atol=1e-5)
+    frames = torch.tensor([4001, 1234])
+    torch.testing.assert_close(
+        band_spectrum(x, layout, frames), reference_band_spectrum(x, layout, frames), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_the_power_spectrum_is_the_same_by_numpy_and_by_torch() -> None:
+    """The CPU form (numpy) and the form on a device (torch, run here on the CPU) agree."""
+    from privacy_checks.model.spectra import _power, _power_on_device
+
+    signal = torch.randn((64, 3599), generator=torch.Generator().manual_seed(1)).cumsum(dim=1) + 5.0
+    torch.testing.assert_close(
+        _power(signal), _power_on_device(signal), rtol=1e-9, atol=1e-9 * float(_power(signal).max())
+    )

@@ -5,6 +5,7 @@ audit.max_map_frames by map_pooling), streamed to the cache's row files."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -82,14 +83,34 @@ def _cached_lld_batches(corpus: Corpus, spec: FeatureSpec, batch_size: int, fold
         yield start, torch.stack(rows)
 
 
+class Placement(NamedTuple):
+    """Where a pass over part of a corpus writes: the corpus's row of each clip passed (`rows`), of
+    `total`; the other rows (`known_rows`) are taken from files already stored (`known`: cache-file
+    name -> rows in the order of `known_rows`), e.g. the statistics a maps pass stored."""
+
+    rows: np.ndarray
+    total: int
+    known_rows: np.ndarray
+    known: dict[str, np.ndarray]
+
+
 def forward_pass(
-    target, corpus, layers, folder: Path, batch_size, device, statistics=False, max_map_frames=MAX_MAP_FRAMES
+    target,
+    corpus,
+    layers,
+    folder: Path,
+    batch_size,
+    device,
+    statistics=False,
+    max_map_frames=MAX_MAP_FRAMES,
+    placement: Placement | None = None,
 ) -> dict[str, str]:
     """Every layer in `layers` stored batch-first under `folder` (with `statistics`, its per-channel
     statistics; at variable length, both); returns layer -> problem for those that could not be
     read (not stored). Each output is reduced in its hook (layer_rows.Captures); maps longer than
     `max_map_frames` are pooled (map_pooling); the batch is at most `batch_size`, smaller when the
-    layers' outputs on one batch would exceed map_pooling.CAPTURE_BUDGET_BYTES."""
+    layers' outputs on one batch would exceed map_pooling.CAPTURE_BUDGET_BYTES. With `placement`,
+    `corpus` is part of the stored rows' corpus: see Placement."""
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,8 +124,9 @@ def forward_pass(
     problems: dict[str, str] = {}
     captures = Captures(module, wanted)
     writers: dict[str, StreamedArray] = {}
-    total = len(corpus)
-    progress.update("forward pass", 0, total, "utterances")
+    total = len(corpus) if placement is None else placement.total
+    already = 0 if placement is None else len(placement.known_rows)  # shown as done: rows of the corpus
+    progress.update("forward pass", already, total, "utterances")
     try:
         with torch.inference_mode():
             shapes = shapes_at_duration(target, module, captures, device)
@@ -113,22 +135,22 @@ def forward_pass(
             any_pooled = any(frames > max_map_frames for frames in time_frames(target, shapes, maps).values())
             variable = target.input_spec.variable_length
             reader = ClipReader(target, module, shapes, layers, max_map_frames) if variable else None
-            done = 0
+            done = already
             for batch in (
                 reader.batches(corpus, batch_size) if reader else _fixed_batches(corpus, target, batch_size, folder)
             ):
+                if placement is not None:  # the clips' rows in the stored rows' corpus
+                    batch = _placed(batch, placement.rows)
                 clip = batch if isinstance(batch, ClipBatch) else None  # variable length
                 inputs = batch.inputs.to(device)
                 first = int(batch.indices[0])
 
-                def reduce(layer: str, tensor, inputs=inputs, first=first, clip=clip) -> Reads:
+                def reduce(layer: str, tensor, indices=batch.indices, clip=clip) -> Reads:
                     if layer in problems:
                         return {}
                     if reader and clip:
                         return reader.read(layer, tensor, clip, statistics)
-                    return _fixed_reads(
-                        target, layer, tensor, len(inputs), first, statistics, max_map_frames, any_pooled
-                    )
+                    return _fixed_reads(target, layer, tensor, indices, statistics, max_map_frames, any_pooled)
 
                 def call(inputs=inputs, first=first, clip=clip) -> None:
                     shown = f"a batch of {len(inputs)} from utterance {first}, input shape {tuple(inputs.shape)}"
@@ -165,7 +187,11 @@ def forward_pass(
                             writers[name] = StreamedArray(
                                 folder / f"{name}.npy", (total, *read.shape[1:]), f"{folder.name}/{name}"
                             )
-                        if clip:
+                            if placement is not None:
+                                known = placement.known[name]
+                                assert known.shape[1:] == read.shape[1:], f"{name}: stored rows of another shape"
+                                writers[name].write_rows(placement.known_rows, known)
+                        if clip or placement is not None:
                             writers[name].write_rows(batch.indices, read)
                         else:
                             writers[name].write(first, read)
@@ -181,12 +207,13 @@ def forward_pass(
 
 
 def _fixed_reads(
-    target, layer: str, tensor, examples: int, first: int, statistics: bool, max_map_frames: int, with_statistics: bool
+    target, layer: str, tensor, indices: np.ndarray, statistics: bool, max_map_frames: int, with_statistics: bool
 ) -> Reads:
-    """A fixed-length batch's output of `layer` as what is stored: its statistics, or its map rows
-    (a copy: `tensor` is the model's own output; pooled when longer than `max_map_frames`), with
-    `with_statistics` (some layer of the pass is pooled) its statistics beside them."""
-    read = batch_first_rows(target, layer, tensor, examples, first)
+    """A fixed-length batch's output of `layer` (`indices`: its clips' corpus indices) as what is
+    stored: its statistics, or its map rows (a copy: `tensor` is the model's own output; pooled when
+    longer than `max_map_frames`), with `with_statistics` (some layer of the pass is pooled) its
+    statistics beside them."""
+    read = batch_first_rows(target, layer, tensor, indices)
     if isinstance(read, str):
         return {STATISTICS if statistics else "": read}
     if statistics:
@@ -208,6 +235,16 @@ def _fixed_batches(corpus: Corpus, target: Target, batch_size: int, folder: Path
     """Clips cut or padded to duration_s, in corpus order (variable_length false)."""
     for offset, inputs in feature_batches(corpus, target.input_spec, batch_size, folder.parent.parent / "features"):
         yield _FixedBatch(np.arange(offset, offset + len(inputs)), inputs)
+
+
+def _placed(batch: _FixedBatch | ClipBatch, rows: np.ndarray) -> _FixedBatch | ClipBatch:
+    """`batch` with its clips' indices in a part of a corpus (Placement) mapped to the corpus's rows."""
+    indices = rows[batch.indices]
+    return (
+        batch._replace(indices=indices)
+        if isinstance(batch, _FixedBatch)
+        else dataclasses.replace(batch, indices=indices)
+    )
 
 
 class _FixedBatch(NamedTuple):

@@ -24,10 +24,12 @@ LEAVE_OUT = "leave it out of audit.layers in thresholds.yaml"
 
 
 def batch_first_rows(
-    target: Target, layer: str, tensor, examples: int, offset: int, layout: Layout | None = None
+    target: Target, layer: str, tensor, indices: np.ndarray, layout: Layout | None = None
 ) -> np.ndarray | str:
-    """A captured output as (examples, ...) float32 rows by its layout, or what prevents it; with
-    `layout` (the output's), non-finite values are left for the caller to find."""
+    """A captured output as (examples, ...) float32 rows by its layout (`indices`: each example's
+    corpus index), or what prevents it; with `layout` (the output's), non-finite values are left
+    for the caller to find."""
+    examples, offset = len(indices), int(indices[0])
     if tensor is None:
         return f"the forward pass gave it no tensor output (not called, or its output holds none); {LEAVE_OUT}"
     if layout is None:
@@ -44,7 +46,7 @@ def batch_first_rows(
             f"from {offset} on) but has {shape[layout.batch_axis]} entries; {DECLARE}"
         )
     rows = tensor.movedim(layout.batch_axis, 0).float().cpu().numpy()
-    return non_finite(rows, np.arange(offset, offset + examples)) if finite else rows
+    return non_finite(rows, np.asarray(indices)) if finite else rows
 
 
 def non_finite(rows: np.ndarray, indices: np.ndarray) -> np.ndarray | str:

@@ -192,11 +192,10 @@ class ClipReader:
         """Cache-file kind ("" for maps, STATISTICS) -> rows of `batch` (or the problem)."""
         import torch
 
-        first = int(batch.indices[0])
         if tensor is None:
-            return {"": batch_first_rows(self.target, layer, None, len(batch), first)}
+            return {"": batch_first_rows(self.target, layer, None, batch.indices)}
         native = self.layout(layer, tensor.dim())
-        rows = batch_first_rows(self.target, layer, tensor, len(batch), first, layout=native)
+        rows = batch_first_rows(self.target, layer, tensor, batch.indices, layout=native)
         if isinstance(rows, str):
             return {"": rows}
         stored = batch_first(native)

@@ -15,6 +15,7 @@ non-finite values) is not stored: its problem is kept, naming the layer, and its
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from privacy_checks import cache_seal, progress
 from privacy_checks.attackers.head_layout import batch_first, in_head_order
 from privacy_checks.data import Corpus
 from privacy_checks.engine.file_lock import locked
-from privacy_checks.engine.forward_pass import feature_batches, forward_pass
+from privacy_checks.engine.forward_pass import Placement, feature_batches, forward_pass
 from privacy_checks.engine.layer_rows import INPUT_LAYER, STATISTICS
 from privacy_checks.engine.map_pooling import MAX_MAP_FRAMES, pooled_layers
 from privacy_checks.engine.row_files import RowFile
@@ -80,13 +81,17 @@ def layer_outputs(
     problems: dict[str, str] | None = None,
     statistics: bool = False,
     max_map_frames: int = MAX_MAP_FRAMES,
+    within: Corpus | None = None,
 ) -> dict[str, RowFile]:
     """An (N, *shape) float32 row reader per layer, batch-first (see the module doc); missing layers
     computed in ONE pass. With `statistics`, each layer's (N, features) per-channel statistics
     instead (spectra.probe_statistics: what the convex probe reads; a few KB per utterance
     where a whole map takes MBs). A layer that cannot be read is left out and its problem put in
     `problems` (layer -> message); without `problems` it raises UnreadableLayer. Maps longer than
-    `max_map_frames` frames are stored average-pooled to that many (map_pooling)."""
+    `max_map_frames` frames are stored average-pooled to that many (map_pooling). With `statistics`
+    and `within` (a corpus of some of `corpus`'s clips, in its order: the budget's capped corpus),
+    the statistics that `within`'s maps pass stored beside its maps (at variable length, or when a
+    layer is pooled) are taken for its clips, and the forward pass runs over the other clips only."""
     key = cache_key(target, corpus, target.input_spec, max_map_frames)
     kind = STATISTICS if statistics else ""
 
@@ -108,13 +113,48 @@ def layer_outputs(
             missing = [layer for layer, array in cached.items() if array is None]
             if missing:
                 folder = store.folder(key)
-                found = forward_pass(target, corpus, missing, folder, batch_size, device, statistics, max_map_frames)
+                placement = None
+                if statistics and within is not None:
+                    placement = _known_statistics(target, corpus, within, missing, store, max_map_frames)
+                passed = corpus if placement is None else _part(corpus, placement.rows)
+                found = forward_pass(
+                    target, passed, missing, folder, batch_size, device, statistics, max_map_frames, placement
+                )
                 cached.update({layer: store.load(key, layer, kind) for layer in missing})
                 if found and problems is None:
                     raise UnreadableLayer("; ".join(found.values()))
                 if problems is not None:
                     problems.update(found)
     return {layer: rows for layer, rows in cached.items() if rows is not None}
+
+
+def _known_statistics(
+    target: Target, corpus: Corpus, within: Corpus, layers: Sequence[str], store: EmbeddingStore, max_map_frames: int
+) -> Placement | None:
+    """The statistics of `within`'s clips stored by its maps pass, placed at their rows of `corpus`;
+    None when some layer's are not stored or `within` is not a part of `corpus` in its order."""
+    rows: list[int] = []
+    taken = 0
+    for row, utterance in enumerate(corpus.utterances):
+        if taken < len(within) and utterance == within.utterances[taken]:
+            rows.append(row)
+            taken += 1
+    if taken < len(within) or taken == len(corpus):
+        return None
+    key = cache_key(target, within, target.input_spec, max_map_frames)
+    known = {layer: store.load(key, layer, STATISTICS) for layer in layers}
+    if any(stored is None or len(stored) != len(within) for stored in known.values()):
+        return None
+    known_rows = np.asarray(rows, dtype=np.int64)
+    rest = np.setdiff1d(np.arange(len(corpus)), known_rows)
+    arrays = {f"{layer}{STATISTICS}": np.asarray(stored) for layer, stored in known.items()}
+    return Placement(rest, len(corpus), known_rows, arrays)
+
+
+def _part(corpus: Corpus, rows: np.ndarray) -> Corpus:
+    """`corpus`'s clips at `rows` (its fingerprint kept: the LLD file cache keys generated audio by it)."""
+    utterances = tuple(corpus.utterances[int(row)] for row in rows)
+    return dataclasses.replace(corpus, utterances=utterances, name=f"{corpus.name} (beyond the budget's cap)")
 
 
 class LayerOutputs:
@@ -142,12 +182,16 @@ class LayerOutputs:
         self._by_role: dict[str, dict[str, np.ndarray]] = {}
         self._statistics: dict[str, dict[str, np.ndarray]] = {}  # role -> layer -> (N, features)
         self._problems: dict[str, str] = {}  # layer -> why it could not be read (in which corpus)
+        self._corpora: dict[str, Corpus] = {}  # role -> the corpus of its maps
 
     def prepare(self, corpora: Sequence[tuple[str, Corpus]], statistics: bool = False) -> None:
         """Each role's layers from one forward pass (or the cache); with `statistics`, only their
-        per-channel statistics (`statistics(role, layer)`), for the uncapped corpora."""
+        per-channel statistics (`statistics(role, layer)`), for the uncapped corpora: the clips of
+        the role's maps (the capped corpus) keep the statistics their maps pass stored, when it did."""
         kept = self._statistics if statistics else self._by_role
         for role, corpus in corpora:
+            if not statistics:
+                self._corpora.setdefault(role, corpus)
             if role not in kept:
                 what = f"{role} corpus, every utterance" if statistics else f"{role} corpus"
                 with progress.step(what):
@@ -162,6 +206,7 @@ class LayerOutputs:
                         problems=problems,
                         statistics=statistics,
                         max_map_frames=self.max_map_frames,
+                        within=self._corpora.get(role) if statistics else None,
                     )
                     kept[role] = cast("dict[str, np.ndarray]", rows)
                     for layer, problem in problems.items():
