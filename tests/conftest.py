@@ -86,7 +86,7 @@ def run_pytest_subprocess(path: Path, *args: str) -> pytest.RunResult:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "TOX_ENV_DIR")}
     env.update(HOME=str(path), USERPROFILE=str(path), PY_COLORS="0", PYTEST_DEBUG_TEMPROOT=str(path / "tmp"))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(path), env.get("PYTHONPATH", "")]))
-    (path / "tmp").mkdir()
+    (path / "tmp").mkdir(exist_ok=True)
     command = [sys.executable, "-mpytest", f"--basetemp={path / 'runpytest-0'}", *args]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)

@@ -6,17 +6,21 @@ tests' key paths run under -n 2 here."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
-from tests.conftest import BROKEN_ATTACKER_CONFTEST
+from tests.conftest import BROKEN_ATTACKER_CONFTEST, DEMO, run_pytest_subprocess
 
 # Two attacks (encoder and intercept access), so each worker gets one group.
 ARGS = ("-k", "features.7 or pool", "--privacy-access", "encoder,intercept")
 
 
-def values(pytester, folder):
-    report = json.loads((pytester.path / folder / "report.json").read_text())
+def values(project, folder):
+    """report.json's results, safe splits and exposure in `project` (a folder, or a pytester)."""
+    root = project if isinstance(project, Path) else project.path
+    report = json.loads((root / folder / "report.json").read_text())
     return report["results"], report["safe_split_points"], report["exposure"]
 
 
@@ -35,32 +39,6 @@ def test_two_workers_give_the_serial_results(audit_project, pytester):
     out = parallel.stdout.str()
     assert out.count("privacy audit: gender leakage") == 1  # the summary, once, by the controller
     assert "exposure per layer" in out
-
-
-def test_workers_share_one_forward_pass(pytester, demo_checkpoint, monkeypatch):
-    """With the pytest cache on, two workers find the same cache entry: one computes it under the
-    lock, the other reads it; the entry's files are written once."""
-    pytester.makefile(
-        ".yaml",
-        thresholds="audit: {scenarios: [worst_case], budget: quick, bootstrap: 200, permutations: 200}\n"
-        "attacker: {epochs: 2, batch_size: 8}\n",
-    )
-    (pytester.path / "m.pt").write_bytes(demo_checkpoint.read_bytes())
-    result = pytester.runpytest_subprocess(
-        "--privacy-audit",
-        "m.pt",
-        "--privacy-data",
-        "synthetic:speakers=20,utterances=4,duration=1.0",
-        "-n",
-        "2",
-        "-k",
-        "features.3 or pool",
-    )
-    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
-    entries = list((pytester.path / ".pytest_cache" / "d" / "privacy-checks" / "embeddings").glob("*/"))
-    entries = [e for e in entries if e.is_dir()]
-    assert len(entries) == 1  # one (checkpoint, corpus, features) entry
-    assert not list(entries[0].glob("*.tmp*"))
 
 
 def test_a_raising_attacker_is_an_error_in_the_report_serially_and_under_two_workers(audit_project, pytester):
@@ -110,34 +88,66 @@ def pytest_privacy_attackers(config):
 """
 
 
-def test_workers_train_each_attacker_once_across_the_run(pytester, demo_checkpoint):
+@pytest.fixture(scope="module")
+def counted_runs(tmp_path_factory):
+    """A user's counting attacker at four layers, first with -n 2 (pytest's cache on, empty), then
+    serially; what the parallel run left in the cache is listed before the serial run starts."""
+    from tests.conftest import FAST_CONFIG, TINY_DATA
+
+    path = tmp_path_factory.mktemp("counted")
+    (path / "thresholds.yaml").write_text(FAST_CONFIG)
+    (path / "conftest.py").write_text(COUNTING_CONFTEST)
+    (path / "m.pt").write_bytes(DEMO.read_bytes())
+    log = path / "trainings.log"
+    select = ("-k", "counted and (features.3 or features.7 or pool or classifier.4)")
+
+    def run(folder: str, *extra: str):
+        args = ("--privacy-audit", "m.pt", "--privacy-data", TINY_DATA, *select, "--privacy-report", folder, *extra)
+        result = run_pytest_subprocess(path, *args)
+        builds = log.read_text().split()
+        log.unlink()
+        return result, builds
+
+    parallel = run("parallel", "-n", "2")
+    embeddings = path / ".pytest_cache" / "d" / "privacy-checks" / "embeddings"
+    entries = sorted(entry for entry in embeddings.glob("*/") if entry.is_dir())
+    left = {entry.name: sorted(f.name for f in entry.iterdir()) for entry in entries}
+    serial = run("serial", "-p", "no:xdist")
+    return CountedRuns(path, serial, parallel, left)
+
+
+class CountedRuns(NamedTuple):
+    path: Path
+    serial: tuple[pytest.RunResult, list[str]]  # the result and the pid of each head built
+    parallel: tuple[pytest.RunResult, list[str]]
+    entries_after_parallel: dict[str, list[str]]  # cache entry -> its files
+
+
+@pytest.mark.xdist_group("counted")
+def test_workers_share_one_forward_pass(counted_runs):
+    """With the pytest cache on, two workers find the same cache entry: one computes it under the
+    lock, the other reads it; the entry's files are written once."""
+    result = counted_runs.parallel[0]
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-2000:]
+    entries = counted_runs.entries_after_parallel
+    assert len(entries) == 1  # one (checkpoint, corpus, features) entry
+    files = next(iter(entries.values()))
+    assert files and not [name for name in files if ".tmp" in name]
+
+
+@pytest.mark.xdist_group("counted")
+def test_workers_train_each_attacker_once_across_the_run(counted_runs):
     """Items spread over the workers one by one, but what many of them need is computed by one
     worker for all: an attack's controls (every layer's item needs them) and the later layers'
     predictions a failing item's safe-split search reads. Counted: the heads the user's attacker
     builds (one per fold and per control) are as many with -n 2 as serially, and the run's shared
     folder (in pytest's cache) is gone afterwards."""
-    from tests.conftest import FAST_CONFIG, TINY_DATA
-
-    pytester.makefile(".yaml", thresholds=FAST_CONFIG)
-    pytester.makeconftest(COUNTING_CONFTEST)
-    (pytester.path / "m.pt").write_bytes(demo_checkpoint.read_bytes())
-    log = pytester.path / "trainings.log"
-    select = ("-k", "counted and (features.3 or features.7 or pool or classifier.4)")
-
-    def run(folder: str, *extra: str):
-        return pytester.runpytest_subprocess(
-            "--privacy-audit", "m.pt", "--privacy-data", TINY_DATA, *select, "--privacy-report", folder, *extra
-        )
-
-    serial = run("serial", "-p", "no:xdist")
-    serial_builds = log.read_text().split()
-    log.unlink()
-    parallel = run("parallel", "-n", "2")
-    parallel_builds = log.read_text().split()
+    (serial, serial_builds), (parallel, parallel_builds) = counted_runs.serial, counted_runs.parallel
+    path = counted_runs.path
     assert serial.ret == parallel.ret, parallel.stdout.str()[-2000:]
-    assert len(values(pytester, "serial")[0]) == 4
-    assert values(pytester, "serial") == values(pytester, "parallel")
+    assert len(values(path, "serial")[0]) == 4
+    assert values(path, "serial") == values(path, "parallel")
     assert len(parallel_builds) == len(serial_builds) > 0
     assert len(set(parallel_builds)) == 2  # both workers trained some
-    runs = pytester.path / ".pytest_cache" / "d" / "privacy-checks" / "runs"
+    runs = path / ".pytest_cache" / "d" / "privacy-checks" / "runs"
     assert runs.is_dir() and not list(runs.iterdir()), "the run's shared folder is removed at the end"
