@@ -10,12 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 import privacy_checks.model.zoo.vgg
 
 # The pytester fixture forgets modules first imported during a test; a class imported twice no
 # longer pickles ("not the same object"), so the engine is imported once, here.
 import privacy_checks.pytest_plugin.session  # noqa: F401
+
+# Likewise torch.export: its first use imports torch._inductor, which registers operator libraries
+# that cannot be registered twice. Were that first use inside a pytester test (a .pt2 built for an
+# audit run), its modules would be forgotten, their registrations not, and every later export in
+# the worker would fail. One export here, before any test.
+torch.export.export(torch.nn.Linear(1, 1), (torch.zeros(1, 1),))
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo_ser.pt"

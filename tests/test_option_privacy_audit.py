@@ -59,7 +59,7 @@ def test_leaky_layer_fails_with_domain_message(shared_audit):
     # the summary table lists both layers with their verdicts and the attacker whose reading decided
     assert "privacy audit: gender leakage" in text
     table = [line for line in result.outlines if line.startswith(("features.7 ", "classifier.4 "))]
-    assert [line.split()[-2:] for line in table] == [["FAIL", "convex_probe"], ["inconcl.", "linear_probe"]]
+    assert [line.split()[-2:] for line in table] == [["FAIL", "convex_probe"], ["inconcl.", "convex_probe"]]
     assert "verdict: FAIL — 1 failed, 0 passed, 1 inconclusive, 0 skipped" in text
 
 

@@ -98,6 +98,7 @@ def test_bad_manifest_is_a_usage_error(audit_project, pytester, kwargs, message)
 
 def test_fewer_speakers_than_folds(audit_project, pytester):
     write_manifest(pytester.path, ["a", "b", "c", "d"])
+    pytester.makefile(".yaml", thresholds=FAST_CONFIG.replace("folds: 3", "folds: 5"))  # the default's 5
     result = audit_project(data="corpus.csv")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "4 speakers but folds=5" in result.stderr.str()
