@@ -36,14 +36,16 @@ def test_null_corpus_is_inconclusive_not_green_and_fails_no_layer(shared_audit):
 
 def test_null_corpus_with_fail_on_inconclusive_false_skips_and_still_says_inconclusive(audit_project, pytester):
     pytester.makefile(".yaml", thresholds=FAST_CONFIG + "controls:\n  fail_on_inconclusive: false\n")
-    result = audit_project("-rs", data=NULL)
+    # Two layers, not all ten: what is asserted is that every item run is skipped, not failed, and
+    # still counted inconclusive (the test above has every layer inconclusive on this corpus).
+    result = audit_project("-rs", "-k", "pool or classifier.1", data=NULL)
     assert result.ret == pytest.ExitCode.OK
-    result.assert_outcomes(skipped=10)
+    result.assert_outcomes(skipped=2)
     out = result.stdout.str()
     assert "inconclusive: no power: the " in out
     assert "the convex_probe on log-mel statistics of the audio reaches only" in out
     assert "(controls.fail_on_inconclusive is false)" in out
-    assert "verdict: INCONCLUSIVE — 0 failed, 0 passed, 10 inconclusive, 0 skipped" in out
+    assert "verdict: INCONCLUSIVE — 0 failed, 0 passed, 2 inconclusive, 0 skipped" in out
 
 
 def write_manifest(
