@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
-from tests.conftest import C4_RUN, f7_c4_run
+from tests.conftest import C4_RUN, SAVED_CONFIG, SAVED_RUN, audit_in, f7_c4_run
 
 RESULT_FIELDS = {
     "id",
@@ -84,26 +85,28 @@ def test_report_folder_has_markdown_html_and_plots(shared_audit):
     assert not list(out.glob("*.tmp*"))
 
 
-def test_same_command_twice_writes_identical_reports_and_baselines(audit_project, pytester):
-    for name in ("first", "second"):
-        audit_project(
-            "-k",
-            "features.7 or pool",
-            "--privacy-report",
-            name,
-            "--privacy-save-baseline",
-            str(pytester.path / f"{name}.json"),
-        )
-    assert (pytester.path / "first.json").read_bytes() == (pytester.path / "second.json").read_bytes()
+@pytest.mark.xdist_group("baseline-saved")
+def test_same_command_twice_writes_identical_reports_and_baselines(shared_audit, tmp_path):
+    # The first run is group "baseline-saved"'s (three items, report folder "first", first.json); the
+    # second is the same command in the same project, writing "second" and second.json beside them.
+    first = shared_audit(*SAVED_RUN, config=SAVED_CONFIG)
+    project = first.path
+    second_run = tuple(a.replace("first", "second") for a in SAVED_RUN)
+    assert second_run != SAVED_RUN and "second.json" in second_run
+    second = audit_in(project, *second_run)
+    assert first.result.ret == second.ret == pytest.ExitCode.OK, second.stdout.str()
+    assert (project / "first.json").read_bytes() == (project / "second.json").read_bytes()
     for name in ("report.json", "report.md", "report.html", "leakage_by_layer.png"):
-        assert (pytester.path / "first" / name).read_bytes() == (pytester.path / "second" / name).read_bytes(), name
+        assert (project / "first" / name).read_bytes() == (project / "second" / name).read_bytes(), name
     from privacy_checks.cli import main
 
-    before = (pytester.path / "first" / "report.json").read_bytes()
-    assert main(["report", str(pytester.path / "first" / "report.json"), "--out", str(pytester.path / "again")]) == 0
-    assert (pytester.path / "again" / "report.md").read_text() == (pytester.path / "first" / "report.md").read_text()
-    assert main(["report", str(pytester.path / "first" / "report.json")]) == 0
-    assert (pytester.path / "first" / "report.json").read_bytes() == before  # the input is never rewritten
+    before = (project / "first" / "report.json").read_bytes()
+    assert main(["report", str(project / "first" / "report.json"), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "report.md").read_text() == (project / "first" / "report.md").read_text()
+    # without --out, into the report's own folder: a copy of "first", which other tests read
+    copy = shutil.copytree(project / "first", tmp_path / "first")
+    assert main(["report", str(copy / "report.json")]) == 0
+    assert (copy / "report.json").read_bytes() == before  # the input is never rewritten
 
 
 # The report folder as one set (reporting/folder.py): built beside the folder, swapped in at once.

@@ -7,11 +7,17 @@ import json
 
 import pytest
 
+from tests.conftest import SAVED_CONFIG, SAVED_RUN
 
-def test_saved_baseline_is_small_sorted_json_keyed_by_item_id(audit_project, pytester):
-    path = pytester.path / "baseline.json"
-    # features.7, not features.3: any three items do, and its attacker trains in under half the time
-    audit_project("-k", "features.7 or pool or classifier.1", "--privacy-save-baseline", str(path))
+
+@pytest.mark.xdist_group("baseline-saved")
+def test_saved_baseline_is_small_sorted_json_keyed_by_item_id(shared_audit):
+    # The shared run of group "baseline-saved": -k "features.7 or pool or classifier.1" (any three
+    # items whose ids sort otherwise than they are collected; features.7, not features.3: its attacker
+    # trains in under half the time) --privacy-save-baseline first.json
+    run = shared_audit(*SAVED_RUN, config=SAVED_CONFIG)
+    assert "--privacy-save-baseline" in SAVED_RUN and "first.json" in SAVED_RUN
+    path = run.path / "first.json"
     text = path.read_text()
     data = json.loads(text)
     assert data["format"] == "privacy-checks.baseline" and data["schema_version"] == 1
@@ -19,7 +25,7 @@ def test_saved_baseline_is_small_sorted_json_keyed_by_item_id(audit_project, pyt
     assert set(data["items"]["worst_case[generic-tail_clone-pool]"]) == {"leakage", "ci_low", "ci_high"}
     assert data["model"]["architecture"] == "small_vgg" and len(data["model"]["sha256"]) == 64
     assert len(text.splitlines()) < 40  # one line per figure: reviewable in a pull request's diff
-    assert not list(pytester.path.glob("*.tmp*"))  # written through a temporary file and renamed
+    assert not list(run.path.glob("*.tmp*"))  # written through a temporary file and renamed
 
 
 def test_unwritable_location_is_a_usage_error_before_the_audit(audit_project, pytester):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from privacy_checks import progress
 from privacy_checks.pytest_plugin.terminal_progress import TerminalProgress
-from tests.conftest import FAST_CONFIG
+from tests.conftest import SAVED_CONFIG, SAVED_RUN
 
 
 def screen(raw: str) -> list[str]:
@@ -133,12 +133,14 @@ def test_in_a_log_nothing_is_rewritten_but_forward_passes_are_summarised():
     ]
 
 
-def test_quiet_audit_output_has_no_progress_text(audit_project, pytester):
-    # ci_low explicitly: classifier.4 passes, so -q prints pytest's plain "." line
-    pytester.makefile(".yaml", thresholds=FAST_CONFIG + "limits:\n  rule: ci_low\n")
-    normal = audit_project("-k", "classifier.4")
+@pytest.mark.xdist_group("baseline-saved")
+def test_quiet_audit_output_has_no_progress_text(audit_project, pytester, shared_audit):
+    # The normal run is group "baseline-saved"'s: three items under limits of 1.0, so all pass and -q
+    # prints pytest's plain "..." line; the quiet run is the same command with -q, in a project of its own.
+    normal = shared_audit(*SAVED_RUN, config=SAVED_CONFIG).result
     assert any(line.startswith("privacy-checks: ") for line in normal.outlines)
-    quiet = audit_project("-q", "-k", "classifier.4")
+    pytester.makefile(".yaml", thresholds=SAVED_CONFIG)
+    quiet = audit_project("-q", *SAVED_RUN)
     assert quiet.ret == normal.ret == 0
     assert not any("privacy-checks: " in line or "ETA" in line or "\b" in line for line in quiet.outlines)
-    assert re.fullmatch(r"\.\s+\[100%\]", quiet.outlines[0])  # pytest's own -q line, untouched
+    assert re.fullmatch(r"\.{3}\s+\[100%\]", quiet.outlines[0])  # pytest's own -q line, untouched
