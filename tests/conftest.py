@@ -191,3 +191,21 @@ def one_torch_thread():
 
     with torch_threads(1):
         yield
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A worker under loadgroup: each grouped test's id tagged `id@group`, what the controller's
+    LoadGroupScheduling keeps on one worker. pytest-xdist 3.8 tags `item._nodeid`, which pytest 9.2 no
+    longer reads (its ids live in `_id`): without this every xdist_group was ignored and each worker
+    ran the shared audits its tests needed again."""
+    if not config.getvalue("loadgroup"):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = {
+            str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")
+        }
+        if names and not item.nodeid.endswith(f"@{'_'.join(sorted(names))}"):
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(sorted(names))}")  # type: ignore[attr-defined]
