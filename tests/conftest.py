@@ -199,7 +199,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     LoadGroupScheduling keeps on one worker. pytest-xdist 3.8 tags `item._nodeid`, which pytest 9.2 no
     longer reads (its ids live in `_id`): without this every xdist_group was ignored and each worker
     ran the shared audits its tests needed again."""
-    if not config.getvalue("loadgroup"):
+    if not config.getoption("loadgroup", default=False):  # False, or no such option under -p no:xdist
         return
     from _pytest.nodeid import coerce_node_id
 

@@ -141,6 +141,39 @@ def test_transfer_probe_predicts_a_corpus_of_other_speakers():
     assert len(result.choices) == 1 and result.choices[0].fold is None and len(result.choices[0].inner_scores) == 6
 
 
+def whole_grid_choice(x, genders, speakers, seed):
+    """The inner C choice with every C of the grid fitted (the path before it stopped at a perfect
+    score): cold-started scikit-learn fits, pooled inner predictions, ties to the smaller C."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    inner = speaker_folds(list(speakers), genders, probe.INNER_FOLDS, seed)
+    scores = []
+    for c in probe.C_GRID:
+        predicted = np.zeros(len(genders), dtype=np.int64)
+        for part in np.unique(inner):
+            train, test = inner != part, inner == part
+            scaler = StandardScaler().fit(x[train])
+            model = LogisticRegression(C=c, class_weight="balanced", max_iter=10_000, tol=1e-8)
+            predicted[test] = model.fit(scaler.transform(x[train]), genders[train]).predict(scaler.transform(x[test]))
+        scores.append(np.mean([np.mean(predicted[genders == g] == g) for g in (0, 1)]))
+    return probe.C_GRID[int(np.argmax(scores))], scores
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.4, 3.0])
+def test_the_c_path_stops_at_a_perfect_score_with_the_whole_grids_choice(shift):
+    x, genders, speakers = speaker_corpus(9, 9, 4, 40, signal_dims=4, shift=shift, seed=3)
+    seed = np.random.SeedSequence(7)
+    chosen, scores, _ = probe._choose_c(x, genders, np.asarray(speakers), seed, probe.C_GRID, probe.INNER_FOLDS, "test")
+    reference_c, reference_scores = whole_grid_choice(x, genders, speakers, np.random.SeedSequence(7))
+    assert chosen == reference_c
+    assert scores == pytest.approx(reference_scores[: len(scores)])
+    if shift == 3.0:  # separable: decided at the smallest C, the rest of the path never fitted
+        assert scores == (1.0,)
+    else:
+        assert len(scores) == len(probe.C_GRID) and max(scores) < 1.0
+
+
 def test_too_few_speakers_for_inner_cv_falls_back_to_the_default_c():
     x, genders, speakers = speaker_corpus(2, 2, 3, 5, signal_dims=1, shift=3.0)
     result = cross_validated_probe(x, genders, speakers, speaker_folds(speakers, genders, 2, 0))

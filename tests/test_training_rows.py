@@ -1,5 +1,6 @@
-"""Where attackers train: rows held in memory once (or streamed when over the budget) and a fixed
-trunk computed once give the same heads as reading every batch and recomputing every epoch."""
+"""Where attackers train: rows held in memory once (or streamed when over the budget) and a head's
+fixed leading part computed once give the same heads as reading every batch and recomputing it at
+every step."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privacy_checks.attackers import LINEAR_PROBE, build_head, cross_validated_predictions, training, training_rows
-from privacy_checks.attackers.heads import VGG_HEAD, fixed_trunk
+from privacy_checks.attackers.heads import VGG_HEAD, fixed_part
 from privacy_checks.config import AttackerSettings
 from privacy_checks.engine.row_files import RowFile
 from privacy_checks.model.layout import Layout, per_channel_statistics
@@ -49,25 +50,34 @@ def test_resident_and_streamed_rows_train_the_same_heads(tmp_path, monkeypatch, 
     assert (resident == y).mean() > 0.8  # and they read the planted signal
 
 
-def test_a_fixed_trunk_computed_once_trains_the_same_probe(monkeypatch):
-    """The linear probe's time summary is computed once per fold, not every epoch: its weights and
-    predictions are those of training the whole head on the maps."""
+@pytest.mark.parametrize("kind", [LINEAR_PROBE, VGG_HEAD])
+def test_a_fixed_leading_part_computed_once_trains_the_same_head(monkeypatch, kind):
+    """The linear probe's time summary, or a sequence's move to channels first before a VGG-style
+    head's convolutions, is computed once per fold, not at every step: the weights and predictions
+    are those of training the whole head on the rows."""
     x, y, speakers, _folds = make_data((20, 8), speakers=10, utterances=4)
-    head = build_head(LINEAR_PROBE, x.shape[1:], lambda: None)
-    assert fixed_trunk(head) is head.trunk
-    assert fixed_trunk(build_head(VGG_HEAD, x.shape[1:], lambda: None)) is None  # parameters: trained
+    make = lambda: build_head(kind, x.shape[1:], lambda: None)
+    head = make()
+    fixed = fixed_part(head)
+    assert fixed is not None
+    assert fixed.prefix is (head.trunk if kind == LINEAR_PROBE else head.trunk[0])
+    assert {id(p) for p in fixed.trainable.parameters()} | {id(p) for p in fixed.prefix.parameters()} == {
+        id(p) for p in head.parameters()
+    }  # shared, not copied: training the rest trains the head
     rows = np.arange(len(y))
-    once = training.train_attacker(
-        lambda: build_head(LINEAR_PROBE, x.shape[1:], lambda: None), x, y, rows, SETTINGS, 5, speakers=speakers
-    )
-    monkeypatch.setattr(training, "fixed_trunk", lambda head: None)
-    every_epoch = training.train_attacker(
-        lambda: build_head(LINEAR_PROBE, x.shape[1:], lambda: None), x, y, rows, SETTINGS, 5, speakers=speakers
-    )
-    for (name, a), (_, b) in zip(once.state_dict().items(), every_epoch.state_dict().items()):
+    once = training.train_attacker(make, x, y, rows, SETTINGS, 5, speakers=speakers)
+    monkeypatch.setattr(training, "fixed_part", lambda head: None)
+    every_step = training.train_attacker(make, x, y, rows, SETTINGS, 5, speakers=speakers)
+    for (name, a), (_, b) in zip(once.state_dict().items(), every_step.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
-    assert not once.training and not every_epoch.training
-    np.testing.assert_array_equal(training.predict(once, x, rows, "cpu"), training.predict(every_epoch, x, rows, "cpu"))
+    assert not once.training and not every_step.training
+    np.testing.assert_array_equal(training.predict(once, x, rows, "cpu"), training.predict(every_step, x, rows, "cpu"))
+
+
+def test_heads_without_a_fixed_leading_part_train_whole():
+    maps = build_head(VGG_HEAD, (2, 6, 12), lambda: None)  # (C, F, T): no layout change before the convolutions
+    assert fixed_part(maps) is None
+    assert fixed_part(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(2))) is None  # a user's head
 
 
 @settings(max_examples=40, deadline=None)

@@ -2,7 +2,7 @@
 
 A neural head trained for a fixed few epochs under-reads leakage (where training stopped decides
 the estimate). This probe is solved to convergence instead: standardised features, L2 logistic
-regression (lbfgs) with ``class_weight="balanced"`` (imbalanced corpora must not teach "always the
+regression (lbfgs) with balanced class weights (imbalanced corpora must not teach "always the
 majority"), its regularisation C chosen from a grid by inner speaker-disjoint cross-validation on
 the training rows only, scored by balanced accuracy. The engine feeds it per-channel statistics of
 a layer (e.g. mean and std over the time axis), one row per utterance.
@@ -51,7 +51,9 @@ class CChoice:
 
     fold: int | None  # the outer fold held out; None for a transfer probe
     c: float
-    inner_scores: tuple[float, ...]  # balanced accuracy per C of the grid; () when inner CV was impossible
+    # Balanced accuracy per C of the grid, in order, up to the first perfect one (the path stops
+    # there); () when inner CV was impossible.
+    inner_scores: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -178,8 +180,10 @@ def _choose_c(
     where: str,
 ) -> tuple[float, tuple[float, ...], list[str]]:
     """The C whose pooled inner held-out predictions score the best balanced accuracy (ties: the
-    smaller C). Each inner split standardises on its own training rows; the path over C is warm
-    started, smallest C first, which only speeds the solver up."""
+    smaller C), and the scores of the Cs tried. Each inner split standardises on its own training
+    rows; the path over C is warm started, smallest C first, which only speeds the solver up. The
+    path stops at the first C whose pooled score is perfect: a leaking layer's probe is decided
+    there, the same C the whole grid would give."""
     grid = sorted(float(c) for c in c_grid)
     if not grid or grid[0] <= 0:
         raise ValueError(f"the C grid must hold positive values, got {list(c_grid)}")
@@ -192,38 +196,52 @@ def _choose_c(
     from sklearn.preprocessing import StandardScaler
 
     inner = speaker_folds(speakers.tolist(), genders, min(inner_folds, speaker_genders.size), seed)
-    predicted = np.zeros((len(grid), len(genders)), dtype=np.int64)
-    stalled = []
+    splits = []
     for part in np.unique(inner):
         train, test = np.flatnonzero(inner != part), np.flatnonzero(inner == part)
         scaler = StandardScaler().fit(x[train])
-        train_x, test_x = scaler.transform(x[train]), scaler.transform(x[test])
-        logistic = _logistic(grid[0], warm_start=True)
-        for index, c in enumerate(grid):
+        splits.append((train, test, scaler.transform(x[train]), scaler.transform(x[test])))
+    path = [_logistic(grid[0], warm_start=True) for _ in splits]  # one warm-started path per split
+    scores: list[float] = []
+    stalled = []
+    for c in grid:
+        predicted = np.zeros(len(genders), dtype=np.int64)
+        for logistic, (train, test, train_x, test_x) in zip(path, splits):
             logistic.set_params(C=c)
             if _fit(logistic, train_x, genders[train]):
                 stalled.append(f"{where}, C={c:g} (inner)")
-            predicted[index, test] = logistic.predict(test_x)
-    scores = tuple(balanced_accuracy(genders, row) for row in predicted)
-    return grid[int(np.argmax(scores))], scores, stalled
+            predicted[test] = logistic.predict(test_x)
+        scores.append(balanced_accuracy(genders, predicted))
+        if scores[-1] >= 1.0:  # no larger C can score higher, and ties go to the smaller C
+            break
+    return grid[int(np.argmax(scores))], tuple(scores), stalled
 
 
 def _logistic(c: float, warm_start: bool = False) -> LogisticRegression:
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(
-        C=c, class_weight="balanced", solver="lbfgs", max_iter=MAX_ITER, tol=TOLERANCE, warm_start=warm_start
-    )
+    # Balanced class weights come as sample weights (`_fit`): the same values class_weight="balanced"
+    # computes, without recomputing them at every fit of the C path.
+    return LogisticRegression(C=c, solver="lbfgs", max_iter=MAX_ITER, tol=TOLERANCE, warm_start=warm_start)
+
+
+def balanced_weights(y: np.ndarray) -> np.ndarray:
+    """Per-row weights n / (2 * n_class), scikit-learn's class_weight="balanced" for two classes."""
+    return (len(y) / (2 * np.bincount(y, minlength=2).astype(np.float64)))[y]
 
 
 def _fit(model: Pipeline | LogisticRegression, x: np.ndarray, y: np.ndarray) -> bool:
-    """Fit; True when the solver stopped at MAX_ITER (reported once per probe, not per fit)."""
+    """Fit with balanced class weights; True when the solver stopped at MAX_ITER (reported once per
+    probe, not per fit). scikit-learn's own checks are skipped: `checked_features` vetted the values
+    and the parameters are ours; on these small problems the checks cost a tenth of each fit."""
+    from sklearn import config_context
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.pipeline import Pipeline
 
-    with warnings.catch_warnings():
+    weights = {"logistic__sample_weight" if isinstance(model, Pipeline) else "sample_weight": balanced_weights(y)}
+    with warnings.catch_warnings(), config_context(assume_finite=True, skip_parameter_validation=True):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(x, y)
+        model.fit(x, y, **weights)
     logistic = model[-1] if isinstance(model, Pipeline) else model
     return bool(np.max(logistic.n_iter_) >= MAX_ITER)
 

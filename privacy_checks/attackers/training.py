@@ -24,10 +24,9 @@ import torch
 from torch import nn
 
 from privacy_checks import progress
-from privacy_checks.attackers.heads import Standardize, channel_axes, fixed_trunk
+from privacy_checks.attackers.heads import Standardize, channel_axes, fixed_part
 from privacy_checks.attackers.training_rows import TrainingRows, computed_rows, training_rows
 from privacy_checks.config import AttackerSettings
-from privacy_checks.model.multitask import MultiTask
 from privacy_checks.seeds import fold_seed
 
 VALIDATION_SHARE = 0.2  # of each gender's training speakers, held out to decide when to stop
@@ -107,10 +106,10 @@ def train_attacker(
     `targets` is the gender labels or a tuple (gender, emotion) for a multi-task head. Without
     `standardize` the standardiser is the identity (a model that must see inputs as T saw them).
     With `speakers` (one per row of `x`) and `settings.patience` it stops early on held-out speakers
-    (`validation_split`); otherwise it trains every epoch. A head whose trunk is a fixed function
-    (`heads.fixed_trunk`) has the trunk's output computed once and only its outputs trained: the
-    same model, without recomputing the linear probe's time summary every epoch; rows held in
-    memory are standardised once likewise."""
+    (`validation_split`); otherwise it trains every epoch. A head with a fixed leading part
+    (`heads.fixed_part`) has that part's output computed once and the rest trained on it: the same
+    model, without recomputing the linear probe's time summary, or a sequence's transposition to
+    channels first, every step; rows held in memory are standardised once likewise."""
     x = training_rows(x, device)
     torch.manual_seed(seed)
     split = None
@@ -120,11 +119,10 @@ def train_attacker(
     standardizer = _standardizer(x, fit_rows) if standardize else _identity(x.shape[1:])
     head = make_head()
     model = nn.Sequential(standardizer, head).to(device)
-    trunk = fixed_trunk(head)
-    if trunk is not None:
-        assert isinstance(head, MultiTask)  # fixed_trunk checked it
-        features = computed_rows(x, nn.Sequential(standardizer, trunk))
-        _fit(head.readout(), features, targets, fit_rows, settings, seed, device, held_out)
+    fixed = fixed_part(head)
+    if fixed is not None and (fixed.smaller or x.resident is not None):
+        features = computed_rows(x, nn.Sequential(standardizer, fixed.prefix))
+        _fit(fixed.trainable, features, targets, fit_rows, settings, seed, device, held_out)
     elif x.resident is not None and standardize:  # standardised once for the training, not at every step
         _fit(head, computed_rows(x, standardizer), targets, fit_rows, settings, seed, device, held_out)
     else:
