@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from privacy_checks.config import PrivacyConfig
@@ -109,8 +109,16 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 @FUZZ
 @given(raw=yaml_bytes())
+@example(raw=b'limits:\n  access:\n  - - "\\r\\U10010000"\n')  # found by this fuzz: PyYAML's chr() raised
 def test_any_document_loads_or_is_a_usage_error(tmp_path, raw):
     load_outcome(tmp_path, raw)
+
+
+@pytest.mark.parametrize("escape", ["\\U10010000", "\\UFFFFFFFF"])  # chr() ValueError, and OverflowError
+def test_an_escape_beyond_unicode_names_its_line(tmp_path, escape):
+    outcome = load_outcome(tmp_path, f'audit:\n  folds: 3\n  layers: ["a{escape}"]\n'.encode())
+    assert isinstance(outcome, PrivacyInputError)
+    assert f"{DEFAULT_CONFIG_NAME}:3: malformed YAML: a \\U escape" in str(outcome), outcome
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
