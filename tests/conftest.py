@@ -207,5 +207,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         names = {
             str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")
         }
-        if names and not item.nodeid.endswith(f"@{'_'.join(sorted(names))}"):
-            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(sorted(names))}")  # type: ignore[attr-defined]
+        tag = f"@{'_'.join(sorted(names))}"
+        if names and not item.nodeid.endswith(tag):
+            item._id = coerce_node_id(item.nodeid + tag)  # type: ignore[attr-defined]

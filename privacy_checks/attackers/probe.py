@@ -225,7 +225,7 @@ def _logistic(c: float, warm_start: bool = False) -> LogisticRegression:
     return LogisticRegression(C=c, solver="lbfgs", max_iter=MAX_ITER, tol=TOLERANCE, warm_start=warm_start)
 
 
-def balanced_weights(y: np.ndarray) -> np.ndarray:
+def _balanced_weights(y: np.ndarray) -> np.ndarray:
     """Per-row weights n / (2 * n_class), scikit-learn's class_weight="balanced" for two classes."""
     return (len(y) / (2 * np.bincount(y, minlength=2).astype(np.float64)))[y]
 
@@ -238,7 +238,7 @@ def _fit(model: Pipeline | LogisticRegression, x: np.ndarray, y: np.ndarray) -> 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.pipeline import Pipeline
 
-    weights = {"logistic__sample_weight" if isinstance(model, Pipeline) else "sample_weight": balanced_weights(y)}
+    weights = {"logistic__sample_weight" if isinstance(model, Pipeline) else "sample_weight": _balanced_weights(y)}
     with warnings.catch_warnings(), config_context(assume_finite=True, skip_parameter_validation=True):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x, y, **weights)
