@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import privacy_checks.model.zoo.vgg
 # The pytester fixture forgets modules first imported during a test; a class imported twice no
 # longer pickles ("not the same object"), so the engine is imported once, here.
 import privacy_checks.pytest_plugin.session  # noqa: F401
+from tests import preloaded
 
 # Likewise torch.export: its first use imports torch._inductor, which registers operator libraries
 # that cannot be registered twice. Were that first use inside a pytester test (a .pt2 built for an
@@ -59,6 +58,21 @@ BROKEN_ATTACKER_CONFTEST = (
 )
 
 
+# The pytest runs a test starts, as argument: hypothesis's pytest plugin, installed for this suite's own
+# property tests, imports all of hypothesis (~1 s) in every run's terminal summary; the projects under
+# test use none of it, and the suite starts ~140 such runs.
+WITHOUT_HYPOTHESIS = ("-p", "no:hypothesispytest")
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytest's pytester, its runs without hypothesis's plugin; `runpytest_subprocess` forks a process that
+    has the heavy libraries imported (tests/preloaded.py)."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", " ".join(WITHOUT_HYPOTHESIS))
+    monkeypatch.setattr(pytester, "runpytest_subprocess", functools.partial(preloaded.runpytest_subprocess, pytester))
+    return pytester
+
+
 @pytest.fixture
 def demo_checkpoint() -> Path:
     return DEMO
@@ -93,21 +107,18 @@ class SharedRun:
     path: Path
 
 
-def run_pytest_subprocess(path: Path, *args: str) -> pytest.RunResult:
+def run_pytest_subprocess(path: Path, *args: str, fresh: bool = False) -> pytest.RunResult:
     """`pytester.runpytest_subprocess` in `path`, for a fixture wider than one test: the same
     interpreter, arguments and environment (HOME in the project, no outer PYTEST_ADDOPTS or colours,
-    the project first on PYTHONPATH)."""
+    the project first on PYTHONPATH); `fresh`: a new interpreter, not a preloaded child."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "TOX_ENV_DIR")}
     env.update(HOME=str(path), USERPROFILE=str(path), PY_COLORS="0", PYTEST_DEBUG_TEMPROOT=str(path / "tmp"))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(path), env.get("PYTHONPATH", "")]))
     (path / "tmp").mkdir(exist_ok=True)
-    runs = len(list(path.glob("runpytest-*")))  # a second run in the folder (audit_again) gets its own
-    command = [sys.executable, "-mpytest", f"--basetemp={path / f'runpytest-{runs}'}", *args]
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    return pytest.RunResult(
-        done.returncode, done.stdout.splitlines(), done.stderr.splitlines(), time.perf_counter() - start
-    )
+    runs = len(list(path.glob("runpytest-*[0-9]")))  # a second run in the folder (audit_again) gets its own
+    name = f"runpytest-{runs}"
+    args = (f"--basetemp={path / name}", *WITHOUT_HYPOTHESIS, *args)
+    return preloaded.run_pytest(path, env, list(args), path / f"{name}.stdout", path / f"{name}.stderr", fresh)
 
 
 @pytest.fixture(scope="session")
@@ -129,12 +140,12 @@ def shared_audit(tmp_path_factory):
     return run
 
 
-def audit_in(path: Path, *args: str, data: str = TINY_DATA) -> pytest.RunResult:
+def audit_in(path: Path, *args: str, data: str = TINY_DATA, fresh: bool = False) -> pytest.RunResult:
     """An audit run of the demo copy in `path` (a shared_audit folder): what shared_audit runs, and
     a second command in the same project (same checkpoint path and thresholds.yaml) that writes only
     files of its own names there, for a test comparing two runs."""
     argv = ["-p", "no:cacheprovider", "--privacy-audit", str(path / DEMO.name), *args, "--privacy-data", data]
-    return run_pytest_subprocess(path, *argv)
+    return run_pytest_subprocess(path, *argv, fresh=fresh)
 
 
 # Audit runs that tests in several files assert on, each test on what its own option produced: call

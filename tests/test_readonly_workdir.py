@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO, FAST_CONFIG, REPO, TINY_DATA
+from tests.conftest import DEMO, FAST_CONFIG, REPO, TINY_DATA, WITHOUT_HYPOTHESIS
 
 
 def _denied(folder: Path) -> bool:
@@ -41,7 +41,7 @@ class ReadOnly:
         inner = " ".join(shlex.quote(part) for part in [*command, f"--basetemp={basetemp}"])
         folder = shlex.quote(str(self.path))
         script = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && cd {folder} && {inner}"
-        env = {"PYTHONPATH": str(REPO), "PY_COLORS": "0", "PYTEST_ADDOPTS": ""}
+        env = {"PYTHONPATH": str(REPO), "PY_COLORS": "0", "PYTEST_ADDOPTS": " ".join(WITHOUT_HYPOTHESIS)}
         with pytest.MonkeyPatch.context() as patch:
             for name, value in env.items():
                 patch.setenv(name, value)
