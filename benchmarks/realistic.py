@@ -8,7 +8,7 @@ group norm; 12 transformer layers, hidden 768), 4 emotion labels, random weights
 save_pretrained (safetensors) beside a Wav2Vec2FeatureExtractor preprocessor config (16 kHz,
 do_normalize true, return_attention_mask false) in a temporary folder, and audited as a user's
 Hugging Face folder is. Corpus: synthetic, 10 speakers, --clips clips of 4.5 s (model.input.duration_s
-4.5). Printed for each model, in one run:
+4.5; --duration for others). Printed for each model, in one run:
 
 - the forward-pass floor: features and the model over every clip, inference mode, at the batch the
   audit's forward pass uses (audit.batch_size, smaller for large layers: map_pooling);
@@ -153,6 +153,12 @@ def measure(name: str, checkpoint: Path, data: str, config: dict, verbose: bool)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=1000, help="W's corpus size (10 speakers; default 1000)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=DURATION_S,
+        help=f"W's clip length in seconds (default {DURATION_S}; shorter clips put many clips in a CPU-sized run)",
+    )
     parser.add_argument("--budget", default="standard")
     parser.add_argument("--threads", default="1", help="audit.threads (default 1; null: all cores)")
     parser.add_argument("--no-demo", action="store_true", help="W only")
@@ -167,8 +173,8 @@ def main() -> None:
     if not args.no_w:
         with tempfile.TemporaryDirectory() as tmp:  # W first: the peak RSS after it is W's
             folder = build_w(Path(tmp) / "w")
-            data = f"synthetic:speakers=10,utterances={max(1, args.clips // 10)},duration={DURATION_S}"
-            config = {"audit": audit, "model": {"input": {"duration_s": DURATION_S}}}
+            data = f"synthetic:speakers=10,utterances={max(1, args.clips // 10)},duration={args.duration}"
+            config = {"audit": audit, "model": {"input": {"duration_s": args.duration}}}
             results.append(measure("W (wav2vec2-base size)", folder, data, config, args.verbose))
     if not args.no_demo:
         results.append(measure("demo", DEMO, "synthetic", {"audit": audit}, args.verbose))

@@ -70,17 +70,20 @@ class AuditSession:
             from privacy_checks.model import load_target
 
             target = load_target(options.checkpoint, config.model, options.trust_checkpoint)
+            cache_dir = _cache_dir(pytest_config)
+            if getattr(pytest_config.option, "dist", "no") != "no":  # the controller of pytest-xdist workers
+                runs_root(cache_dir)
             audit = open_audit(
                 target,
                 corpus,
                 config=config,
                 aux=aux,
-                cache_dir=_cache_dir(pytest_config),
+                cache_dir=cache_dir,
                 device=_device(options.device),
                 custom_attackers=custom_attackers,
                 baseline=baseline,
                 base_dir=config.source.parent if config.source else Path(pytest_config.rootpath),
-                shared_dir=_shared_dir(pytest_config),
+                shared_dir=_shared_dir(pytest_config, cache_dir),
             )
         except PrivacyInputError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -193,17 +196,29 @@ def check_outputs(options: AuditOptions) -> None:
 RUN_INPUT = "privacy_checks_run"  # the key of the run's id in a pytest-xdist worker's workerinput
 
 
-def run_folder(pytest_config, run_id: str) -> Path:
+def run_folder(pytest_config, run_id: str, cache_dir: Path | None = None) -> Path:
     """Where the workers of run `run_id` share results (engine/shared_results.py), in the cache."""
     if not re.fullmatch(r"[0-9a-f]{32}", run_id):
         raise ValueError(f"not a run id: {run_id!r}")
-    return _cache_dir(pytest_config).parent / "runs" / run_id
+    return runs_root(cache_dir or _cache_dir(pytest_config)) / run_id
 
 
-def _shared_dir(pytest_config) -> Path | None:
+def runs_root(cache_dir: Path) -> Path:
+    """The folder of the runs' shared folders, beside the embeddings. A link or a file planted there
+    (a checked-out .pytest_cache) would put a run's results wherever it points: a usage error."""
+    runs = cache_dir.parent / "runs"
+    if runs.is_symlink() or (runs.exists() and not runs.is_dir()):
+        raise PrivacyInputError(
+            f"{runs} is a link or a file, not a folder: pytest-xdist workers share a run's results in a "
+            f"folder privacy-checks creates there, and a link would put them elsewhere; remove {runs} and run again."
+        )
+    return runs
+
+
+def _shared_dir(pytest_config, cache_dir: Path) -> Path | None:
     """A pytest-xdist worker's folder shared with the run's other workers; None in a serial run."""
     run_id = getattr(pytest_config, "workerinput", {}).get(RUN_INPUT)
-    return run_folder(pytest_config, run_id) if run_id else None
+    return run_folder(pytest_config, run_id, cache_dir) if run_id else None
 
 
 def _cache_dir(pytest_config) -> Path:
