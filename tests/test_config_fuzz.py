@@ -121,6 +121,17 @@ def test_an_escape_beyond_unicode_names_its_line(tmp_path, escape):
     assert f"{DEFAULT_CONFIG_NAME}:3: malformed YAML: a \\U escape" in str(outcome), outcome
 
 
+def test_another_value_error_from_the_parser_is_reported_as_it_is(tmp_path, monkeypatch):
+    # The \\U message is for the escape it names; any other ValueError the parser might raise keeps its text.
+    def broken_compose(text, Loader):
+        raise ValueError("some other parser fault")
+
+    monkeypatch.setattr(yaml, "compose", broken_compose)
+    outcome = load_outcome(tmp_path, b'audit:\n  layers: ["a\\U0001F600"]\n')
+    assert isinstance(outcome, PrivacyInputError)
+    assert str(outcome).endswith(f"{DEFAULT_CONFIG_NAME}:1: malformed YAML: some other parser fault; fix the syntax")
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=alias_nests())
 def test_nested_aliases_are_bounded_in_time_and_memory(tmp_path, raw):

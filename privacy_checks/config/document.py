@@ -116,17 +116,19 @@ def compose(text: str, display: str) -> yaml.Node | None:
         raise PrivacyInputError(f"{display}:{line}: malformed YAML: {problem}{where}; {fix}") from None
     except yaml.YAMLError as exc:  # e.g. control characters (ReaderError)
         raise PrivacyInputError(f"{display}:1: malformed YAML: {exc}") from None
-    except (ValueError, OverflowError):  # PyYAML's scanner calls chr() on a "\U" escape unchecked
+    except (ValueError, OverflowError) as exc:  # PyYAML's scanner calls chr() on a "\U" escape unchecked
         line = _line_of_bad_escape(text)
+        if line is None:
+            raise PrivacyInputError(f"{display}:1: malformed YAML: {exc}; fix the syntax") from None
         raise PrivacyInputError(
             f"{display}:{line}: malformed YAML: a \\U escape in a double-quoted string names no Unicode "
             "character (the largest is \\U0010FFFF); fix or remove it"
         ) from None
 
 
-def _line_of_bad_escape(text: str) -> int:
-    """The line of the first \\U escape beyond U+10FFFF (1 when none is found)."""
+def _line_of_bad_escape(text: str) -> int | None:
+    """The line of the first \\U escape beyond U+10FFFF (None when there is none)."""
     for match in re.finditer(r"\\U([0-9A-Fa-f]{8})", text):
         if int(match.group(1), 16) > 0x10FFFF:
             return text.count("\n", 0, match.start()) + 1
-    return 1
+    return None
