@@ -117,11 +117,11 @@ def compose(text: str, display: str) -> yaml.Node | None:
     except yaml.YAMLError as exc:  # e.g. control characters (ReaderError)
         raise PrivacyInputError(f"{display}:1: malformed YAML: {exc}") from None
     except (ValueError, OverflowError) as exc:  # PyYAML's scanner calls chr() on a "\U" escape unchecked
-        line = _line_of_bad_escape(text)
-        if line is None:
+        escape_line = _line_of_bad_escape(text)
+        if escape_line is None:
             raise PrivacyInputError(f"{display}:1: malformed YAML: {exc}; fix the syntax") from None
         raise PrivacyInputError(
-            f"{display}:{line}: malformed YAML: a \\U escape in a double-quoted string names no Unicode "
+            f"{display}:{escape_line}: malformed YAML: a \\U escape in a double-quoted string names no Unicode "
             "character (the largest is \\U0010FFFF); fix or remove it"
         ) from None
 
