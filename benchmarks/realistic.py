@@ -80,21 +80,30 @@ def audit_batch(target: Target, layers: list[str], most: int) -> int:
     return forward_batch_size(shapes, [INPUT_LAYER, *layers], most)
 
 
-def forward_floor(target: Target, corpus, batch_size: int) -> float:
-    """Features and the model over every clip, inference mode, nothing kept."""
+def forward_floor(target: Target, corpus, batch_size: int, device: str) -> float:
+    """Features and the model over every clip on `device`, inference mode, nothing kept."""
+    module = target.module.to(device)
     start = time.perf_counter()
     with torch.inference_mode():
         for _offset, inputs in feature_batches(corpus, target.input_spec, batch_size):
-            target.module(inputs)
+            module(inputs.to(device))
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
-def measure(name: str, checkpoint: Path, data: str, config: dict, verbose: bool) -> dict:
+def peak_device_mb(device: str) -> float | None:
+    return torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+
+
+def measure(name: str, checkpoint: Path, data: str, config: dict, verbose: bool, device: str = "cpu") -> dict:
     print(f"== {name}: {checkpoint.name}, corpus {data}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
         start = time.perf_counter()
-        audit = open_audit(checkpoint, data, config=config, cache_dir=cache / "embeddings", base_dir=Path(tmp))
+        audit = open_audit(
+            checkpoint, data, config=config, cache_dir=cache / "embeddings", base_dir=Path(tmp), device=device
+        )
         opened = time.perf_counter()
         print(f"   opened in {opened - start:.1f} s: {len(audit.cases)} items, {len(audit.layers)} layers", flush=True)
         audit.prepare()
@@ -108,7 +117,7 @@ def measure(name: str, checkpoint: Path, data: str, config: dict, verbose: bool)
         # the floor now, so that a run stopped during the items still has prepare / floor
         batch = audit_batch(audit.target, audit.layers, audit.config.audit.batch_size)
         corpus = load_corpus(data, Path.cwd())
-        floor = forward_floor(audit.target, corpus, batch)
+        floor = forward_floor(audit.target, corpus, batch, device)
         print(
             f"   forward-pass floor ({len(corpus)} clips, batch {batch}): {floor:.1f} s; "
             f"prepare / floor {(prepared - opened) / floor:.2f}x",
@@ -138,13 +147,18 @@ def measure(name: str, checkpoint: Path, data: str, config: dict, verbose: bool)
         "forward_floor_s": floor,
         "ratio": audit_s / floor,
         "peak_rss_mb": rss,
+        "device": device,
+        "peak_device_mb": peak_device_mb(device),
         "cache_disk_mb": disk,
     }
+    device_mb = figures["peak_device_mb"]
+    device_memory = "" if device_mb is None else f"   peak {device} memory: {device_mb:.0f} MB"
     print(
         f"   audit: open {figures['open_s']:.1f} s + prepare {figures['prepare_s']:.1f} s + items "
         f"{items:.1f} s = {audit_s:.1f} s   ({dict(statuses)})\n"
         f"   ratio audit / forward pass: {figures['ratio']:.2f}x\n"
-        f"   peak RSS: {rss:.0f} MB   cache on disk (with the intercept attackers' models): {disk:.1f} MB",
+        f"   peak RSS: {rss:.0f} MB{device_memory}\n"
+        f"   cache on disk (with the intercept attackers' models): {disk:.1f} MB",
         flush=True,
     )
     return figures
@@ -161,6 +175,7 @@ def main() -> None:
     )
     parser.add_argument("--budget", default="standard")
     parser.add_argument("--threads", default="1", help="audit.threads (default 1; null: all cores)")
+    parser.add_argument("--device", default="cpu", help="the audit's and the floor's device (cuda on a GPU)")
     parser.add_argument("--no-demo", action="store_true", help="W only")
     parser.add_argument("--no-w", action="store_true", help="the demo only")
     parser.add_argument("--verbose", action="store_true", help="every item's time as it finishes")
@@ -175,9 +190,9 @@ def main() -> None:
             folder = build_w(Path(tmp) / "w")
             data = f"synthetic:speakers=10,utterances={max(1, args.clips // 10)},duration={args.duration}"
             config = {"audit": audit, "model": {"input": {"duration_s": args.duration}}}
-            results.append(measure("W (wav2vec2-base size)", folder, data, config, args.verbose))
+            results.append(measure("W (wav2vec2-base size)", folder, data, config, args.verbose, args.device))
     if not args.no_demo:
-        results.append(measure("demo", DEMO, "synthetic", {"audit": audit}, args.verbose))
+        results.append(measure("demo", DEMO, "synthetic", {"audit": audit}, args.verbose, args.device))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
