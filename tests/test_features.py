@@ -149,7 +149,7 @@ def test_a_misspelt_kind_or_layout_gets_a_did_you_mean_hint():
     with pytest.raises(PrivacyInputError) as info:
         FeatureSpec.from_mapping({"kind": "logmle", "layout": "sequense"}, where="cfg")
     assert "kind 'logmle' is not one of logmel, lld, waveform, custom (did you mean 'logmel'?)" in str(info.value)
-    assert "layout 'sequense' is not one of image, sequence (did you mean 'sequence'?)" in str(info.value)
+    assert "layout 'sequense' is not one of image, sequence, channels (did you mean 'sequence'?)" in str(info.value)
 
 
 def test_clip_too_short_for_reflect_padding_is_rejected_not_a_crash():
@@ -266,6 +266,19 @@ def test_extract_shape_dtype_and_determinism():
     # Examples are independent: one at a time gives the same rows.
     for i in range(3):
         torch.testing.assert_close(extract(spec, batch[i : i + 1])[0], out[i], rtol=0, atol=1e-5)
+
+
+def test_the_three_layouts_hold_the_same_values_on_their_own_axes():
+    # image (B, 1, D, frames) for 2-D CNNs, sequence (B, frames, D), channels (B, D, frames) for a
+    # Conv1d front end taking the mel bins as its input channels (issue: Whisper-style encoders)
+    batch = np.stack([chirp_with_floor(FeatureSpec(), seed) for seed in range(2)])
+    image = extract(FeatureSpec(layout="image"), batch)
+    sequence = extract(FeatureSpec(layout="sequence"), batch)
+    channels = extract(FeatureSpec(layout="channels"), batch)
+    assert FeatureSpec(layout="channels").shape == (40, 101) == tuple(channels.shape[1:])
+    assert FeatureSpec(layout="sequence").shape == (101, 40) == tuple(sequence.shape[1:])
+    assert torch.equal(channels, image[:, 0]) and torch.equal(sequence, image[:, 0].transpose(1, 2))
+    assert channels.is_contiguous() and sequence.is_contiguous()
 
 
 def test_extract_pads_short_and_crops_long_clips_to_duration():

@@ -174,6 +174,24 @@ def test_a_head_sized_for_one_duration_leaves_earlier_time_axes_intact():
     assert found["head"] == Layout(0, None, (1,)) and "did not reach it" in found["head"].evidence
 
 
+def test_a_multi_line_refusal_is_kept_whole_on_one_line():
+    # onnxruntime's "Got invalid dimensions" names the axis and the sizes on its second line
+    class Refuses(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(DIMS, 3, 1)
+            self.head = nn.Flatten()
+
+        def forward(self, x):
+            if x.shape[1] != FRAMES_PER_SECOND:
+                raise ValueError(f"invalid dimensions for input:\n index: 1 Got: {x.shape[1]} Expected: 20\n")
+            return self.head(self.conv(x.transpose(1, 2)))
+
+    evidence = layouts(Refuses())["conv"].evidence
+    assert "did not reach it (ValueError: invalid dimensions for input: index: 1 Got: " in evidence
+    assert "Expected: 20)" in evidence and "\n" not in evidence
+
+
 def test_ambiguous_batch_axis_is_excluded_and_an_override_settles_it():
     class Gram(nn.Module):  # (B, B) similarities between the examples of a batch
         def forward(self, x):

@@ -158,3 +158,21 @@ def test_coverage_reads_back_and_missing_items_make_the_verdict_incomplete(repor
     read.corpus.update(female_speakers=10, male_speakers=10, folds=5)
     assert "missing: 1 items of the audit are in no shard's report: worst_case[generic-tail_clone-fc]" in read.lines()
     assert read.lines()[-1].startswith("verdict: INCOMPLETE — 2 failed, 2 passed")
+
+
+@pytest.mark.parametrize(
+    ("stand_in_layers", "expected"),
+    [
+        (("pool",), "(linear_probe where T has no tail: pool)"),
+        (("conv1", "pool"), "(linear_probe at every layer: T's tail cannot be rebuilt from any of them)"),
+    ],
+)
+def test_the_attack_title_names_where_a_linear_probe_stands_in_for_the_tail_clone(report, stand_in_layers, expected):
+    for result in report["results"]:
+        if result["head"] == "tail_clone" and result["layer"] in stand_in_layers:
+            result["architecture"] = "linear_probe"
+            result["id"] = f"worst_case[generic-linear_probe-{result['layer']}]"
+    report["corpus"].update(female_speakers=10, male_speakers=10, folds=5)
+    lines = AuditReport.from_dict(report).lines()
+    title = next(line for line in lines if line.startswith("worst_case ("))
+    assert title.endswith("· tail_clone · encoder access " + expected), title

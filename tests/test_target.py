@@ -460,3 +460,22 @@ def test_export_program_layers_and_tail_follow_its_zoo_architecture(exported, pr
     tail = program.tail_from("features.7").eval()
     assert outputs(tail, torch.randn(2, *shapes["features.7"])).shape == (2, 2)
     assert program.tail_from("classifier.4") is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "rank", "layout"),
+    [
+        (FeatureSpec(layout="image"), 4, (0, 3, (1, 2))),
+        (FeatureSpec(layout="sequence"), 3, (0, 1, (2,))),
+        (FeatureSpec(layout="channels"), 3, (0, 2, (1,))),  # (B, D, frames): a Conv1d front end's input
+        (FeatureSpec(kind="waveform"), 2, (0, None, (1,))),  # samples read as flat features
+    ],
+)
+def test_the_input_pseudo_layer_is_read_by_the_input_spec(spec, rank, layout):
+    from privacy_checks.model.layout import Layout
+    from privacy_checks.model.target import INPUT_LAYER, Target
+
+    target = Target(nn.Identity(), "identity", spec, (), "c" * 64, Path("m.pt"), "test")
+    found = target.layout_of(INPUT_LAYER, rank)
+    assert (found.batch_axis, found.time_axis, found.feature_axes) == layout
+    assert isinstance(found, Layout)

@@ -9,12 +9,11 @@ from typing import Any
 import numpy as np
 
 from privacy_checks.attackers.head_layout import batch_first
-from privacy_checks.model.layers import conventional_layout
 from privacy_checks.model.layout import Layout
 from privacy_checks.model.spectra import probe_statistics
+from privacy_checks.model.target import INPUT_LAYER as INPUT_LAYER  # the engine's name for it, as before
 from privacy_checks.model.target import Target, representation
 
-INPUT_LAYER = "input"  # pseudo-layer: T's input features (the positive control's representation)
 STATISTICS = ".stats"  # the cache files of a layer's per-utterance statistics: "<layer>.stats.npy"
 DECLARE = (
     "declare its layout in thresholds.yaml (model.layouts), or leave it out of audit.layers; "
@@ -33,7 +32,7 @@ def batch_first_rows(
     if tensor is None:
         return f"the forward pass gave it no tensor output (not called, or its output holds none); {LEAVE_OUT}"
     if layout is None:
-        layout = target.layout_of(layer, tensor.dim()) if layer != INPUT_LAYER else conventional_layout(tensor.dim())
+        layout = target.layout_of(layer, tensor.dim())
         finite = True
     else:
         finite = False

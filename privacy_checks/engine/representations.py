@@ -33,7 +33,6 @@ from privacy_checks.engine.layer_rows import INPUT_LAYER, STATISTICS
 from privacy_checks.engine.map_pooling import MAX_MAP_FRAMES, pooled_layers
 from privacy_checks.engine.row_files import RowFile
 from privacy_checks.features import FeatureSpec
-from privacy_checks.model.layers import conventional_layout
 from privacy_checks.model.layout import Layout
 from privacy_checks.model.target import Target
 
@@ -234,8 +233,6 @@ class LayerOutputs:
     def layout(self, layer: str) -> Layout:
         """The layout of `layer`'s stored rows (batch on axis 0; one example: drop axis 0)."""
         stored = next(rows[layer] for rows in self._by_role.values() if layer in rows)
-        if layer == INPUT_LAYER:
-            return conventional_layout(len(stored.shape), "T's input")
         return batch_first(self.target.layout_of(layer, len(stored.shape)))
 
     def native_batch_axis(self, layer: str) -> int:

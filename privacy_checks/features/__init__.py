@@ -8,7 +8,8 @@ Kinds:
 - ``custom``: ``function: "module:callable"`` called as ``f(waveforms, sample_rate)`` (custom.py).
 
 Layout: ``image`` gives a 1-channel (1, D, frames) map for CNNs, ``sequence`` a (frames, D) sequence
-for recurrent and transformer models (D = n_mels, or 32 for LLDs); waveforms are (samples,).
+for recurrent and transformer models, ``channels`` (D, frames) for a Conv1d front end taking the D
+features as its input channels (D = n_mels, or 32 for LLDs); waveforms are (samples,).
 spec.py holds FeatureSpec and its validation; extraction.py the ``extract`` dispatcher.
 """
 

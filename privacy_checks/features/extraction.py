@@ -26,12 +26,12 @@ def fix_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
 
 def input_time_axis(spec: FeatureSpec, rank: int) -> int | None:
     """The time axis of a batch of model inputs of `rank` axes (batch first): samples of a waveform,
-    frames last in an image, first in a sequence; a custom kind's by the conventional layouts
+    frames last in an image or in channels, first in a sequence; a custom kind's by the conventional layouts
     ((B, C, F, T) maps, (B, T, D) sequences; None for other ranks)."""
     if spec.kind == "waveform":
         return 1
     if spec.kind != "custom":
-        return 3 if spec.layout == "image" else 1
+        return {"image": 3, "channels": 2}.get(spec.layout, 1)
     return {4: 3, 3: 1}.get(rank)
 
 
@@ -65,7 +65,17 @@ def extract(spec: FeatureSpec, waveforms: np.ndarray, n_samples: int | None = No
     if spec.kind == "lld":
         # looked up on the module, so that a test can stand in for opensmile
         features = torch.from_numpy(np.stack([lld.lld_frames(wave, spec) for wave in batch]))  # (B, frames, 32)
-        return features.transpose(1, 2).unsqueeze(1).contiguous() if spec.layout == "image" else features
-    with torch.inference_mode():
-        image = LogMel(spec)(torch.from_numpy(batch))
-    return image if spec.layout == "image" else image[:, 0].transpose(1, 2).contiguous()
+        image = features.transpose(1, 2).unsqueeze(1)
+    else:
+        with torch.inference_mode():
+            image = LogMel(spec)(torch.from_numpy(batch))  # (B, 1, D, frames)
+    return in_layout(image, spec.layout)
+
+
+def in_layout(image: torch.Tensor, layout: str) -> torch.Tensor:
+    """(B, 1, D, frames) features in `layout`: as they are (image), (B, D, frames) (channels) or
+    (B, frames, D) (sequence); contiguous."""
+    if layout == "image":
+        return image.contiguous()
+    channels = image[:, 0]
+    return (channels if layout == "channels" else channels.transpose(1, 2)).contiguous()

@@ -10,7 +10,7 @@ from privacy_checks.errors import PrivacyInputError
 from privacy_checks.validation import did_you_mean, is_finite_number, is_integer
 
 FEATURE_KINDS = ("logmel", "lld", "waveform", "custom")
-LAYOUTS = ("image", "sequence")
+LAYOUTS = ("image", "sequence", "channels")
 LLD_DIMS = 32  # IS09: 16 LLDs and their deltas
 LLD_STEP_S = 0.010
 
@@ -32,7 +32,9 @@ class FeatureSpec:
     f_max: float | None = None  # None: sample_rate / 2
     duration_s: float = 2.0  # every clip padded or cropped to this length (variable_length: the longest read)
     log_offset: float = 1e-6
-    layout: str = "image"  # image: (1, D, frames) for CNNs; sequence: (frames, D)
+    # image: (1, D, frames) for 2-D CNNs; sequence: (frames, D); channels: (D, frames), the features as
+    # a Conv1d's input channels (a 1-D CNN front end, Whisper's encoder)
+    layout: str = "image"
     function: str | None = None  # kind custom: 'module:callable'
     # True: each clip is read at its own length up to duration_s, batched by length, and every layer
     # read over its valid frames only (engine/length_batches.py); False: every clip cut or padded to
@@ -59,7 +61,7 @@ class FeatureSpec:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """Shape of one example's input: (1, D, frames) or (frames, D); (samples,) for waveforms."""
+        """Shape of one example's input: (1, D, frames), (frames, D) or (D, frames); (samples,) for waveforms."""
         if self.kind == "waveform":
             return (self.n_samples,)
         if self.kind == "custom":
@@ -67,7 +69,9 @@ class FeatureSpec:
 
             return custom_shape(self)
         dims = LLD_DIMS if self.kind == "lld" else self.n_mels
-        return (1, dims, self.n_frames) if self.layout == "image" else (self.n_frames, dims)
+        return {"image": (1, dims, self.n_frames), "channels": (dims, self.n_frames)}.get(
+            self.layout, (self.n_frames, dims)
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

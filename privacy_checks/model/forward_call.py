@@ -169,7 +169,7 @@ def called_as_configured(
     module: nn.Module, model_config: ModelSettings | None, spec: FeatureSpec, path: Path
 ) -> nn.Module:
     """`module` in a ForwardAdapter when thresholds.yaml's model.forward says how to call it; the
-    input's time axis from the spec (samples and sequence frames: 1; image frames: last)."""
+    input's time axis from the spec (samples and sequence frames: 1; image and channels frames: last)."""
     forward = model_config.forward if model_config is not None else None
     if forward is None:
         return module

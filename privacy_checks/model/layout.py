@@ -170,7 +170,8 @@ def _observe(model: nn.Module, make_input: MakeInput, modules: Mapping[str, nn.M
     except PrivacyInputError:  # a user's mistake found by the call itself (model.forward.output naming nothing)
         raise
     except Exception as exc:  # a model that rejects a batch size or duration: read what ran
-        error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        # one line, whole: onnxruntime names the offending axis and sizes on the lines after the first
+        error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
     finally:
         for handle in handles:
             handle.remove()

@@ -20,10 +20,11 @@ import torch
 from torch import nn
 
 from privacy_checks.errors import PrivacyInputError
-from privacy_checks.features import FeatureSpec
+from privacy_checks.features import FeatureSpec, input_time_axis
 from privacy_checks.model import zoo
 from privacy_checks.model.forward_errors import call_hint, forward_errors
 from privacy_checks.model.layers import (
+    INPUT_LAYER,
     conventional_layout,
     declared_candidate_layers,
     representation,
@@ -35,7 +36,7 @@ from privacy_checks.model.layout_overrides import apply_overrides
 from privacy_checks.model.multitask import multitask_from_tail
 from privacy_checks.model.split_points import layer_survey, spec_input
 
-__all__ = ["Target", "representation"]  # representation: also importable from here, as before
+__all__ = ["INPUT_LAYER", "Target", "representation"]  # representation: also importable from here, as before
 
 
 @dataclass
@@ -103,12 +104,24 @@ class Target:
     def layout_of(self, layer: str, rank: int) -> Layout:
         """The layout of `layer`'s whole output, which has `rank` axes: its surveyed or declared
         layout, else the conventional one (an architecture declaring its split points, without
-        overrides, is read conventionally without tracing it)."""
+        overrides, is read conventionally without tracing it); INPUT_LAYER's: `input_layout`."""
+        if layer == INPUT_LAYER:
+            return self.input_layout(rank)
         if self.surveys_layers:
             found = self.layouts().get(layer)
             if found is not None:
                 return found
         return conventional_layout(rank, "declared by the architecture")
+
+    def input_layout(self, rank: int) -> Layout:
+        """The layout of a batch of T's inputs, which has `rank` axes: log-mel or LLD features by their
+        spec's layout ((B, D, frames) for channels), anything else conventionally (a waveform as flat
+        features)."""
+        spec = self.input_spec
+        if spec.kind in ("logmel", "lld") and rank == 1 + len(spec.shape):
+            time = input_time_axis(spec, rank)
+            return Layout(0, time, tuple(a for a in range(1, rank) if a != time), evidence="T's input")
+        return conventional_layout(rank, "T's input")
 
     def excluded_layers(self) -> dict[str, str]:
         """Modules considered and not audited -> why (for `privacy-checks layers`)."""

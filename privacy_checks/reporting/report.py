@@ -143,7 +143,9 @@ class AuditReport:
         summary = SCENARIOS[first.scenario].summary if first.scenario in SCENARIOS else "custom attacker"
         title = f"{first.scenario} ({summary}) · {first.attacker} attacker · {first.head} · {first.access} access"
         stand_ins = [row.layer for row in rows if row.architecture != row.head]
-        if stand_ins:
+        if stand_ins and len(stand_ins) == len(rows) > 1:  # e.g. a Hugging Face folder or an ONNX file
+            title += " (linear_probe at every layer: T's tail cannot be rebuilt from any of them)"
+        elif stand_ins:
             title += f" (linear_probe where T has no tail: {', '.join(stand_ins)})"
         if all(row.status == Status.SKIPPED for row in rows):
             return [f"{title}: skipped — {first.reason}"]

@@ -46,7 +46,8 @@ def _conv1d_block(in_channels: int, out_channels: int, kernel: int) -> nn.Sequen
 
 
 class ChannelsFirstCNN(nn.Module):
-    """A 1-D CNN over log-mel frames: the mel bins are Conv1d's input channels."""
+    """A 1-D CNN over log-mel frames: the mel bins are Conv1d's input channels, and its input is
+    (B, n_mels, T) as such a model takes it (model.input layout `channels`)."""
 
     def __init__(self, n_mels: int = 40, channels: int = 32) -> None:
         super().__init__()
@@ -54,8 +55,8 @@ class ChannelsFirstCNN(nn.Module):
         self.conv2 = _conv1d_block(channels, channels, 5)
         self.classifier = nn.Linear(channels, EMOTIONS)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:  # (B, T, n_mels)
-        hidden = self.conv2(self.conv1(frames.transpose(1, 2)))  # (B, C, T)
+    def forward(self, mels: torch.Tensor) -> torch.Tensor:  # (B, n_mels, T)
+        hidden = self.conv2(self.conv1(mels))  # (B, C, T)
         return self.classifier(hidden.mean(dim=2))
 
 
@@ -234,6 +235,7 @@ class ForeignModel:
 
 
 LOGMEL_FRAMES = {"kind": "logmel", "sample_rate": 16000, "n_mels": 40, "layout": "sequence"}
+LOGMEL_CHANNELS = {**LOGMEL_FRAMES, "layout": "channels"}
 WAVEFORM = {"kind": "waveform", "sample_rate": 16000}
 _ENCODER_LAYERS = [f"encoder.layers.{i}" for i in range(2)]
 _HF_CONV = [f"wav2vec2.feature_extractor.conv_layers.{i}" for i in range(2)]
@@ -243,7 +245,7 @@ FOREIGN_MODELS = {
     for m in (
         ForeignModel(
             "channels_first_cnn",
-            LOGMEL_FRAMES,
+            LOGMEL_CHANNELS,
             (*_batch_channels_time("conv1.0", "conv1.1", "conv1.2", "conv2.0", "conv2.1", "conv2.2"), CLASSIFIER),
         ),
         ForeignModel(
