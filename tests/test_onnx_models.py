@@ -155,6 +155,24 @@ def test_a_fixed_time_axis_must_be_the_input_specs(tmp_path):
     assert str(path) in message and "fixes input axis 1 at 40" in message and "duration_s" in message
 
 
+def test_a_fixed_time_axis_leaves_the_layers_time_unknown_naming_the_sizes(tmp_path):
+    # the duration survey's longer input is refused: onnxruntime's axis and sizes (on its later lines)
+    # reach the evidence, and the layers with more than one non-batch axis are flagged (audit.py: a
+    # pass read from their flat features is inconclusive)
+    path = tmp_path / "fixed.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Conv1dNet().eval(), (torch.randn(2, FRAMES, 8),), str(path), dynamo=False,
+            input_names=["input"], dynamic_axes={"input": {0: "batch"}},
+        )  # fmt: skip
+    layouts = load_target(path, ModelSettings(input=SEQUENCE)).layouts()
+    conv = layouts["features.0"]
+    assert conv.time_unknown and conv.time_axis is None
+    assert "did not reach it" in conv.evidence and f"Expected: {FRAMES}" in conv.evidence
+    assert not layouts["head"].time_unknown  # (B, 4): no other axis could be time
+
+
 def test_without_an_input_spec_the_message_names_model_input(tmp_path):
     path = export(Conv1dNet(), torch.randn(2, FRAMES, 8), tmp_path / "nospec.onnx")
     message = refused(path, None)

@@ -190,6 +190,9 @@ class Audit:
         seed = derived_seed(self.config.audit.seed, case.name)
         readings = self.readings.of(case, seed)
         verdict = judge(case, readings, self.config, self.baseline)
+        unknown = self.target.unknown_time_axis(case.layer) if verdict.status == PASSED else None
+        if unknown:  # read as flat features: a pass could understate what a reading over time finds
+            verdict = dataclasses.replace(verdict, status=INCONCLUSIVE, reason=unknown_time_reason(case.layer, unknown))
         exposure = verdict.reading
         assert exposure.predictions is not None
         view = exposure.corpora or self.corpora  # the probe's reading is over every utterance
@@ -233,3 +236,13 @@ class Audit:
         """What a baseline must share with this audit (corpora, result-shaping settings)."""
         aux = self.describe_corpus(self.aux) if self.aux is not None else None
         return comparable_settings(self.describe_corpus(), aux, self.describe_settings())
+
+
+def unknown_time_reason(layer: str, evidence: str) -> str:
+    """Why a layer under the limit is not a pass when its time axis could not be found."""
+    return (
+        f"{layer} is under the limit as read, but the model accepts one input duration only, so its time axis "
+        f"could not be found ({evidence}): read as flat features, a layer can look less revealing than it is "
+        f'over time; declare its axes in thresholds.yaml, e.g. model: {{layouts: {{"{layer}": '
+        f'"batch,time,features"}}}} (`privacy-checks layers` shows each axis\'s size)'
+    )

@@ -61,6 +61,9 @@ class Layout:
     time_axis: int | None
     feature_axes: tuple[int, ...]
     evidence: str = field(default="", compare=False)  # how it was found, for `privacy-checks layers`
+    # True when the model refused every other input duration, so that behaviour could not show which
+    # of several non-batch axes is time: read as features, the layer may look less revealing than it is
+    time_unknown: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         axes = [self.batch_axis, *([] if self.time_axis is None else [self.time_axis]), *self.feature_axes]
@@ -170,8 +173,7 @@ def _observe(model: nn.Module, make_input: MakeInput, modules: Mapping[str, nn.M
     except PrivacyInputError:  # a user's mistake found by the call itself (model.forward.output naming nothing)
         raise
     except Exception as exc:  # a model that rejects a batch size or duration: read what ran
-        # one line, whole: onnxruntime names the offending axis and sizes on the lines after the first
-        error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     finally:
         for handle in handles:
             handle.remove()
@@ -278,7 +280,7 @@ class _Runs:
         if varied is None or varied.shape is None:
             reason = next((run.error for run in runs if run.error), "not reached")
             note = f"no time axis: a longer or shorter input did not reach it ({reason})"
-            return Layout(batch, None, tuple(others), evidence=f"{batch_note}; {note}")
+            return Layout(batch, None, tuple(others), evidence=f"{batch_note}; {note}", time_unknown=len(others) > 1)
         if len(varied.shape) != len(shape):
             return Excluded(f"its output's rank changes with the input duration ({shape} vs {varied.shape})")
         growing = [axis for axis in others if varied.shape[axis] != shape[axis]]

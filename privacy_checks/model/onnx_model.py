@@ -102,7 +102,10 @@ class OnnxModule(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         fed = features.detach().cpu().numpy().astype(self._input_dtype, copy=False)
-        values = dict(zip(self._fetch, self._session.run(self._fetch, {self._input_name: fed})))
+        try:
+            values = dict(zip(self._fetch, self._session.run(self._fetch, {self._input_name: fed})))
+        except Exception as exc:  # onnxruntime names the offending axis and its sizes after the first line
+            raise RuntimeError(f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
         for point in self._points:
             self.get_submodule(point.name)(_tensor(values[point.tensor], features.device))
         return _tensor(values[self._output], features.device)

@@ -123,6 +123,12 @@ class Target:
             return Layout(0, time, tuple(a for a in range(1, rank) if a != time), evidence="T's input")
         return conventional_layout(rank, "T's input")
 
+    def unknown_time_axis(self, layer: str) -> str | None:
+        """How `layer`'s layout was found when behaviour could not tell its time axis (the model takes
+        one input duration only; model/layout.py), else None."""
+        found = self.layouts().get(layer) if self.surveys_layers else None
+        return found.evidence if isinstance(found, Layout) and found.time_unknown else None
+
     def excluded_layers(self) -> dict[str, str]:
         """Modules considered and not audited -> why (for `privacy-checks layers`)."""
         return {name: result.reason for name, result in self.survey().items() if isinstance(result, Excluded)}

@@ -74,6 +74,18 @@ def test_statuses_controls_and_memoised_results(audit):
     assert all(type(row[key]) is str for key in ("id", "scenario", "attacker", "access", "architecture", "head"))
 
 
+def test_a_pass_at_a_layer_whose_time_axis_is_unknown_is_inconclusive(audit):
+    # a model taking one input duration only: behaviour cannot show which axis is time, and read as
+    # flat features a layer can look less revealing than it is (a Whisper export read ~0.1 low)
+    evidence = "batch axis 0; no time axis: a longer or shorter input did not reach it (refused)"
+    audit.target.unknown_time_axis = lambda layer: evidence if layer in ("features.3", "pool") else None
+    failed, pool, output = (audit.result(c) for c in audit.cases[:3])
+    assert failed.status == "failed"  # what fails as read fails: reading over time finds no less
+    assert pool.status == "inconclusive" and evidence in pool.reason
+    assert 'model: {layouts: {"pool": "batch,time,features"}}' in pool.reason
+    assert output.status == "passed"
+
+
 def test_safe_split_point(audit):
     case = audit.cases[0]
     assert audit.safe_split(case, computed_only=True) is None  # nothing measured yet
