@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 
     layers = commands.add_parser("layers", help="list the interceptable layers of a checkpoint with output shapes")
     layers.add_argument("checkpoint", type=Path)
-    layers.add_argument("--config", type=Path, default=None, help="thresholds.yaml (for state_dict checkpoints)")
+    layers.add_argument(
+        "--config", type=Path, default=None, help="thresholds.yaml (default: ./thresholds.yaml when there is one)"
+    )
     layers.add_argument("--trust-checkpoint", action="store_true")
 
     report = commands.add_parser(
@@ -128,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _layers(args) -> int:
     from privacy_checks.config import load_config
+    from privacy_checks.config.loading import DEFAULT_CONFIG_NAME
     from privacy_checks.model import load_target
 
-    config = load_config(args.config, required=args.config is not None) if args.config else load_config(None)
+    # as an audit run in this folder would read it: the model's input, factory and layouts live there
+    config = load_config(args.config or Path(DEFAULT_CONFIG_NAME), required=args.config is not None)
     target = load_target(args.checkpoint, config.model, args.trust_checkpoint)
     shapes = target.layer_shapes()
     candidates = set(target.candidate_layers())

@@ -20,7 +20,7 @@ def test_layers_lists_shapes_and_candidates(capsys):
     assert "  features.0" in out  # listed, not audited by default
 
 
-def test_layers_shows_layouts_found_by_behaviour_and_what_is_not_a_split_point(tmp_path, capsys):
+def test_layers_shows_layouts_found_by_behaviour_and_what_is_not_a_split_point(tmp_path, capsys, monkeypatch):
     """A model the project did not write (a weight-normed Conv1d: its parametrisation emits a weight)."""
     (tmp_path / "weightnormed.py").write_text(
         "import torch\n"
@@ -53,6 +53,10 @@ def test_layers_shows_layouts_found_by_behaviour_and_what_is_not_a_split_point(t
         config.write_text(head + "  layouts: {conv: 'batch,time,features'}\n")
         assert main(["layers", str(tmp_path / "m.pt"), "--config", str(config)]) == 0
         assert "batch,time,features  (declared in 'model.layouts.conv')" in capsys.readouterr().out
+        with monkeypatch.context() as here:  # ./thresholds.yaml is read without --config, as an audit reads it
+            here.chdir(tmp_path)
+            assert main(["layers", "m.pt"]) == 0
+            assert "batch,time,features  (declared in 'model.layouts.conv')" in capsys.readouterr().out
         config.write_text(head + "  layouts: {conf: 'batch,time,features'}\n")
         assert main(["layers", str(tmp_path / "m.pt"), "--config", str(config)]) == 4
         err = capsys.readouterr().err
