@@ -28,6 +28,8 @@ from pathlib import Path
 import pytest
 from _pytest.pathlib import make_numbered_dir
 
+# Forking a process that holds torch is what Linux does well; elsewhere each run is a fresh interpreter.
+FORKS = sys.platform == "linux"
 # Imported once in the server: what an audit run imports before its first item, slowest first.
 PRELOADED = ("torch", "torch._dynamo", "sklearn.linear_model", "scipy.signal", "numpy", "pytest")
 
@@ -136,7 +138,7 @@ def run_pytest(
     """`python -m pytest ARGS` in `cwd` with environment `env`, its output written to `stdout` and
     `stderr`: a child of the preloaded server, or (`fresh`) a new interpreter."""
     start = time.perf_counter()
-    if fresh:
+    if fresh or not FORKS:
         with stdout.open("w", encoding="utf8") as out, stderr.open("w", encoding="utf8") as err:
             command = [sys.executable, "-mpytest", *args]
             ret = subprocess.run(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err).returncode
