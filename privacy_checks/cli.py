@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import collections
+import re
 import sys
 from pathlib import Path
 
@@ -146,12 +148,26 @@ def _layers(args) -> int:
     )
     width = max(len(n) for n in [*shapes, *excluded])
     shape_width = max((len(str(tuple(shape))) for shape in shapes.values()), default=0)
+    # a model taking one input duration refuses the survey's other durations at every layer: said once
+    refusals = collections.Counter(m.group(1) for lay in layouts.values() if (m := _REFUSAL.search(lay.evidence)))
+    common = {refusal for refusal, count in refusals.items() if count >= _GROUPED}
     for name, shape in shapes.items():
         mark = "*" if name in candidates else " "
         layout = layouts.get(name)
-        described = f"  {layout}" + (f"  ({layout.evidence})" if layout.evidence else "") if layout else ""
+        evidence = layout.evidence if layout else ""
+        refused = _REFUSAL.search(evidence)
+        if refused and refused.group(1) in common:
+            evidence = evidence[: refused.start(1)] + "the refusal below)"
+        described = f"  {layout}" + (f"  ({evidence})" if evidence else "") if layout else ""
         print(f"  {mark} {name.ljust(width)}  {str(tuple(shape)).ljust(shape_width)}{described}".rstrip())
     print("  (* = audited by default; shapes per example; axes of the whole output, batch included)")
+    for refusal in common:
+        print(f"the model refused the survey's longer and shorter inputs: {refusal}")
+    if any(layout.time_unknown for layout in layouts.values()):
+        print(
+            "layers with more than one axis besides the batch and no time axis shown: an item there that would "
+            "pass is INCONCLUSIVE until model.layouts in thresholds.yaml declares their axes"
+        )
     if excluded:
         print("not split points (model.layouts in thresholds.yaml settles those about axes):")
         by_reason: dict[str, list[str]] = {}
@@ -168,7 +184,8 @@ def _layers(args) -> int:
     return 0
 
 
-_GROUPED = 4  # modules excluded for one reason from which `layers` states the reason once
+_GROUPED = 4  # modules excluded for one reason (or layers sharing a refusal) from which it is said once
+_REFUSAL = re.compile(r"did not reach it \((.*)\)$")  # model/layout.py's evidence when durations are refused
 
 
 def _reproduce(args) -> int:

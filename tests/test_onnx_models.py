@@ -173,6 +173,24 @@ def test_a_fixed_time_axis_leaves_the_layers_time_unknown_naming_the_sizes(tmp_p
     assert not layouts["head"].time_unknown  # (B, 4): no other axis could be time
 
 
+def test_layers_states_a_fixed_length_models_refusal_once(tmp_path, capsys):
+    path = tmp_path / "fixed.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Conv1dNet().eval(), (torch.randn(2, FRAMES, 8),), str(path), dynamo=False,
+            input_names=["input"], dynamic_axes={"input": {0: "batch"}},
+        )  # fmt: skip
+    from privacy_checks.cli import main
+
+    (tmp_path / "thresholds.yaml").write_text(f"model:\n  input: {json.dumps(SEQUENCE)}\n")
+    assert main(["layers", str(path), "--config", str(tmp_path / "thresholds.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(the refusal below)") == 6 and out.count(f"Expected: {FRAMES}") == 1
+    assert "the model refused the survey's longer and shorter inputs: " in out
+    assert "is INCONCLUSIVE until model.layouts in thresholds.yaml declares their axes" in out
+
+
 def test_without_an_input_spec_the_message_names_model_input(tmp_path):
     path = export(Conv1dNet(), torch.randn(2, FRAMES, 8), tmp_path / "nospec.onnx")
     message = refused(path, None)
