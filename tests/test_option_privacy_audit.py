@@ -41,6 +41,17 @@ def test_k_selects_one_layer(audit_project):
     assert [i.rsplit("-", 1)[-1] for i in ids] == ["features.3]"]
 
 
+def test_a_checkpoint_linked_from_outside_the_project_keeps_its_name_in_the_ids(audit_project, pytester):
+    # the link is collected as given (its target, outside the rootdir, gave ids without a file name)
+    elsewhere = pytester.path.parent / "models"
+    elsewhere.mkdir()
+    (elsewhere / "real.pt").write_bytes(DEMO.read_bytes())
+    (pytester.path / "linked.pt").symlink_to(elsewhere / "real.pt")
+    result = audit_project("--collect-only", "-q", "-k", "features.3", checkpoint="linked.pt")
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids == ["linked.pt::worst_case[generic-tail_clone-features.3]"], result.outlines
+
+
 @pytest.mark.xdist_group("audit-f7-c4")
 def test_leaky_layer_fails_with_domain_message(shared_audit):
     # features.7 leaks as features.3 does; its tail (one conv block) trains in under half the time

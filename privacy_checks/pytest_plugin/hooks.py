@@ -134,7 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if splitting(config):  # pytest-split: each shard keeps whole attacks (shards.py)
         config.pluginmanager.register(ShardPlugin(config), "privacy-checks-shards")
-    checkpoint = str(options.checkpoint)
+    checkpoint = str(options.collected)
     # `pytest --privacy-audit m.pt` audits only; `pytest --privacy-audit m.pt tests/` runs both.
     if config.args_source == pytest.Config.ArgsSource.ARGS:
         if checkpoint not in config.args:
@@ -203,7 +203,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     session = parent.config.stash.get(SESSION_KEY, None)
-    if session is not None and file_path == session.options.checkpoint:
+    if session is not None and file_path == session.options.collected:
         from privacy_checks.pytest_plugin.items import CheckpointFile
 
         return CheckpointFile.from_parent(parent, path=file_path)
@@ -214,7 +214,7 @@ def pytest_collect_directory(path: Path, parent: pytest.Collector):
     """A model that is a folder (a Hugging Face save_pretrained folder) is one collector: its files
     are the model's, not tests."""
     session = parent.config.stash.get(SESSION_KEY, None)
-    if session is not None and path == session.options.checkpoint:
+    if session is not None and path == session.options.collected:
         from privacy_checks.pytest_plugin.items import CheckpointFile
 
         return CheckpointFile.from_parent(parent, path=path)

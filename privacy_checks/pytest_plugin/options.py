@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,11 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass(frozen=True)
 class AuditOptions:
-    checkpoint: Path
+    checkpoint: Path  # resolved: what is loaded
+    # The checkpoint as given, absolute but links kept (os.path.abspath, as pytest makes its arguments):
+    # what pytest collects and names the items after. A link to a file outside the rootdir, resolved,
+    # gave the items no file name ("::worst_case[...]").
+    collected: Path
     data: str | None  # None: thresholds.yaml audit.data, else the built-in synthetic corpus
     aux_data: str | None  # None: thresholds.yaml audit.aux_data; none at all skips scenarios 1, 3, 4
     scenarios: tuple[str, ...] | None  # None: thresholds.yaml audit.scenarios (all five by default)
@@ -65,6 +70,7 @@ class AuditOptions:
             _check_replaceable_baseline(save_baseline)
         return cls(
             checkpoint=_absolute(here / opt.privacy_audit),
+            collected=Path(os.path.abspath(here / opt.privacy_audit)),
             data=opt.privacy_data,
             aux_data=opt.privacy_aux_data,
             scenarios=_name_list("--privacy-scenarios", opt.privacy_scenarios, "scenario"),
