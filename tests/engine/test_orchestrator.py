@@ -80,7 +80,7 @@ def test_a_pass_at_a_layer_whose_time_axis_is_unknown_is_inconclusive(audit):
     evidence = "batch axis 0; no time axis: a longer or shorter input did not reach it (refused)"
     audit.target.unknown_time_axis = lambda layer: evidence if layer in ("features.3", "pool") else None
     failed, pool, output = (audit.result(c) for c in audit.cases[:3])
-    assert failed.status == "failed"  # what fails as read fails: reading over time finds no less
+    assert failed.status == "failed"  # a leak found as read is a leak
     assert pool.status == "inconclusive" and evidence in pool.reason
     assert 'model: {layouts: {"pool": "batch,time,features"}}' in pool.reason
     assert output.status == "passed"
