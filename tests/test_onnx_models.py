@@ -84,6 +84,17 @@ def export(model: nn.Module, example: torch.Tensor, path: Path, exporter: str = 
     return path
 
 
+def fixed_time_export(path: Path, frames: int) -> Path:
+    """Conv1dNet exported with a dynamic batch and `frames` frames only (a fixed-length model)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Conv1dNet().eval(), (torch.randn(2, frames, 8),), str(path), dynamo=False,
+            input_names=["input"], dynamic_axes={"input": {0: "batch"}},
+        )  # fmt: skip
+    return path
+
+
 def refused(path: Path, config: ModelSettings | None) -> str:
     with pytest.raises(PrivacyInputError) as info:
         load_target(path, config)
@@ -144,13 +155,7 @@ def test_a_static_batch_is_refused_with_the_re_export_fix(tmp_path):
 
 
 def test_a_fixed_time_axis_must_be_the_input_specs(tmp_path):
-    path = tmp_path / "fixed.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Conv1dNet().eval(), (torch.randn(2, 40, 8),), str(path), dynamo=False,
-            input_names=["input"], dynamic_axes={"input": {0: "batch"}},
-        )  # fmt: skip
+    path = fixed_time_export(tmp_path / "fixed.onnx", 40)
     message = refused(path, ModelSettings(input=SEQUENCE))
     assert str(path) in message and "fixes input axis 1 at 40" in message and "duration_s" in message
 
@@ -159,13 +164,7 @@ def test_a_fixed_time_axis_leaves_the_layers_time_unknown_naming_the_sizes(tmp_p
     # the duration survey's longer input is refused: onnxruntime's axis and sizes (on its later lines)
     # reach the evidence, and the layers with more than one non-batch axis are flagged (audit.py: a
     # pass read from their flat features is inconclusive)
-    path = tmp_path / "fixed.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Conv1dNet().eval(), (torch.randn(2, FRAMES, 8),), str(path), dynamo=False,
-            input_names=["input"], dynamic_axes={"input": {0: "batch"}},
-        )  # fmt: skip
+    path = fixed_time_export(tmp_path / "fixed.onnx", FRAMES)
     layouts = load_target(path, ModelSettings(input=SEQUENCE)).layouts()
     conv = layouts["features.0"]
     assert conv.time_unknown and conv.time_axis is None
@@ -174,13 +173,7 @@ def test_a_fixed_time_axis_leaves_the_layers_time_unknown_naming_the_sizes(tmp_p
 
 
 def test_layers_states_a_fixed_length_models_refusal_once(tmp_path, capsys):
-    path = tmp_path / "fixed.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Conv1dNet().eval(), (torch.randn(2, FRAMES, 8),), str(path), dynamo=False,
-            input_names=["input"], dynamic_axes={"input": {0: "batch"}},
-        )  # fmt: skip
+    path = fixed_time_export(tmp_path / "fixed.onnx", FRAMES)
     from privacy_checks.cli import main
 
     (tmp_path / "thresholds.yaml").write_text(f"model:\n  input: {json.dumps(SEQUENCE)}\n")
