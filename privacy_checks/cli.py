@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import re
 import sys
 from pathlib import Path
 
@@ -149,15 +148,14 @@ def _layers(args) -> int:
     width = max(len(n) for n in [*shapes, *excluded])
     shape_width = max((len(str(tuple(shape))) for shape in shapes.values()), default=0)
     # a model taking one input duration refuses the survey's other durations at every layer: said once
-    refusals = collections.Counter(m.group(1) for lay in layouts.values() if (m := _REFUSAL.search(lay.evidence)))
+    refusals = collections.Counter(layout.refusal for layout in layouts.values() if layout.refusal)
     common = {refusal for refusal, count in refusals.items() if count >= _GROUPED}
     for name, shape in shapes.items():
         mark = "*" if name in candidates else " "
         layout = layouts.get(name)
         evidence = layout.evidence if layout else ""
-        refused = _REFUSAL.search(evidence)
-        if refused and refused.group(1) in common:
-            evidence = evidence[: refused.start(1)] + "the refusal below)"
+        if layout and layout.refusal in common:
+            evidence = evidence.replace(f"({layout.refusal})", "(the refusal below)")
         described = f"  {layout}" + (f"  ({evidence})" if evidence else "") if layout else ""
         print(f"  {mark} {name.ljust(width)}  {str(tuple(shape)).ljust(shape_width)}{described}".rstrip())
     print("  (* = audited by default; shapes per example; axes of the whole output, batch included)")
@@ -185,7 +183,6 @@ def _layers(args) -> int:
 
 
 _GROUPED = 4  # modules excluded for one reason (or layers sharing a refusal) from which it is said once
-_REFUSAL = re.compile(r"did not reach it \((.*)\)$")  # model/layout.py's evidence when durations are refused
 
 
 def _reproduce(args) -> int:

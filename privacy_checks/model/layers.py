@@ -13,8 +13,8 @@ from torch import nn
 from privacy_checks.features import FeatureSpec
 from privacy_checks.model.layout import Layout, first_tensor
 
-# Leaf modules whose output is never a useful split point (identity at inference).
 INPUT_LAYER = "input"  # pseudo-layer: T's input features (the positive control's representation)
+# Leaf modules whose output is never a useful split point (identity at inference).
 SKIPPED_LEAVES: tuple[type[nn.Module], ...] = (nn.Dropout, nn.Identity)
 # The same list by class name, for modules known only by name (children of a TorchScript archive).
 SKIPPED_LEAF_KINDS = frozenset(kind.__name__ for kind in SKIPPED_LEAVES)

@@ -61,14 +61,19 @@ class Layout:
     time_axis: int | None
     feature_axes: tuple[int, ...]
     evidence: str = field(default="", compare=False)  # how it was found, for `privacy-checks layers`
-    # True when the model refused every other input duration, so that behaviour could not show which
-    # of several non-batch axes is time: read as features, the layer may look less revealing than it is
-    time_unknown: bool = field(default=False, compare=False)
+    # Why a longer or shorter input did not reach the layer (the model refused it), when none did
+    refusal: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         axes = [self.batch_axis, *([] if self.time_axis is None else [self.time_axis]), *self.feature_axes]
         if sorted(axes) != list(range(len(axes))):
             raise ValueError(f"layout axes {axes} must name each axis 0..{len(axes) - 1} exactly once")
+
+    @property
+    def time_unknown(self) -> bool:
+        """Behaviour could not show which of several non-batch axes is time (every other duration was
+        refused): read as features, the layer may look less revealing than it is over time."""
+        return self.refusal is not None and self.time_axis is None and len(self.feature_axes) > 1
 
     @property
     def rank(self) -> int:
@@ -280,7 +285,7 @@ class _Runs:
         if varied is None or varied.shape is None:
             reason = next((run.error for run in runs if run.error), "not reached")
             note = f"no time axis: a longer or shorter input did not reach it ({reason})"
-            return Layout(batch, None, tuple(others), evidence=f"{batch_note}; {note}", time_unknown=len(others) > 1)
+            return Layout(batch, None, tuple(others), evidence=f"{batch_note}; {note}", refusal=reason)
         if len(varied.shape) != len(shape):
             return Excluded(f"its output's rank changes with the input duration ({shape} vs {varied.shape})")
         growing = [axis for axis in others if varied.shape[axis] != shape[axis]]

@@ -68,9 +68,10 @@ class AuditOptions:
         if save_baseline is not None:
             _check_not_a_folder("--privacy-save-baseline", save_baseline)
             _check_replaceable_baseline(save_baseline)
+        given = here / opt.privacy_audit
         return cls(
-            checkpoint=_absolute(here / opt.privacy_audit),
-            collected=Path(os.path.abspath(here / opt.privacy_audit)),
+            checkpoint=_absolute(given),
+            collected=Path(os.path.abspath(given)),
             data=opt.privacy_data,
             aux_data=opt.privacy_aux_data,
             scenarios=_name_list("--privacy-scenarios", opt.privacy_scenarios, "scenario"),
