@@ -96,7 +96,9 @@ def peak_device_mb(device: str) -> float | None:
     return torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
 
 
-def measure(name: str, checkpoint: Path, data: str, config: dict, verbose: bool, device: str = "cpu") -> dict:
+def measure(
+    name: str, checkpoint: Path, data: str, config: dict, verbose: bool, device: str = "cpu", floor_run: bool = True
+) -> dict:
     print(f"== {name}: {checkpoint.name}, corpus {data}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
@@ -117,12 +119,13 @@ def measure(name: str, checkpoint: Path, data: str, config: dict, verbose: bool,
         # the floor now, so that a run stopped during the items still has prepare / floor
         batch = audit_batch(audit.target, audit.layers, audit.config.audit.batch_size)
         corpus = load_corpus(data, Path.cwd())
-        floor = forward_floor(audit.target, corpus, batch, device)
-        print(
-            f"   forward-pass floor ({len(corpus)} clips, batch {batch}): {floor:.1f} s; "
-            f"prepare / floor {(prepared - opened) / floor:.2f}x",
-            flush=True,
-        )
+        floor = forward_floor(audit.target, corpus, batch, device) if floor_run else None
+        if floor is not None:
+            print(
+                f"   forward-pass floor ({len(corpus)} clips, batch {batch}): {floor:.1f} s; "
+                f"prepare / floor {(prepared - opened) / floor:.2f}x",
+                flush=True,
+            )
         statuses: collections.Counter[str] = collections.Counter()
         items_start = time.perf_counter()
         for case in audit.cases:
@@ -145,7 +148,7 @@ def measure(name: str, checkpoint: Path, data: str, config: dict, verbose: bool,
         "items_s": items,
         "audit_s": audit_s,
         "forward_floor_s": floor,
-        "ratio": audit_s / floor,
+        "ratio": None if floor is None else audit_s / floor,
         "peak_rss_mb": rss,
         "device": device,
         "peak_device_mb": peak_device_mb(device),
@@ -153,10 +156,11 @@ def measure(name: str, checkpoint: Path, data: str, config: dict, verbose: bool,
     }
     device_mb = figures["peak_device_mb"]
     device_memory = "" if device_mb is None else f"   peak {device} memory: {device_mb:.0f} MB"
+    ratio = "not measured (--no-floor)" if floor is None else f"{audit_s / floor:.2f}x"
     print(
         f"   audit: open {figures['open_s']:.1f} s + prepare {figures['prepare_s']:.1f} s + items "
         f"{items:.1f} s = {audit_s:.1f} s   ({dict(statuses)})\n"
-        f"   ratio audit / forward pass: {figures['ratio']:.2f}x\n"
+        f"   ratio audit / forward pass: {ratio}\n"
         f"   peak RSS: {rss:.0f} MB{device_memory}\n"
         f"   cache on disk (with the intercept attackers' models): {disk:.1f} MB",
         flush=True,
@@ -178,21 +182,25 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="the audit's and the floor's device (cuda on a GPU)")
     parser.add_argument("--no-demo", action="store_true", help="W only")
     parser.add_argument("--no-w", action="store_true", help="the demo only")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the forward-pass floor (no ratio): for memory and disk alone"
+    )
     parser.add_argument("--verbose", action="store_true", help="every item's time as it finishes")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     threads = None if args.threads == "null" else int(args.threads)
     torch.set_num_threads(threads or torch.get_num_threads())
     audit = {"budget": args.budget, "threads": threads}
+    floor = not args.no_floor
     results = []
     if not args.no_w:
         with tempfile.TemporaryDirectory() as tmp:  # W first: the peak RSS after it is W's
             folder = build_w(Path(tmp) / "w")
             data = f"synthetic:speakers=10,utterances={max(1, args.clips // 10)},duration={args.duration}"
             config = {"audit": audit, "model": {"input": {"duration_s": args.duration}}}
-            results.append(measure("W (wav2vec2-base size)", folder, data, config, args.verbose, args.device))
+            results.append(measure("W (wav2vec2-base size)", folder, data, config, args.verbose, args.device, floor))
     if not args.no_demo:
-        results.append(measure("demo", DEMO, "synthetic", {"audit": audit}, args.verbose, args.device))
+        results.append(measure("demo", DEMO, "synthetic", {"audit": audit}, args.verbose, args.device, floor))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
