@@ -269,6 +269,7 @@ def test_interval_rule_never_passes_an_excess_above_the_limit(point, a, b, limit
     estimate = LeakageEstimate(0.5 + point, 0.5, 0.5 + min(a, b), 0.5 + max(a, b), 0.05, 0.5, 0, 100, n_speakers)
     decision = decide(estimate, limit, RULE_INTERVAL)
     low, high = min(estimate.excess_low, estimate.excess), max(estimate.excess_high, estimate.excess)
+    high += max(0.0, -estimate.excess)  # a reading below chance is off by at least its deficit
     if estimate.excess > limit:
         assert decision.status != PASSED
     # The three outcomes partition the cases as specified (the interval widened to hold the point).
@@ -289,6 +290,20 @@ def test_interval_rule_estimates_the_speakers_that_would_decide():
     decision = decide(estimate, 0.10, RULE_INTERVAL)
     assert decision.status == INCONCLUSIVE and decision.speakers_needed == 40
     assert "roughly 40 speakers (now 10)" in decision.reason
+
+
+def test_a_reading_below_chance_does_not_pass_on_its_interval_alone():
+    # W (random wav2vec2-base weights) on 10 speakers' 20 clips: encoder.layers.2 read 0.30 [0.10, 0.50]
+    # and passed, the same layer failing at 1,000 clips. Below chance by 0.20, the estimate is off by
+    # at least that much, so the upper end is raised to +0.20: inconclusive, not passed.
+    below = LeakageEstimate(0.30, 0.5, 0.10, 0.50, 1.0, 0.30, 0.19, 20, 10)
+    decision = decide(below, 0.10, RULE_INTERVAL)
+    assert decision.status == INCONCLUSIVE
+    assert (decision.excess_low, decision.excess_high) == pytest.approx((-0.40, 0.20))
+    assert "raised by 0.200, the reading's distance below chance" in decision.reason
+    # A reading a hair under chance with a tight interval still passes: its deficit is within the limit.
+    near = LeakageEstimate(0.49, 0.5, 0.45, 0.53, 0.6, 0.49, 0.02, 2000, 40)
+    assert decide(near, 0.10, RULE_INTERVAL).status == PASSED
 
 
 def test_interval_rule_does_not_pass_what_was_not_measured():

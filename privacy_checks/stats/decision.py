@@ -4,7 +4,8 @@ The decision-rule names are declared in ``config.limits`` (``thresholds.yaml`` `
 ``point``, ``ci_low`` and ``ci_high`` compare one number with the limit: passed or failed.
 ``interval`` compares the whole interval of the excess and has three outcomes: failed when it lies
 wholly above the limit, passed only when it lies wholly within it, inconclusive when it straddles
-the limit; an inconclusive decision says roughly how many speakers would settle it.
+the limit; an inconclusive decision says roughly how many speakers would settle it. A reading
+below chance has its upper end raised by its distance below chance first (see the function).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def _decide_on_interval(estimate: LeakageEstimate, max_excess: float) -> Decisio
     point = estimate.excess
     # Widened to hold the point: a point excess above the limit must never pass.
     low, high = min(estimate.excess_low, point), max(estimate.excess_high, point)
+    # An attacker guesses no worse than chance in expectation, so a reading below chance is the
+    # estimate's own error (few speakers per fold, anti-learning), and an error that large could as
+    # well hide leakage: the upper end is raised by the deficit before the interval may pass.
+    deficit = max(0.0, -point)
+    high += deficit
 
     def outcome(status: str, speakers_needed: int | None = None, reason: str = "") -> Decision:
         return Decision(status, RULE_INTERVAL, point, max_excess, low, high, speakers_needed, reason)
@@ -84,11 +90,17 @@ def _decide_on_interval(estimate: LeakageEstimate, max_excess: float) -> Decisio
         if needed is not None
         else "the estimate sits on the limit, so more speakers alone may not decide it"
     )
+    raised = (
+        f" (its upper end raised by {deficit:.3f}, the reading's distance below chance: an estimate that far"
+        " under chance is off by at least as much, which could as well hide leakage)"
+        if deficit > 0
+        else ""
+    )
     return outcome(
         INCONCLUSIVE,
         needed,
-        f"the {estimate.metric} excess {point:+.3f} has interval [{low:+.3f}, {high:+.3f}], which straddles "
-        f"the limit {max_excess:.3f}; {more}",
+        f"the {estimate.metric} excess {point:+.3f} has interval [{low:+.3f}, {high:+.3f}]{raised}, which "
+        f"straddles the limit {max_excess:.3f}; {more}",
     )
 
 
