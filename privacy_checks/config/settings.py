@@ -151,8 +151,8 @@ class ControlSettings:
         checks.real(0, 1),
         "the positive control's least excess (0..1)",
         notes=(
-            "The same attacker on T's input features must beat chance by this much; otherwise the audit",
-            "had no power and its items are inconclusive rather than passed.",
+            "The same attacker on T's input features must beat chance by this much, its interval above",
+            "chance; otherwise the audit had no power and its items are inconclusive rather than passed.",
         ),
     )
     fail_on_inconclusive: bool = setting(

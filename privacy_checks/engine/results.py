@@ -191,7 +191,9 @@ class ControlResult:
 
     @property
     def has_power(self) -> bool:
-        return self.positive.excess >= self.min_excess
+        """The attacker demonstrably reads gender from the input: its excess reaches the least one
+        asked for and its interval lies above chance (a lucky 0.6 on a few clips proves no power)."""
+        return self.positive.excess >= self.min_excess and self.positive.excess_low > 0
 
     def summary(self) -> ControlSummary:
         return ControlSummary(

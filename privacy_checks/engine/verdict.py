@@ -105,16 +105,25 @@ def straddle_reason(decision: stats.Decision, leakage: stats.LeakageEstimate) ->
 
 def no_power_reason(controls: Sequence[ControlResult]) -> str:
     """Why attackers without power prove nothing, and what to add."""
-    readings = "; ".join(
-        f"the {c.architecture} on {_control_input(c)} reaches only L={c.positive.leakage:.3f} "
-        f"(chance {c.positive.chance:.3f}, excess {c.positive.excess:+.3f} < controls.positive_min_excess "
-        f"{c.min_excess})"
-        for c in controls
-    )
+    readings = "; ".join(f"the {c.architecture} on {_control_input(c)} {_shortfall(c)}" for c in controls)
     return (
         f"no power: {readings}, so the audit could not have found leakage here. "
         "What to do: audit on a corpus whose voices carry gender, with more speakers (--privacy-data), "
         "or a larger budget (--privacy-budget standard or thorough)"
+    )
+
+
+def _shortfall(c: ControlResult) -> str:
+    """How a positive control fell short of power: too small an excess, or an interval down to chance."""
+    p = c.positive
+    if p.excess < c.min_excess:
+        return (
+            f"reaches only L={p.leakage:.3f} (chance {p.chance:.3f}, excess {p.excess:+.3f} < "
+            f"controls.positive_min_excess {c.min_excess})"
+        )
+    return (
+        f"reads L={p.leakage:.3f} but its interval [{p.ci_low:.3f}, {p.ci_high:.3f}] reaches chance "
+        f"{p.chance:.3f} (too few utterances to show it)"
     )
 
 

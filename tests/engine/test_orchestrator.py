@@ -16,7 +16,8 @@ from privacy_checks.engine.representations import INPUT_LAYER
 from privacy_checks.errors import PrivacyInputError
 from tests.conftest import DEMO
 
-DATA = "synthetic:speakers=10,utterances=2,duration=0.5"
+# 120 clips: a pass needs roughly 100 utterances (an interval is never narrower than the clips allow)
+DATA = "synthetic:speakers=20,utterances=6,duration=0.5"
 CONFIG = {
     "audit": {
         "budget": "quick",

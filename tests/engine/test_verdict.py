@@ -57,6 +57,16 @@ def test_a_pass_without_power_is_inconclusive():
     assert "reaches only L=0.550" in verdict.reason and "could not have found leakage" in verdict.reason
 
 
+def test_a_control_whose_interval_reaches_chance_has_no_power():
+    # 0.62 on a few clips: the excess clears 0.10, but its interval [0.48, 0.76] reaches chance.
+    lucky = ControlResult("tail_clone", leakage(0.62, half_width=0.14), None, None, 0.1)
+    assert not lucky.has_power
+    verdict = judge(CASE, [Reading("tail_clone", leakage(0.5), lucky)], config())
+    assert verdict.status == "inconclusive"
+    assert "reads L=0.620 but its interval [0.480, 0.760] reaches chance 0.500" in verdict.reason
+    assert ControlResult("tail_clone", leakage(0.62, half_width=0.1), None, None, 0.1).has_power
+
+
 def test_a_leak_needs_no_power_check():
     assert judge(CASE, [Reading("tail_clone", leakage(0.9), control(positive=0.5))], config()).status == "failed"
 
