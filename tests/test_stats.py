@@ -293,6 +293,12 @@ def test_decide_compares_the_rules_excess(rule, max_excess, compared, status):
     )
 
 
+def test_ci_high_is_as_strict_as_the_intervals_upper_end_below_chance():
+    below = LeakageEstimate(0.30, 0.5, 0.10, 0.50, 1.0, 0.30, 0.19, 20, 10)
+    decision = decide(below, 0.1, "ci_high")
+    assert (decision.status, decision.compared_excess) == ("failed", pytest.approx(0.2))
+
+
 def test_decide_names_the_known_rules():
     assert DECISION_RULES == ("point", "ci_low", "ci_high", "interval")
     with pytest.raises(PrivacyInputError, match="'median' is unknown: use one of point, ci_low"):

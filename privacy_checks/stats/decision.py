@@ -52,7 +52,7 @@ def decide(estimate: LeakageEstimate, max_excess: float, rule: str) -> Decision:
     compared = {
         RULE_POINT: estimate.excess,
         RULE_CI_LOW: estimate.excess_low,
-        RULE_CI_HIGH: estimate.excess_high,
+        RULE_CI_HIGH: estimate.excess_high + below_chance(estimate.excess),  # as strict as interval's end
     }
     if rule not in compared:
         raise PrivacyInputError(
@@ -62,14 +62,21 @@ def decide(estimate: LeakageEstimate, max_excess: float, rule: str) -> Decision:
     return Decision(status=status, rule=rule, compared_excess=compared[rule], max_excess=max_excess)
 
 
+def below_chance(excess: float) -> float:
+    """How far a reading lies below chance (0 when it does not): the least the estimate is off by.
+
+    An attacker guesses no worse than chance in expectation, so a reading below chance is the
+    estimate's own error (few speakers per fold, anti-learning), and an error that large could as
+    well hide leakage: the upper ends that pass an item are raised by it.
+    """
+    return max(0.0, -excess)
+
+
 def _decide_on_interval(estimate: LeakageEstimate, max_excess: float) -> Decision:
     point = estimate.excess
     # Widened to hold the point: a point excess above the limit must never pass.
     low, high = min(estimate.excess_low, point), max(estimate.excess_high, point)
-    # An attacker guesses no worse than chance in expectation, so a reading below chance is the
-    # estimate's own error (few speakers per fold, anti-learning), and an error that large could as
-    # well hide leakage: the upper end is raised by the deficit before the interval may pass.
-    deficit = max(0.0, -point)
+    deficit = below_chance(point)
     high += deficit
 
     def outcome(status: str, speakers_needed: int | None = None, reason: str = "") -> Decision:
