@@ -9,8 +9,8 @@ from privacy_checks import stats
 from privacy_checks.config import PrivacyConfig
 from privacy_checks.data import Corpus
 
-# The measurement protocol's version: 5 keeps every interval at least as wide as the binomial one over
-# the utterances, raises an upper end by its reading's distance below chance, and asks a positive
+# The measurement protocol's version: 5 stretches intervals for few speakers, keeps every interval
+# at least as wide as the binomial one over the utterances, raises an upper end by its reading's distance below chance, and asks a positive
 # control's interval to lie above chance; 4 has the convex probe read every utterance whatever the
 # budget's per-speaker cap (its intervals and controls too); 3 stops neural heads early on held-out speakers under the
 # budget's epoch cap; 2 decided on balanced accuracy, with a convex probe on per-channel statistics
