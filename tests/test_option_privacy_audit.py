@@ -222,6 +222,15 @@ def test_a_forward_that_raises_during_the_audit_is_a_usage_error(audit_project, 
     assert "second line" not in err and "model.input" in err
 
 
+def test_a_state_dict_without_any_thresholds_yaml_says_where_it_was_looked_for(audit_project, pytester):
+    (pytester.path / "thresholds.yaml").unlink()
+    result = audit_project(checkpoint=_weights(pytester))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = _no_traceback(result)
+    assert "model.factory in thresholds.yaml" in err
+    assert f"no thresholds.yaml was read: none in the folder pytest runs in nor in the rootdir {pytester.path}" in err
+
+
 def test_a_factory_that_raises_is_a_usage_error(audit_project, pytester):
     pytester.makepyfile(picky_model=PICKY_MODEL)
     factory = "model:\n  factory: 'picky_model:broken'\n  kwargs: {size: 7}\n"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import FAST_CONFIG
+from tests.conftest import FAST_CONFIG, run_pytest_subprocess
 
 
 def test_per_layer_override_decides_the_verdict(audit_project, pytester):
@@ -22,6 +22,20 @@ def test_explicit_config_file_is_used(audit_project, pytester):
     result = audit_project("-k", "features.7", "--privacy-config", "strict.yaml")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "the rule 'point' compares the point estimate" in result.stdout.str()
+
+
+def test_thresholds_yaml_where_pytest_runs_is_read_for_a_model_outside_the_folder(audit_project, pytester):
+    # pytest takes its rootdir from path-like arguments: with the model in a sibling folder the
+    # rootdir is their common parent, and ./thresholds.yaml was ignored without a word.
+    project = pytester.mkdir("project")
+    models = pytester.mkdir("models")
+    (models / "demo_ser.pt").write_bytes((pytester.path / "demo_ser.pt").read_bytes())
+    (project / "thresholds.yaml").write_text("limits:\n  max_exces: 0.05\n")
+    result = run_pytest_subprocess(
+        project, "-p", "no:cacheprovider", "--privacy-audit", "../models/demo_ser.pt", "--co", "-q"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "thresholds.yaml:2: unknown key 'max_exces'" in result.stderr.str()
 
 
 def test_missing_explicit_config_is_a_usage_error(audit_project):

@@ -10,11 +10,12 @@ from privacy_checks.config import PrivacyConfig
 from privacy_checks.data import Corpus
 
 # The measurement protocol's version: 5 stretches intervals for few speakers, keeps every interval
-# at least as wide as the binomial one over the utterances, raises an upper end by its reading's distance below chance, and asks a positive
-# control's interval to lie above chance; 4 has the convex probe read every utterance whatever the
-# budget's per-speaker cap (its intervals and controls too); 3 stops neural heads early on held-out speakers under the
-# budget's epoch cap; 2 decided on balanced accuracy, with a convex probe on per-channel statistics
-# in every encoder-access item; 1: plain accuracy, neural heads only, fixed epochs.
+# at least as wide as the binomial one over the utterances, raises an upper end by its reading's
+# distance below chance, and asks a positive control's interval to lie above chance; 4 has the
+# convex probe read every utterance whatever the budget's per-speaker cap (its intervals and
+# controls too); 3 stops neural heads early on held-out speakers under the budget's epoch cap; 2
+# decided on balanced accuracy, with a convex probe on per-channel statistics in every
+# encoder-access item; 1: plain accuracy, neural heads only, fixed epochs.
 PROTOCOL_VERSION = 5
 
 

@@ -68,7 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--privacy-config",
         metavar="FILE",
         default=None,
-        help="limits and settings (default: thresholds.yaml in the rootdir, if present)",
+        help="limits and settings (default: thresholds.yaml where pytest runs, else in the rootdir, if present)",
     )
     group.addoption(
         "--privacy-report",

@@ -56,7 +56,7 @@ class AuditOptions:
             return None
         here = Path(config.invocation_params.dir)
         explicit_config = opt.privacy_config is not None
-        config_path = here / opt.privacy_config if explicit_config else Path(config.rootpath) / "thresholds.yaml"
+        config_path = here / opt.privacy_config if explicit_config else default_config_path(here, config.rootpath)
         if opt.privacy_device not in DEVICES:  # argparse's choices catch it first; kept for direct callers
             raise pytest.UsageError(
                 f"--privacy-device must be one of {', '.join(DEVICES)}, "
@@ -86,6 +86,18 @@ class AuditOptions:
             baseline=(here / opt.privacy_baseline) if opt.privacy_baseline else None,
             save_baseline=save_baseline,
         )
+
+
+def default_config_path(here: Path, rootdir: Path) -> Path:
+    """thresholds.yaml where pytest was invoked, else in the rootdir (else that path, absent: the
+    built-in defaults). The invocation folder first: pytest takes the rootdir from path-like
+    arguments, so a model outside the project (`--privacy-audit ../models/m.pt`) moves the rootdir
+    to a common ancestor, and the project's own limits would be dropped without a word."""
+    for folder in (here, Path(rootdir)):
+        candidate = folder / "thresholds.yaml"
+        if os.path.lexists(candidate):  # a dangling link or a folder there is reported, not skipped
+            return candidate
+    return Path(rootdir) / "thresholds.yaml"
 
 
 def _name_list(flag: str, text: str | None, what: str) -> tuple[str, ...] | None:

@@ -6,6 +6,7 @@ pytest layer itself stays torch-free (tests/test_layering.py).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -86,7 +87,7 @@ class AuditSession:
                 shared_dir=_shared_dir(pytest_config, cache_dir),
             )
         except PrivacyInputError as exc:
-            raise pytest.UsageError(str(exc)) from None
+            raise pytest.UsageError(_say_no_config_was_read(str(exc), options)) from None
         if config.audit.threads is None:
             _share_cores(pytest_config)
         return cls(options, config, audit)
@@ -135,6 +136,16 @@ class AuditSession:
 
     def result(self, case) -> CaseResult:
         return self.audit.result(case)
+
+
+def _say_no_config_was_read(message: str, options: AuditOptions) -> str:
+    """A fix that names thresholds.yaml, when none was read: say where it was looked for."""
+    if "thresholds.yaml" not in message or options.config_required or os.path.lexists(options.config_path):
+        return message
+    return (
+        f"{message}\n(no thresholds.yaml was read: none in the folder pytest runs in nor in the rootdir "
+        f"{options.config_path.parent}; put one there or name it with --privacy-config FILE)"
+    )
 
 
 def _corpus(option_value: str | None, config_value: str | None, key: str, config: PrivacyConfig, pytest_config):
