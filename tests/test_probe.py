@@ -30,6 +30,7 @@ from privacy_checks.stats import (
     speaker_folds,
 )
 from privacy_checks.stats.balanced import few_speakers_widened
+from privacy_checks.stats.decision import above
 
 PROPERTY = settings(max_examples=60, deadline=None)
 
@@ -306,10 +307,10 @@ def test_interval_rule_never_passes_an_excess_above_the_limit(point, a, b, limit
     decision = decide(estimate, limit, RULE_INTERVAL)
     low, high = min(estimate.excess_low, estimate.excess), max(estimate.excess_high, estimate.excess)
     high += max(0.0, -estimate.excess)  # a reading below chance is off by at least its deficit
-    if estimate.excess > limit:
+    if above(estimate.excess, limit):
         assert decision.status != PASSED
     # The three outcomes partition the cases as specified (the interval widened to hold the point).
-    expected = FAILED if low > limit else PASSED if high <= limit else INCONCLUSIVE
+    expected = FAILED if above(low, limit) else PASSED if not above(high, limit) else INCONCLUSIVE
     assert decision.status == expected
     assert (decision.exceeds, decision.inconclusive) == (expected == FAILED, expected == INCONCLUSIVE)
     if expected == INCONCLUSIVE:
@@ -340,6 +341,14 @@ def test_a_reading_below_chance_does_not_pass_on_its_interval_alone():
     # A reading a hair under chance with a tight interval still passes: its deficit is within the limit.
     near = LeakageEstimate(0.49, 0.5, 0.45, 0.53, 0.6, 0.49, 0.02, 2000, 40)
     assert decide(near, 0.10, RULE_INTERVAL).status == PASSED
+
+
+def test_an_interval_ending_on_the_limit_passes_whatever_the_float_noise():
+    # 0.6 - 0.5 and 0.6000000000000001 - 0.5 fall either side of 0.1 in floating point
+    for high in (0.6, 0.6000000000000001):
+        estimate = LeakageEstimate(0.5, 0.5, 0.4, high, 0.5, 0.5, 0.0, 400, 80)
+        assert decide(estimate, 0.1, RULE_INTERVAL).status == PASSED
+    assert decide(LeakageEstimate(0.5, 0.5, 0.4, 0.600001, 0.5, 0.5, 0.0, 400, 80), 0.1, RULE_INTERVAL).inconclusive
 
 
 def test_interval_rule_does_not_pass_what_was_not_measured():

@@ -58,8 +58,14 @@ def decide(estimate: LeakageEstimate, max_excess: float, rule: str) -> Decision:
         raise PrivacyInputError(
             f"decision rule {rule!r} is unknown: use one of {', '.join(DECISION_RULES)} in thresholds.yaml"
         )
-    status = FAILED if compared[rule] > max_excess else PASSED
+    status = FAILED if above(compared[rule], max_excess) else PASSED
     return Decision(status=status, rule=rule, compared_excess=compared[rule], max_excess=max_excess)
+
+
+def above(excess: float, max_excess: float) -> bool:
+    """`excess` strictly above the limit, to 9 decimals: float noise (0.6 - 0.5 is 0.09999999999999998)
+    must not decide an interval ending on the limit one way on one corpus and the other on the next."""
+    return round(excess - max_excess, 9) > 0
 
 
 def below_chance(excess: float) -> float:
@@ -87,9 +93,9 @@ def _decide_on_interval(estimate: LeakageEstimate, max_excess: float) -> Decisio
             INCONCLUSIVE,
             reason=f"the estimate is not a number (excess {point}, interval [{low}, {high}]): nothing was measured",
         )
-    if low > max_excess:
+    if above(low, max_excess):
         return outcome(FAILED)
-    if high <= max_excess:
+    if not above(high, max_excess):
         return outcome(PASSED)
     needed = speakers_to_decide(point, low, high, max_excess, estimate.n_speakers)
     more = (
