@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from privacy_checks.attackers.head_layout import PermutedRows, batch_first, head_order, head_shape, in_head_order
 from privacy_checks.config import parse_config
@@ -26,7 +26,8 @@ CORPUS = "synthetic:speakers=4,utterances=2,duration=0.5"
 
 
 class Foreign(nn.Module):
-    """Three layouts the zoo never has: (B, C, T), (T, B, D) and a packed GRU's h_n (layers, B, H)."""
+    """Three layouts the zoo never has: (B, C, T), (T, B, D) and a GRU on packed input, whose
+    (PackedSequence, h_n) output is read as the padded (B, T, H) sequence."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -76,6 +77,8 @@ def direct(module: nn.Module, corpus, layer: str) -> torch.Tensor:
         module(x)
     handle.remove()
     out = seen["out"]
+    if isinstance(out, tuple) and isinstance(out[0], PackedSequence):
+        return pad_packed_sequence(out[0], batch_first=True)[0]
     return out if isinstance(out, torch.Tensor) else next(o for o in out if isinstance(o, torch.Tensor))
 
 
@@ -86,7 +89,7 @@ def test_layers_are_stored_batch_first_and_reach_heads_in_their_order(corpus, tm
     assert {name: str(target.layouts()[name]) for name in ("conv", "block", "gru")} == {
         "conv": "batch,features,time",
         "block": "time,batch,features",
-        "gru": "features,batch,features",  # h_n: no axis follows the duration
+        "gru": "batch,time,features",  # the PackedSequence, padded; not h_n
     }
     outputs = LayerOutputs(target, ["conv", "block", "gru"], EmbeddingStore(tmp_path), batch_size=3, device="cpu")
     outputs.prepare([("target", corpus)])
@@ -96,7 +99,8 @@ def test_layers_are_stored_batch_first_and_reach_heads_in_their_order(corpus, tm
     np.testing.assert_allclose(outputs["target"]["conv"][:], direct(model, corpus, "conv"), rtol=1e-5, atol=1e-5)
     block = direct(model, corpus, "block").movedim(1, 0)
     np.testing.assert_allclose(outputs["target"]["block"][:], block, rtol=1e-5, atol=1e-5)
-    assert outputs["target"]["gru"].shape == (n, 2, 5)
+    assert outputs["target"]["gru"].shape == (n, frames, 5)
+    np.testing.assert_allclose(outputs["target"]["gru"][:], direct(model, corpus, "gru"), rtol=1e-5, atol=1e-5)
     assert outputs.layout("conv") == Layout(0, 2, (1,)) and outputs.layout("block") == Layout(0, 1, (2,))
     # the generic heads read (T, D): the Conv1d's (C, T) arrives as (T, C); the others as stored
     conv = outputs.rows("target", "conv")

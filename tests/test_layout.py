@@ -57,7 +57,8 @@ class TimeFirstTransformer(nn.Module):
 
 
 class LastState(nn.Module):
-    """A GRU on packed input: its intercepted output is h_n, (layers, B, H)."""
+    """A GRU on packed input returning (PackedSequence, h_n): its intercepted output is the
+    PackedSequence padded to (B, T, H), the per-frame outputs the next layer reads."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -116,7 +117,7 @@ def test_time_first_transformer_has_batch_axis_1():
 
 
 def test_gru_last_state_has_batch_axis_1_and_no_time():
-    assert layouts(LastState(), names=["gru"])["gru"] == Layout(batch_axis=1, time_axis=None, feature_axes=(0, 2))
+    assert layouts(LastState(), names=["gru"])["gru"] == Layout(batch_axis=0, time_axis=1, feature_axes=(2,))
 
 
 def test_2d_cnn_time_is_the_growing_axis_not_the_fixed_frequency_axis():

@@ -6,7 +6,7 @@ the rows a training batch needs, so memory stays flat however large the corpus (
 keep every page it ever touched resident).
 
 Each layer is stored batch-first: its output is moved by its layout (``Target.layouts``) so that the
-batch axis is 0, the other axes in the layer's own order ((T, B, D) -> (N, T, D); an RNN's h_n
+batch axis is 0, the other axes in the layer's own order ((T, B, D) -> (N, T, D); an output
 (layers, B, H) -> (N, layers, H)); ``LayerOutputs.layout`` is the stored rows' layout and
 ``LayerOutputs.rows`` hands them to an attacker in the order its head reads. A layer that cannot be
 read (no tensor, its batch axis not following the batch, its shape changing between batches,

@@ -5,14 +5,16 @@ behaviour rather than rank, plus the per-layer overrides for what behaviour cann
 duration (d vs 1.5·d) and watches each named module's output: the batch axis is the one axis whose
 size equals the batch size and follows it, the time axis the one axis that changes with the
 duration, the rest are feature axes. So a Conv1d output (B, C, T) has time axis 2, a
-``batch_first=False`` transformer layer (T, B, D) batch axis 1, an RNN's h_n (layers, B, H) batch
-axis 1 and no time axis, and a module emitting a weight has no batch axis at all (``Excluded``).
+``batch_first=False`` transformer layer (T, B, D) batch axis 1, an RNN on packed input (its
+PackedSequence unpacked to (B, T, H)) time axis 1, and a module emitting a weight has no batch
+axis at all (``Excluded``).
 Per-layer overrides for what behaviour cannot settle: ``model.layout_overrides``.
 
 Readings fixed here, on purpose:
 
 * The output read is the tensor the engine intercepts: the output itself, else the first tensor of a
-  tuple/list (an RNN on packed input: h_n), else the first tensor of a mapping (a HF ``ModelOutput``).
+  tuple/list (an RNN on packed input: its PackedSequence, padded to (B, T, H)), else the first
+  tensor of a mapping (a HF ``ModelOutput``).
 * A module called more than once per forward (one ``nn.ReLU`` reused after every conv) is Excluded:
   its name does not identify one split point, and the engine's hook would keep only its last call.
 * An output whose only non-batch axis grows with duration (a waveform, a flattened channels·time
@@ -32,6 +34,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from privacy_checks.errors import PrivacyInputError
 
@@ -124,14 +127,26 @@ LayoutResult = Layout | Excluded
 
 def first_tensor(output: Any) -> torch.Tensor | None:
     """The tensor an attacker intercepts: the output, the first tensor of a tuple/list, or the first
-    tensor value of a mapping (HF ModelOutput). Not recursive, like ``model.layers.representation``."""
+    tensor value of a mapping (HF ModelOutput). Not recursive, like ``model.layers.representation``.
+
+    A PackedSequence counts as its padded (B, T, ...) tensor: an RNN on packed input returns
+    (PackedSequence, h_n), and its per-frame outputs are what the next layer reads (and what a
+    device would send); h_n alone (the last frame) would audit less than is there."""
+    if isinstance(output, PackedSequence):  # before tuple: a PackedSequence is a NamedTuple
+        return pad_packed_sequence(output, batch_first=True)[0]
     if isinstance(output, torch.Tensor):
         return output
     if isinstance(output, (tuple, list)):
-        return next((o for o in output if isinstance(o, torch.Tensor)), None)
+        return next((t for o in output if (t := _tensor_of(o)) is not None), None)
     if isinstance(output, Mapping):
         return next((o for o in output.values() if isinstance(o, torch.Tensor)), None)
     return None
+
+
+def _tensor_of(value: Any) -> torch.Tensor | None:
+    if isinstance(value, PackedSequence):
+        return pad_packed_sequence(value, batch_first=True)[0]
+    return value if isinstance(value, torch.Tensor) else None
 
 
 # ------------------------------------------------------------------------------------------------
