@@ -38,7 +38,7 @@ from privacy_checks.model.target import Target
 
 __all__ = ["INPUT_LAYER", "EmbeddingStore", "LayerOutputs", "RowFile", "UnreadableLayer", "feature_batches"]
 
-CACHE_VERSION = 2  # 2: a layer's statistics carry its band spectrum (model/spectra.py)
+CACHE_VERSION = 3  # 3: an RNN on packed input stored as its padded per-frame outputs; 2: band spectrum
 
 
 class UnreadableLayer(Exception):
