@@ -22,7 +22,6 @@ from privacy_checks.attackers.intercept import (
 from privacy_checks.attackers.names import LSTM_HEAD, RESNET_HEAD, VGG_HEAD
 from privacy_checks.data import load_corpus
 from privacy_checks.engine import open_audit
-from privacy_checks.engine.results import FAILED, PASSED
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.model import load_target
 from tests.conftest import DEMO as DEMO_CHECKPOINT
@@ -230,4 +229,6 @@ def test_intercept_reproduces_the_papers_ordering(tmp_path):
     other_family = [audit.result(c) for c in audit.cases if c.scenario == "scenario_4"]
     assert same_architecture >= other_architecture + 0.1, (same_architecture, other_architecture)
     assert all(r.estimate.ci_low <= 0.5 + 0.05 for r in other_family)
-    assert all(r.status in (PASSED, FAILED) for r in other_family)  # its raw-feature control had power
+    # its raw-feature control had power: none is inconclusive for want of it (120 clips may still
+    # straddle the limit: an interval is never narrower than the clips allow)
+    assert all(r.control.has_power and not r.reason.startswith("no power") for r in other_family)
