@@ -123,7 +123,7 @@ def _shortfall(c: ControlResult) -> str:
         )
     return (
         f"reads L={p.leakage:.3f} but its interval [{p.ci_low:.3f}, {p.ci_high:.3f}] reaches chance "
-        f"{p.chance:.3f} (too few utterances to show it)"
+        f"{p.chance:.3f} (too few speakers or utterances to show it)"
     )
 
 
