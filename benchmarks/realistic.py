@@ -97,11 +97,20 @@ def peak_device_mb(device: str) -> float | None:
 
 
 def measure(
-    name: str, checkpoint: Path, data: str, config: dict, verbose: bool, device: str = "cpu", floor_run: bool = True
+    name: str,
+    checkpoint: Path,
+    data: str,
+    config: dict,
+    verbose: bool,
+    device: str = "cpu",
+    floor_run: bool = True,
+    kept: Path | None = None,
 ) -> dict:
     print(f"== {name}: {checkpoint.name}, corpus {data}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Path(tmp) / "cache"
+        # --cache: a folder kept between runs, so that the items can be profiled again without the
+        # forward passes (the model and corpus are seeded: the same cache key every run)
+        cache = kept / name.split()[0].lower() if kept is not None else Path(tmp) / "cache"
         start = time.perf_counter()
         audit = open_audit(
             checkpoint, data, config=config, cache_dir=cache / "embeddings", base_dir=Path(tmp), device=device
@@ -185,6 +194,7 @@ def main() -> None:
     parser.add_argument(
         "--no-floor", action="store_true", help="skip the forward-pass floor (no ratio): for memory and disk alone"
     )
+    parser.add_argument("--cache", type=Path, help="keep the cache in this folder and reuse it (default: temporary)")
     parser.add_argument("--verbose", action="store_true", help="every item's time as it finishes")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -198,9 +208,13 @@ def main() -> None:
             folder = build_w(Path(tmp) / "w")
             data = f"synthetic:speakers=10,utterances={max(1, args.clips // 10)},duration={args.duration}"
             config = {"audit": audit, "model": {"input": {"duration_s": args.duration}}}
-            results.append(measure("W (wav2vec2-base size)", folder, data, config, args.verbose, args.device, floor))
+            results.append(
+                measure("W (wav2vec2-base size)", folder, data, config, args.verbose, args.device, floor, args.cache)
+            )
     if not args.no_demo:
-        results.append(measure("demo", DEMO, "synthetic", {"audit": audit}, args.verbose, args.device, floor))
+        results.append(
+            measure("demo", DEMO, "synthetic", {"audit": audit}, args.verbose, args.device, floor, args.cache)
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
