@@ -14,7 +14,7 @@ from privacy_checks.engine.baseline import Baseline, Regression
 from privacy_checks.engine.domain import AuditCase
 from privacy_checks.engine.readings import Reading
 from privacy_checks.engine.results import FAILED, INCONCLUSIVE, PASSED, ControlResult, Status
-from privacy_checks.threat_model import CONVEX_PROBE
+from privacy_checks.threat_model import BUDGETS, CONVEX_PROBE
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ def judge(
     strongest = max(judged, key=lambda j: j.reading.estimate.leakage)
     failing = [j for j in judged if j.decision.status == FAILED]
     straddling = [j for j in judged if j.straddles]
+    # a budget without a per-speaker cap reads every utterance already: suggesting thorough changes nothing
+    every = BUDGETS[config.audit.budget].utterances_per_speaker is None
     if failing:
         chosen, status, why = max(failing, key=lambda j: j.reading.estimate.leakage), FAILED, ""
     elif not any(j.reading.control.has_power for j in judged):
@@ -63,10 +65,10 @@ def judge(
         chosen, status = strongest, INCONCLUSIVE
         why = no_power_reason([j.reading.control for j in judged])
         if straddling:
-            why += "; besides, " + straddle_reason(straddling[0].decision, straddling[0].reading.estimate)
+            why += "; besides, " + straddle_reason(straddling[0].decision, straddling[0].reading.estimate, every)
     elif straddling:
         chosen = max(straddling, key=lambda j: j.reading.estimate.leakage)
-        status, why = INCONCLUSIVE, straddle_reason(chosen.decision, chosen.reading.estimate)
+        status, why = INCONCLUSIVE, straddle_reason(chosen.decision, chosen.reading.estimate, every)
     else:
         chosen, status, why = strongest, PASSED, ""
     leakage = chosen.reading.estimate
@@ -89,17 +91,20 @@ def _judge_one(reading: Reading, max_excess: float, rule: str) -> _Judged:
     return _Judged(reading, decision, decision.status == INCONCLUSIVE)
 
 
-def straddle_reason(decision: stats.Decision, leakage: stats.LeakageEstimate) -> str:
-    """Why an interval decision is inconclusive (the decision's own words), and what would decide it."""
+def straddle_reason(decision: stats.Decision, leakage: stats.LeakageEstimate, every_utterance: bool = False) -> str:
+    """Why an interval decision is inconclusive (the decision's own words), and what would decide it
+    (`every_utterance`: the budget already reads them all, so only more speakers can)."""
     more = (
         f"audit on a corpus of about {decision.speakers_needed} speakers (--privacy-data)"
         if decision.speakers_needed is not None
         else "more speakers alone may not decide it: set the limit for this layer deliberately"
     )
+    used = f"{leakage.n_utterances} utterances of {leakage.n_speakers} speakers"
+    if every_utterance:
+        return f"{decision.reason}. What to do: {more} (this audit used every utterance: {used})"
     return (
         f"{decision.reason}. What to do: {more}, or use every utterance of each speaker "
-        f"(--privacy-budget thorough; this audit used {leakage.n_utterances} utterances of "
-        f"{leakage.n_speakers} speakers)"
+        f"(--privacy-budget thorough; this audit used {used})"
     )
 
 

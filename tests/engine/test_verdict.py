@@ -135,6 +135,15 @@ def test_the_interval_rule_fails_passes_or_cannot_tell(value, status):
     assert judge(CASE, [Reading("tail_clone", leakage(value), control())], default_config()).status == status
 
 
+def test_a_straddle_under_the_thorough_budget_asks_for_speakers_only():
+    standard = judge(CASE, [Reading("tail_clone", leakage(0.60), control())], default_config())
+    assert "--privacy-budget thorough" in standard.reason
+    thorough = PrivacyConfig().with_overrides("test", audit={"budget": "thorough"})
+    verdict = judge(CASE, [Reading("tail_clone", leakage(0.60), control())], thorough)
+    assert verdict.status == "inconclusive" and "--privacy-budget thorough" not in verdict.reason
+    assert "this audit used every utterance: 80 utterances of 20 speakers" in verdict.reason
+
+
 def test_no_power_says_so_and_what_to_add():
     verdict = judge(CASE, [Reading("tail_clone", leakage(0.52), control(positive=0.55))], default_config())
     assert verdict.status == "inconclusive"
