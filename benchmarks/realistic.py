@@ -165,7 +165,7 @@ def measure(
     }
     device_mb = figures["peak_device_mb"]
     device_memory = "" if device_mb is None else f"   peak {device} memory: {device_mb:.0f} MB"
-    ratio = "not measured (--no-floor)" if floor is None else f"{audit_s / floor:.2f}x"
+    ratio = "not measured (--no-floor)" if figures["ratio"] is None else f"{figures['ratio']:.2f}x"
     print(
         f"   audit: open {figures['open_s']:.1f} s + prepare {figures['prepare_s']:.1f} s + items "
         f"{items:.1f} s = {audit_s:.1f} s   ({dict(statuses)})\n"

@@ -132,10 +132,8 @@ def first_tensor(output: Any) -> torch.Tensor | None:
     A PackedSequence counts as its padded (B, T, ...) tensor: an RNN on packed input returns
     (PackedSequence, h_n), and its per-frame outputs are what the next layer reads (and what a
     device would send); h_n alone (the last frame) would audit less than is there."""
-    if isinstance(output, PackedSequence):  # before tuple: a PackedSequence is a NamedTuple
-        return pad_packed_sequence(output, batch_first=True)[0]
-    if isinstance(output, torch.Tensor):
-        return output
+    if (tensor := _tensor_of(output)) is not None:  # before tuple: a PackedSequence is a NamedTuple
+        return tensor
     if isinstance(output, (tuple, list)):
         return next((t for o in output if (t := _tensor_of(o)) is not None), None)
     if isinstance(output, Mapping):
