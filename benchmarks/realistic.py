@@ -65,6 +65,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
+def rss_mb() -> float | None:
+    """The resident set now (Linux; None elsewhere)."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        return None
+
+
 def disk_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
@@ -122,7 +130,7 @@ def measure(
         disk = disk_mb(cache)
         print(
             f"   prepare (forward passes with storage): {prepared - opened:.1f} s; cache {disk:.1f} MB; "
-            f"peak RSS so far {peak_rss_mb():.0f} MB",
+            f"peak RSS so far {peak_rss_mb():.0f} MB, now {rss_mb() or 0:.0f} MB",
             flush=True,
         )
         # the floor now, so that a run stopped during the items still has prepare / floor
@@ -137,11 +145,19 @@ def measure(
             )
         statuses: collections.Counter[str] = collections.Counter()
         items_start = time.perf_counter()
+        peak_by = "prepare"
         for case in audit.cases:
-            t0 = time.perf_counter()
+            t0, peak_before = time.perf_counter(), peak_rss_mb()
             statuses[str(audit.result(case).status.value)] += 1
+            if peak_rss_mb() > peak_before:
+                peak_by = case.name
             if verbose:
-                print(f"   {time.perf_counter() - t0:7.1f} s  {case.name}  {audit.result(case).status}", flush=True)
+                rose = f", peak +{peak_rss_mb() - peak_before:.0f} MB" if peak_rss_mb() > peak_before else ""
+                print(
+                    f"   {time.perf_counter() - t0:7.1f} s  {case.name}  {audit.result(case).status}  "
+                    f"(RSS {rss_mb() or 0:.0f} MB{rose})",
+                    flush=True,
+                )
         items = time.perf_counter() - items_start
         rss = peak_rss_mb()
         disk = disk_mb(cache)
@@ -159,6 +175,7 @@ def measure(
         "forward_floor_s": floor,
         "ratio": None if floor is None else audit_s / floor,
         "peak_rss_mb": rss,
+        "peak_rss_set_by": peak_by,
         "device": device,
         "peak_device_mb": peak_device_mb(device),
         "cache_disk_mb": disk,
@@ -170,7 +187,7 @@ def measure(
         f"   audit: open {figures['open_s']:.1f} s + prepare {figures['prepare_s']:.1f} s + items "
         f"{items:.1f} s = {audit_s:.1f} s   ({dict(statuses)})\n"
         f"   ratio audit / forward pass: {ratio}\n"
-        f"   peak RSS: {rss:.0f} MB{device_memory}\n"
+        f"   peak RSS: {rss:.0f} MB (last raised by {peak_by}){device_memory}\n"
         f"   cache on disk (with the intercept attackers' models): {disk:.1f} MB",
         flush=True,
     )

@@ -26,6 +26,7 @@ from privacy_checks.engine.custom import CustomAttacker
 from privacy_checks.engine.describe import describe_corpus, describe_settings
 from privacy_checks.engine.domain import Attack, AuditCase
 from privacy_checks.engine.encoder_attack import EncoderAttack
+from privacy_checks.engine.heap import release_free_memory
 from privacy_checks.engine.intercept_attack import InterceptAttack
 from privacy_checks.engine.layer_checks import LayerChecks
 from privacy_checks.engine.plan import check_limit_patterns, custom_cases, plan_cases, select_layers
@@ -151,11 +152,13 @@ class Audit:
             self.outputs.prepare(corpora)
             if self.config.attacker.convex_probe and Access.ENCODER in self.config.audit.access:
                 self.probe.prepare([role for role, _corpus in corpora])
+        release_free_memory()  # the forward passes' freed batches, before the attackers allocate theirs
 
     def result(self, case: AuditCase) -> CaseResult:
         if case not in self._results:
             with torch_threads(self.config.audit.threads), progress.step(case.name):
                 self._results[case] = self._run(case)
+            release_free_memory()  # what the item's attackers freed, before the next item allocates
         return self._results[case]
 
     def computed(self, case: AuditCase) -> CaseResult | None:

@@ -27,6 +27,7 @@ import torch
 from privacy_checks import progress
 from privacy_checks.attackers.probe import ProbeFeatureError, cross_validated_probe, transfer_probe
 from privacy_checks.engine.corpora import AUX, TARGET, AuditCorpora, TrainingData
+from privacy_checks.engine.heap import release_free_memory
 from privacy_checks.engine.length_batches import clip_batches
 from privacy_checks.engine.representations import LayerOutputs, feature_batches
 from privacy_checks.engine.shared_results import SharedArrays
@@ -122,6 +123,7 @@ class ProbeAttack:
             return self._layer_statistics(role, layer)
         if role not in self._reference_rows:
             self._reference_rows[role] = self._reference(role)
+            release_free_memory()  # the clips' synthesis and features, freed batch by batch
         return self._reference_rows[role]
 
     def _layer_statistics(self, role: str, layer: str) -> np.ndarray:
