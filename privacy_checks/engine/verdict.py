@@ -56,8 +56,13 @@ def judge(
     strongest = max(judged, key=lambda j: j.reading.estimate.leakage)
     failing = [j for j in judged if j.decision.status == FAILED]
     straddling = [j for j in judged if j.straddles]
-    # a budget without a per-speaker cap reads every utterance already: suggesting thorough changes nothing
-    every = BUDGETS[config.audit.budget].utterances_per_speaker is None
+    # a budget without a per-speaker cap reads every utterance already, and the convex probe reads them
+    # at any budget: suggesting thorough for such a reading changes nothing
+    uncapped = BUDGETS[config.audit.budget].utterances_per_speaker is None
+
+    def every(j: _Judged) -> bool:
+        return uncapped or j.reading.architecture == CONVEX_PROBE
+
     if failing:
         chosen, status, why = max(failing, key=lambda j: j.reading.estimate.leakage), FAILED, ""
     elif not any(j.reading.control.has_power for j in judged):
@@ -65,10 +70,12 @@ def judge(
         chosen, status = strongest, INCONCLUSIVE
         why = no_power_reason([j.reading.control for j in judged])
         if straddling:
-            why += "; besides, " + straddle_reason(straddling[0].decision, straddling[0].reading.estimate, every)
+            why += "; besides, " + straddle_reason(
+                straddling[0].decision, straddling[0].reading.estimate, every(straddling[0])
+            )
     elif straddling:
         chosen = max(straddling, key=lambda j: j.reading.estimate.leakage)
-        status, why = INCONCLUSIVE, straddle_reason(chosen.decision, chosen.reading.estimate, every)
+        status, why = INCONCLUSIVE, straddle_reason(chosen.decision, chosen.reading.estimate, every(chosen))
     else:
         chosen, status, why = strongest, PASSED, ""
     leakage = chosen.reading.estimate

@@ -17,7 +17,7 @@ from privacy_checks.engine.results import ControlResult
 from privacy_checks.engine.verdict import judge
 from privacy_checks.stats import LeakageEstimate
 from privacy_checks.stats.decision import above
-from privacy_checks.threat_model import Access, AttackerKind
+from privacy_checks.threat_model import CONVEX_PROBE, Access, AttackerKind
 
 CASE = AuditCase(Attack("worst_case", AttackerKind.GENERIC, Access.ENCODER, "tail_clone"), "pool", "tail_clone")
 
@@ -141,6 +141,13 @@ def test_a_straddle_under_the_thorough_budget_asks_for_speakers_only():
     thorough = PrivacyConfig().with_overrides("test", audit={"budget": "thorough"})
     verdict = judge(CASE, [Reading("tail_clone", leakage(0.60), control())], thorough)
     assert verdict.status == "inconclusive" and "--privacy-budget thorough" not in verdict.reason
+
+
+def test_a_straddling_convex_probe_asks_for_speakers_only_under_any_budget():
+    # the probe reads every utterance whatever the budget's cap: more of them is not on offer
+    verdict = judge(CASE, [Reading(CONVEX_PROBE, leakage(0.60), control())], default_config())
+    assert verdict.status == "inconclusive" and "--privacy-budget thorough" not in verdict.reason
+    assert "this audit used every utterance" in verdict.reason
     assert "this audit used every utterance: 80 utterances of 20 speakers" in verdict.reason
 
 
