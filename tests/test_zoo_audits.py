@@ -132,6 +132,39 @@ def test_torchscript_without_metadata_runs_children_in_order(tmp_path):
     assert target.fresh_model() is None  # intercept access cannot rebuild an unknown architecture
 
 
+class ChannelsFirstConv1d(nn.Module):
+    """A user's 1-D CNN over (batch, mel bins, frames): its Conv1d maps are (C, T), not (T, D)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(40, 8, 5, padding=2), nn.ReLU(), nn.Conv1d(8, 8, 5, stride=2, padding=2)
+        )
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(8, 4))
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still in use
+def test_torchscript_conv1d_maps_are_read_with_time_last(tmp_path):
+    # Found by a new-user trial: the chain's children were read in the conventional (B, T, D) layout,
+    # so a Conv1d's 8 channels were taken as time and its frames as features; the probe then read
+    # 0.508 on a layer an independent probe reads at 0.875. Their axes come from the survey now.
+    path = tmp_path / "conv1d.pt"
+    torch.jit.save(torch.jit.script(ChannelsFirstConv1d().eval()), str(path))
+    config = PrivacyConfig().with_overrides(
+        "test", model={"input": {"kind": "logmel", "layout": "channels", "duration_s": 1.0}}
+    )
+    target = load_target(path, config.model, trust_checkpoint=True)
+    for layer in ("features.0", "features.2"):
+        layout = target.layout_of(layer, 3)
+        assert (layout.batch_axis, layout.time_axis, layout.feature_axes) == (0, 2, (1,)), (layer, layout)
+    assert target.candidate_layers()[:3] == ["features.0", "features.1", "features.2"]
+    assert "classifier.1" in target.candidate_layers()
+
+
 def test_torchscript_residual_forward_is_a_clear_error(tmp_path):
     path = tmp_path / "residual.pt"
     torch.jit.save(torch.jit.script(Residual().eval()), str(path))

@@ -96,8 +96,11 @@ class ScriptChain(nn.Module):
             x = step(x)
         return x
 
-    def candidate_layers(self) -> list[str]:
-        return [n for n in self.order if self.get_submodule(n).kind not in SKIPPED_LEAF_KINDS]
+    def split_points(self) -> tuple[str, ...]:
+        """The children an attacker may intercept. Only their names: not `candidate_layers`, which
+        would declare them read in the conventional layout; what an unknown child's axes mean (a
+        Conv1d's (C, T), a GRU's (T, H)) the layout survey finds by running the chain."""
+        return tuple(n for n in self.order if self.get_submodule(n).kind not in SKIPPED_LEAF_KINDS)
 
 
 def _flatten(module: Any, prefix: str) -> Iterator[tuple[str, Any]]:
@@ -154,7 +157,16 @@ def load_torchscript(path: Path, fingerprint: str, model_config: ModelSettings |
             "reproduce its output (a residual or branching forward). Export it with torch.export (.pt2), or "
             "save a state_dict with model.factory in thresholds.yaml."
         )
-    return Target(chain, f"torchscript:{scripted.original_name}", spec, labels, fingerprint, path, "torchscript")
+    return Target(
+        chain,
+        f"torchscript:{scripted.original_name}",
+        spec,
+        labels,
+        fingerprint,
+        path,
+        "torchscript",
+        split_points=chain.split_points(),
+    )
 
 
 def _same(module: nn.Module, probe: torch.Tensor, expected: torch.Tensor | None) -> bool:
