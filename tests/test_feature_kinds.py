@@ -4,13 +4,16 @@ a user's `module:callable`, and the image/sequence layouts."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from privacy_checks.errors import PrivacyInputError
-from privacy_checks.features import FeatureSpec, extract
+from privacy_checks.features import FeatureSpec, extract, input_time_axis
 from privacy_checks.features.lld import is09_extractors
+from privacy_checks.model.target import Target
 
 SR = 16000
 IS09_ORDER = (
@@ -89,6 +92,24 @@ def test_custom_feature_function(feature_module):
     assert spec.shape == (50, 20)
     waves = np.stack([tone(100.0, 0.5), tone(200.0, 0.5)])
     np.testing.assert_allclose(extract(spec, waves).numpy(), waves.reshape(2, 50, 160)[:, :, :20] * 2)
+
+
+@pytest.mark.parametrize(
+    ("layout", "rank", "time"),
+    [("channels", 3, 2), ("sequence", 3, 1), ("image", 4, 3), ("image", 3, 1), ("channels", 4, 3)],
+)
+def test_a_custom_functions_time_axis_follows_its_declared_layout_where_the_rank_fits(layout, rank, time):
+    # Found by a new-user trial: (D, frames) features declared `layout: channels` were read with D
+    # as time, and the control on T's input read 0.525 where an independent probe reads 0.975.
+    spec = FeatureSpec(kind="custom", function="myfeatures:frames", layout=layout)
+    assert input_time_axis(spec, rank) == time  # a rank the layout does not fit: the conventional axis
+
+
+def test_the_input_layout_of_custom_channels_features_has_time_last():
+    spec = FeatureSpec(kind="custom", function="myfeatures:frames", layout="channels")
+    target = Target(torch.nn.Identity(), "user", spec, ("a", "b"), "0" * 64, Path("m.pt"), "state_dict")
+    layout = target.input_layout(3)
+    assert (layout.batch_axis, layout.time_axis, layout.feature_axes) == (0, 2, (1,))
 
 
 def test_custom_feature_function_errors_name_the_function(feature_module):

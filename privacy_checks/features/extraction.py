@@ -26,13 +26,19 @@ def fix_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
 
 def input_time_axis(spec: FeatureSpec, rank: int) -> int | None:
     """The time axis of a batch of model inputs of `rank` axes (batch first): samples of a waveform,
-    frames last in an image or in channels, first in a sequence; a custom kind's by the conventional layouts
-    ((B, C, F, T) maps, (B, T, D) sequences; None for other ranks)."""
+    frames last in an image or in channels, first in a sequence; a custom kind's by its layout where
+    that fits the rank (channels: (B, D, frames)), else by the conventional layouts ((B, C, F, T) maps,
+    (B, T, D) sequences; None for other ranks)."""
     if spec.kind == "waveform":
         return 1
     if spec.kind != "custom":
         return {"image": 3, "channels": 2}.get(spec.layout, 1)
-    return {4: 3, 3: 1}.get(rank)
+    declared_rank, time = _LAYOUT_TIME[spec.layout]
+    return time if rank == declared_rank else {4: 3, 3: 1}.get(rank)
+
+
+# layout -> (rank of a batch in it, its time axis)
+_LAYOUT_TIME = {"image": (4, 3), "channels": (3, 2), "sequence": (3, 1)}
 
 
 def input_steps(spec: FeatureSpec, samples: int, padded_steps: int, padded_samples: int) -> int:

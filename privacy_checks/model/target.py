@@ -114,14 +114,16 @@ class Target:
         return conventional_layout(rank, "declared by the architecture")
 
     def input_layout(self, rank: int) -> Layout:
-        """The layout of a batch of T's inputs, which has `rank` axes: log-mel or LLD features by their
-        spec's layout ((B, D, frames) for channels), anything else conventionally (a waveform as flat
-        features)."""
+        """The layout of a batch of T's inputs, which has `rank` axes: log-mel, LLD or custom features
+        by their spec's layout ((B, D, frames) for channels; input_time_axis), anything else
+        conventionally (a waveform as flat features)."""
         spec = self.input_spec
-        if spec.kind in ("logmel", "lld") and rank == 1 + len(spec.shape):
-            time = input_time_axis(spec, rank)
-            return Layout(0, time, tuple(a for a in range(1, rank) if a != time), evidence="T's input")
-        return conventional_layout(rank, "T's input")
+        # (a custom function's batch is taken at its own rank: its shape would run the function again)
+        known = spec.kind == "custom" or (spec.kind in ("logmel", "lld") and rank == 1 + len(spec.shape))
+        time = input_time_axis(spec, rank) if known else None
+        if time is None:
+            return conventional_layout(rank, "T's input")
+        return Layout(0, time, tuple(a for a in range(1, rank) if a != time), evidence="T's input")
 
     def unknown_time_axis(self, layer: str) -> str | None:
         """How `layer`'s layout was found when behaviour could not tell its time axis (the model takes
