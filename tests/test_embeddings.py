@@ -154,8 +154,10 @@ def test_cache_key_depends_on_corpus_checkpoint_and_features(target, corpus):
         cache_key(target, other_corpus, SPEC),
         cache_key(other_model, corpus, SPEC),
         cache_key(target, corpus, dataclasses.replace(SPEC, n_mels=32)),
+        # model.layouts: the statistics and pooled maps are taken over the time axis it names
+        cache_key(dataclasses.replace(target, layout_overrides={"features.*": "batch,channels,time"}), corpus, SPEC),
     }
-    assert len(keys) == 4
+    assert len(keys) == 5
 
 
 def test_different_checkpoint_is_not_served_from_cache(target, corpus, tmp_path, forward_calls):

@@ -38,7 +38,9 @@ from privacy_checks.model.target import Target
 
 __all__ = ["INPUT_LAYER", "EmbeddingStore", "LayerOutputs", "RowFile", "UnreadableLayer", "feature_batches"]
 
-CACHE_VERSION = 3  # 3: an RNN on packed input stored as its padded per-frame outputs; 2: band spectrum
+# 4: a TorchScript chain's and a custom input's layouts surveyed (their statistics and pooled maps
+# follow the time axis); 3: an RNN on packed input stored as its padded per-frame outputs; 2: band spectrum
+CACHE_VERSION = 4
 
 
 class UnreadableLayer(Exception):
@@ -49,6 +51,8 @@ def cache_key(target: Target, corpus: Corpus, spec: FeatureSpec, max_map_frames:
     entry = {"v": CACHE_VERSION, "model": target.fingerprint, "corpus": corpus.fingerprint, "features": spec.key_dict()}
     if max_map_frames != MAX_MAP_FRAMES:  # the default's entries keep the key they had before the setting
         entry["max_map_frames"] = max_map_frames
+    if target.layout_overrides:  # model.layouts moves the time axis the statistics and pooling run over
+        entry["layouts"] = dict(target.layout_overrides)
     blob = json.dumps(entry, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
