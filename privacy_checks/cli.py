@@ -52,7 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     layers.add_argument(
         "--config", type=Path, default=None, help="thresholds.yaml (default: ./thresholds.yaml when there is one)"
     )
-    layers.add_argument("--trust-checkpoint", action="store_true")
+    layers.add_argument(
+        "--trust-checkpoint",
+        "--privacy-trust-checkpoint",  # the plugin's name, which the loaders' refusals name
+        dest="trust_checkpoint",
+        action="store_true",
+        help="read a format that can run code (pickle, TorchScript) from a file you trust",
+    )
 
     report = commands.add_parser(
         "report",

@@ -66,6 +66,19 @@ def test_layers_shows_layouts_found_by_behaviour_and_what_is_not_a_split_point(t
         sys.modules.pop("weightnormed", None)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit is deprecated, still in use
+def test_layers_takes_the_trust_flag_its_refusal_names(tmp_path, capsys):
+    # Found by a new-user trial: the refusal said --privacy-trust-checkpoint, which `layers` rejected
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(load_target(DEMO).module), str(path))
+    config = tmp_path / "thresholds.yaml"
+    config.write_text("version: 1\nmodel:\n  input: {kind: logmel}\n")
+    assert main(["layers", str(path), "--config", str(config)]) == 4
+    assert "--privacy-trust-checkpoint" in capsys.readouterr().err
+    assert main(["layers", str(path), "--config", str(config), "--privacy-trust-checkpoint"]) == 0
+    assert "features.3" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("fmt", ["checkpoint", "pt2"])
 def test_train_writes_a_loadable_checkpoint(tmp_path, capsys, fmt):
     out = tmp_path / ("model.pt2" if fmt == "pt2" else "model.pt")
