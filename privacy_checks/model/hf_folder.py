@@ -254,7 +254,9 @@ def _preprocessing(path: Path, config: Mapping[str, Any]) -> tuple[int, bool, bo
             f"{file}: feature_extractor_type {kind!r} computes features from the audio that this tool does not "
             f"compute (yet); raw-waveform models ({', '.join(WAVEFORM_EXTRACTORS)}) are read from a folder. Export "
             "the model to ONNX with its features as input, and describe them in thresholds.yaml model.input "
-            "(kind logmel; layout channels for an input of (mel bins, frames), as Whisper's encoder takes it)."
+            "(kind logmel; layout channels for an input of (mel bins, frames), as Whisper's encoder takes it, "
+            "layout sequence for (frames, mel bins), as AST takes it; or kind custom with your own function "
+            "where the extractor normalises in its own way)."
         )
     rate = data.get("sampling_rate", DEFAULT_RATE)
     if not isinstance(rate, int) or isinstance(rate, bool) or rate < 1000:
