@@ -143,6 +143,23 @@ def test_head_order_moves_time_where_the_heads_read_it():
     np.testing.assert_array_equal(view[1], rows[1].T)
 
 
+def test_a_map_without_time_reaches_the_heads_flat():
+    # A pooled Conv1d map (C, 1) has no time axis: in the heads' (T, D) order its C channels were
+    # read as frames, and the linear probe's time summary kept 2 numbers of 32 (found by a
+    # new-user trial: 0.59 on gender-trained features a logistic regression reads at 1.00).
+    pooled = Layout(0, None, (1, 2))
+    assert head_shape((32, 1), pooled) == (32,)
+    rows = np.arange(3 * 32, dtype=np.float32).reshape(3, 32, 1)
+    view = in_head_order(rows, pooled)
+    assert view.shape == (3, 32) and len(view) == 3
+    np.testing.assert_array_equal(np.asarray(view), rows.reshape(3, 32))
+    np.testing.assert_array_equal(view[np.array([2, 0])], rows[[2, 0]].reshape(2, 32))
+    np.testing.assert_array_equal(view[1], rows[1].reshape(32))
+    vectors = rows[:, :, 0]
+    assert in_head_order(vectors, Layout(0, None, (1,))) is vectors  # already a vector: unchanged
+    assert head_shape((32,), Layout(0, None, (1,))) == (32,)
+
+
 def test_model_layouts_is_validated_and_normalised():
     config = parse_config('model:\n  layouts:\n    "encoder.layers.*": "time, batch, channels"\n')
     assert dict(config.model.layouts) == {"encoder.layers.*": "time,batch,features"}

@@ -5,8 +5,10 @@ Conv1d output as (N, C, T), a ``batch_first=False`` transformer block as (N, T, 
 heads, their standardiser and the intercept shape adapter read per-example (T, D) sequences and
 (C, F, T) maps (``heads.channel_axes``, ``TimeSummary``, ``reshape_to``), so a layer with a time
 axis reaches them permuted into that order: a Conv1d's (C, T) as (T, C), a (T, C, F) map as
-(C, F, T). A layer without a time axis keeps its order (nothing to move). T's own tail clone
-continues T's forward pass and reads the NATIVE order instead.
+(C, F, T). A layer without a time axis keeps its order (nothing to move), and one with several
+feature axes and no time (a pooled map, (C, 1)) is read flat, as the vector it is: in the heads' order
+an axis of rank 3 is time, and a time summary over its C "frames" kept two numbers of C. T's own tail
+clone continues T's forward pass and reads the NATIVE order instead.
 """
 
 from __future__ import annotations
@@ -44,8 +46,15 @@ def head_order(rows: Layout) -> tuple[int, ...]:
     return (0, *rows.feature_axes, rows.time_axis)
 
 
+def read_flat(rows: Layout) -> bool:
+    """Whether rows laid out as `rows` reach the heads as vectors: no time axis, several feature axes."""
+    return rows.time_axis is None and len(rows.feature_axes) > 1
+
+
 def head_shape(shape: tuple[int, ...], rows: Layout) -> tuple[int, ...]:
     """A per-example shape (batch dropped) of rows with layout `rows`, in the heads' order."""
+    if read_flat(rows):
+        return (int(np.prod(shape)),)
     whole = (0, *shape)
     return tuple(whole[axis] for axis in head_order(rows)[1:])
 
@@ -54,12 +63,14 @@ class PermutedRows:
     """Rows of an (N, ...) array-like read through an axis permutation (axis 0 stays): stands in
     for the array wherever the attackers take one (shape, len, row indexing, ``np.asarray``)."""
 
-    def __init__(self, rows: Any, order: tuple[int, ...]):
+    def __init__(self, rows: Any, order: tuple[int, ...], flat: bool = False):
         if order[0] != 0:
             raise ValueError("a row permutation keeps the rows on axis 0")
         self.rows = rows
         self.order = order
-        self.shape = tuple(rows.shape[axis] for axis in order)
+        self.flat = flat  # each row then read as one vector (read_flat)
+        shape = tuple(rows.shape[axis] for axis in order)
+        self.shape = (shape[0], int(np.prod(shape[1:]))) if flat else shape
         self.dtype = rows.dtype
 
     def __len__(self) -> int:
@@ -72,8 +83,10 @@ class PermutedRows:
     def __getitem__(self, index: Any) -> np.ndarray:
         block = np.asarray(self.rows[index])
         if block.ndim == len(self.order):
-            return np.ascontiguousarray(block.transpose(self.order))
-        return np.ascontiguousarray(block.transpose(tuple(axis - 1 for axis in self.order[1:])))  # one row
+            moved = np.ascontiguousarray(block.transpose(self.order))
+            return moved.reshape(len(moved), -1) if self.flat else moved
+        one = np.ascontiguousarray(block.transpose(tuple(axis - 1 for axis in self.order[1:])))  # one row
+        return one.reshape(-1) if self.flat else one
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         array = self[:]
@@ -82,6 +95,8 @@ class PermutedRows:
 
 def in_head_order(rows: Any, layout: Layout) -> Any:
     """`rows` (batch on axis 0, laid out as `layout`) as the heads read them: the rows themselves
-    when the order already fits (every conventional layout), else a PermutedRows view."""
+    when the order already fits (every conventional layout), else a PermutedRows view (flat: see
+    read_flat)."""
     order = head_order(layout)
-    return rows if order == tuple(range(len(order))) else PermutedRows(rows, order)
+    flat = read_flat(layout)
+    return rows if order == tuple(range(len(order))) and not flat else PermutedRows(rows, order, flat)
