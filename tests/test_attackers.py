@@ -14,6 +14,7 @@ from privacy_checks.attackers import LINEAR_PROBE, TAIL_CLONE, build_head, cross
 from privacy_checks.attackers.heads import Standardize, TimeSummary, linear_probe, summary_size
 from privacy_checks.config import AttackerSettings
 from privacy_checks.model import zoo
+from privacy_checks.model.multitask import MultiTask
 
 FAST = AttackerSettings(epochs=8, learning_rate=1e-2, batch_size=32)
 TRAINED = AttackerSettings(epochs=30, learning_rate=1e-2, batch_size=32)  # a probe trained to converge
@@ -86,14 +87,23 @@ def record(monkeypatch):
     return seen
 
 
+def standardised_per_fit(record) -> list[list[np.ndarray]]:
+    """The rows each fit's standardisers saw (the linear probe standardises its rows, then its time
+    summary: two per fit), grouped by fit."""
+    per_fit = len(record["standardize"]) // len(record["fit"])
+    assert per_fit * len(record["fit"]) == len(record["standardize"])
+    return [record["standardize"][k * per_fit : (k + 1) * per_fit] for k in range(len(record["fit"]))]
+
+
 def test_never_trains_on_a_test_speaker(record):
     shape = (6,)
     x, y, speakers, folds = make_data(shape)
     predictions = cross_validated_predictions(probe_factory(shape), x, y, folds, FAST, seed=0)
     assert len(record["fit"]) == len(record["predict"]) == len(np.unique(folds)) == 5
-    for fitted, standardized, tested in zip(record["fit"], record["standardize"], record["predict"]):
+    for fitted, standardized, tested in zip(record["fit"], standardised_per_fit(record), record["predict"]):
         assert set(speakers[fitted]).isdisjoint(speakers[tested])
-        np.testing.assert_array_equal(standardized, fitted)  # statistics from the training rows only
+        for rows in standardized:
+            np.testing.assert_array_equal(rows, fitted)  # statistics from the training rows only
         assert len(np.unique(folds[tested])) == 1  # one fold at a time
         assert sorted(np.concatenate([fitted, tested])) == list(range(len(y)))
     assert set(np.unique(predictions)) <= {0, 1}
@@ -107,11 +117,12 @@ def test_early_stopping_holds_out_training_speakers_only(record):
     settings = AttackerSettings(epochs=50, learning_rate=1e-2, batch_size=32, patience=3)
     cross_validated_predictions(probe_factory(shape), x, y, folds, settings, seed=0, speakers=speakers)
     for fitted, standardized, held, tested in zip(
-        record["fit"], record["standardize"], record["held_out"], record["predict"]
+        record["fit"], standardised_per_fit(record), record["held_out"], record["predict"]
     ):
         assert held is not None
         assert set(speakers[held]).isdisjoint(speakers[fitted]) and set(speakers[held]).isdisjoint(speakers[tested])
-        np.testing.assert_array_equal(standardized, fitted)
+        for rows in standardized:
+            np.testing.assert_array_equal(rows, fitted)
         assert sorted(np.concatenate([fitted, held, tested])) == list(range(len(y)))
         # 16 training speakers, 8 per gender: round(0.2 * 8) = 2 of each held out
         assert len(set(speakers[held])) == 4 and sorted(np.bincount(y[held])) == [12, 12]
@@ -163,9 +174,13 @@ def test_early_stopping_trains_to_convergence_under_a_generous_cap():
     generous cap and early stopping reads it, and stops well before the cap."""
     shape = (6,)
     x, y, speakers, folds = make_data(shape, signal=1.5)
+
+    def random_start(shape):  # a linear readout from a random start, as a user's head may have
+        return lambda: MultiTask(TimeSummary(), summary_size(shape), (2,))
+
     slow = AttackerSettings(epochs=2, learning_rate=1e-3, batch_size=32, patience=0)
     stopped = AttackerSettings(epochs=2000, learning_rate=1e-3, batch_size=32, patience=5)
-    fixed = accuracy(cross_validated_predictions(probe_factory(shape), x, y, folds, slow, seed=0), y)
+    fixed = accuracy(cross_validated_predictions(random_start(shape), x, y, folds, slow, seed=0), y)
     epochs: list[int] = []
     losses = training._held_out_loss
 
@@ -183,7 +198,7 @@ def test_early_stopping_trains_to_convergence_under_a_generous_cap():
         patch.setattr(training, "_held_out_loss", count)
         patch.setattr(training._Best, "__init__", start)
         early = accuracy(
-            cross_validated_predictions(probe_factory(shape), x, y, folds, stopped, seed=0, speakers=speakers), y
+            cross_validated_predictions(random_start(shape), x, y, folds, stopped, seed=0, speakers=speakers), y
         )
     assert fixed < 0.6 and early >= 0.85, (fixed, early)  # 200 fixed epochs read 0.87
     assert len(epochs) == 5 and max(epochs) < 2000, epochs
