@@ -348,9 +348,8 @@ def linear_probe(shape: tuple[int, ...], outputs: Sequence[int] = (2,)) -> Multi
     and on a few features (2 logits) the random start's weights (1/sqrt(fan-in)) outweighed what a
     budget's few hundred steps of Adam add (0.72 on gender logits a logistic regression reads at 1.00)."""
     head = MultiTask(TimeSummary(), summary_size(shape), outputs)
-    for output in head.outputs:
-        nn.init.zeros_(output.weight)
-        nn.init.zeros_(output.bias)
+    for parameter in head.outputs.parameters():  # each output's weight and bias
+        nn.init.zeros_(parameter)
     return head
 
 

@@ -39,6 +39,10 @@ from privacy_checks.threat_model import CONVEX_PROBE
 
 REFERENCE = "log-mel statistics"  # the reference representation of the probe's positive control
 _CHUNK = 256  # rows read from a layer's file at a time
+# Audio samples featurised at a time for the reference: 256 clips of 4.5 s raised the peak RSS by
+# ~620 MB (the STFT's intermediates; W at IEMOCAP's size peaked in this loop), 2**20 samples (14 such
+# clips) by ~120 MB, for ~25 % more time in a loop of a few minutes.
+_REFERENCE_SAMPLES = 2**20
 
 
 def reference_spec(sample_rate: int, duration_s: float, variable_length: bool = False) -> FeatureSpec:
@@ -141,12 +145,13 @@ class ProbeAttack:
         corpus = self.corpora.target if role == TARGET else self.corpora.aux
         assert corpus is not None
         sequence = Layout(0, 1, (2,))
+        clips = max(1, min(_CHUNK, _REFERENCE_SAMPLES // self.reference.n_samples))
         if self.reference.variable_length:  # over each clip's own frames, rows at their corpus index
             rows = np.zeros((len(corpus), 2 * self.reference.n_mels + BANDS), dtype=np.float32)
-            for batch in clip_batches(corpus, self.reference, _CHUNK, equal_lengths=False, warn=False):
+            for batch in clip_batches(corpus, self.reference, clips, equal_lengths=False, warn=False):
                 rows[batch.indices] = probe_statistics(batch.inputs, sequence, batch.steps).numpy()
             return rows
-        batches = feature_batches(corpus, self.reference, _CHUNK)
+        batches = feature_batches(corpus, self.reference, clips)
         return np.concatenate([probe_statistics(batch, sequence).numpy() for _, batch in batches])
 
 
