@@ -88,8 +88,7 @@ def record(monkeypatch):
 
 
 def standardised_per_fit(record) -> list[list[np.ndarray]]:
-    """The rows each fit's standardisers saw (the linear probe standardises its rows, then its time
-    summary: two per fit), grouped by fit."""
+    """The rows each fit's standardisers saw, grouped by fit (as many per fit as the head needs)."""
     per_fit = len(record["standardize"]) // len(record["fit"])
     assert per_fit * len(record["fit"]) == len(record["standardize"])
     return [record["standardize"][k * per_fit : (k + 1) * per_fit] for k in range(len(record["fit"]))]

@@ -27,7 +27,6 @@ from privacy_checks import progress
 from privacy_checks.attackers.heads import Standardize, channel_axes, fixed_part
 from privacy_checks.attackers.training_rows import TrainingRows, computed_rows, training_rows
 from privacy_checks.config import AttackerSettings
-from privacy_checks.model.multitask import MultiTask
 from privacy_checks.seeds import fold_seed
 
 VALIDATION_SHARE = 0.2  # of each gender's training speakers, held out to decide when to stop
@@ -121,15 +120,7 @@ def train_attacker(
     head = make_head()
     model = nn.Sequential(standardizer, head).to(device)
     fixed = fixed_part(head)
-    if fixed is not None and fixed.smaller and isinstance(head, MultiTask):
-        # A time summary (the linear probe): its features standardised too, on the fit rows. Mean and
-        # std over time of standardised frames vary little between utterances; a linear readout
-        # trained a few epochs on them barely moved (0.54 where a logistic regression reads 0.90).
-        summary = computed_rows(x, nn.Sequential(standardizer, fixed.prefix))
-        rescale = _standardizer(summary, fit_rows) if standardize else _identity(summary.shape[1:])
-        head.trunk = nn.Sequential(head.trunk, rescale.to(device))
-        _fit(fixed.trainable, computed_rows(summary, rescale), targets, fit_rows, settings, seed, device, held_out)
-    elif fixed is not None and (fixed.smaller or x.resident is not None):
+    if fixed is not None and (fixed.smaller or x.resident is not None):
         features = computed_rows(x, nn.Sequential(standardizer, fixed.prefix))
         _fit(fixed.trainable, features, targets, fit_rows, settings, seed, device, held_out)
     elif x.resident is not None and standardize:  # standardised once for the training, not at every step
