@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from privacy_checks import progress
-from privacy_checks.attackers.heads import Standardize, channel_axes, fixed_part
-from privacy_checks.attackers.training_rows import TrainingRows, computed_rows, training_rows
+from privacy_checks.attackers.heads import Standardize, channel_axes, fitted_scales, fixed_part
+from privacy_checks.attackers.training_rows import TrainingRows, computed_rows, computed_values, training_rows
 from privacy_checks.config import AttackerSettings
 from privacy_checks.seeds import fold_seed
 
@@ -119,6 +119,8 @@ def train_attacker(
     standardizer = _standardizer(x, fit_rows) if standardize else _identity(x.shape[1:])
     head = make_head()
     model = nn.Sequential(standardizer, head).to(device)
+    for before, scale in fitted_scales(head):  # on the fit rows, whichever way the head then trains
+        scale.fit(computed_values(x, nn.Sequential(standardizer, before), fit_rows))
     fixed = fixed_part(head)
     if fixed is not None and (fixed.smaller or x.resident is not None):
         features = computed_rows(x, nn.Sequential(standardizer, fixed.prefix))

@@ -51,16 +51,23 @@ def training_rows(x: Any, device: str) -> TrainingRows:
     return TrainingRows(x, device, torch.from_numpy(np.ascontiguousarray(everything)).to(device))
 
 
-def computed_rows(rows: TrainingRows, function: torch.nn.Module, batch: int = 256) -> TrainingRows:
-    """`function` applied to every row (inference mode), kept resident: the input of the trainable part
-    of a head whose leading part is fixed (no parameters, no randomness), computed once instead of
-    every epoch. (no_grad, not inference_mode: the values are a later graph's inputs.)"""
+def computed_rows(rows: TrainingRows, function: torch.nn.Module) -> TrainingRows:
+    """`function` applied to every row, kept resident: the input of the trainable part of a head whose
+    leading part is fixed (no parameters, no randomness), computed once instead of every epoch."""
+    values = computed_values(rows, function, np.arange(len(rows)))
+    return TrainingRows(values, rows.device, values)
+
+
+def computed_values(
+    rows: TrainingRows, function: torch.nn.Module, indices: np.ndarray, batch: int = 256
+) -> torch.Tensor:
+    """`function` of the rows at `indices`, batch by batch. (no_grad, not inference_mode: the values
+    may be a later graph's inputs.)"""
     parts = []
     with torch.no_grad():
-        for start in range(0, len(rows), batch):
-            parts.append(function(rows.take(np.arange(start, min(start + batch, len(rows))))))
-    values = torch.cat(parts) if parts else torch.zeros((0,), device=rows.device)
-    return TrainingRows(values, rows.device, values)
+        for start in range(0, len(indices), batch):
+            parts.append(function(rows.take(indices[start : start + batch])))
+    return torch.cat(parts) if parts else torch.zeros((0,), device=rows.device)
 
 
 def _budget(device: str) -> int:
