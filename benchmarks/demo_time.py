@@ -25,12 +25,21 @@ REPO = Path(__file__).resolve().parent.parent
 AUX = "synthetic:seed=1,emotions=8"
 
 
+def plugin_args() -> list[str]:
+    """`-p` for the plugin where the tree is only on PYTHONPATH, not installed (a lent GPU machine's
+    image): pytest finds installed plugins by their entry point alone."""
+    from importlib.metadata import entry_points
+
+    installed = any(point.name == "privacy_checks" for point in entry_points(group="pytest11"))
+    return [] if installed else ["-p", "privacy_checks.pytest_plugin.hooks"]
+
+
 def audit_once(tree: Path, workers: str, keep: Path | None = None) -> tuple[float, Counter]:
     """Seconds for one cold demo audit with the plugin from `tree`, and its items per status; with
     `keep`, its terminal output and report.json are copied there."""
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
-        command = [sys.executable, "-m", "pytest", "-q", "-n", workers, "-p", "no:randomly"]
+        command = [sys.executable, "-m", "pytest", "-q", "-n", workers, "-p", "no:randomly", *plugin_args()]
         command += ["--privacy-audit", str(tree / "examples" / "demo_ser.pt"), "--privacy-aux-data", AUX]
         command += ["--privacy-report", "report"]
         start = time.perf_counter()

@@ -151,3 +151,28 @@ def test_workers_train_each_attacker_once_across_the_run(counted_runs):
     assert len(set(parallel_builds)) == 2  # both workers trained some
     runs = path / ".pytest_cache" / "d" / "privacy-checks" / "runs"
     assert runs.is_dir() and not list(runs.iterdir()), "the run's shared folder is removed at the end"
+
+
+def test_each_worker_shares_the_cores_it_may_run_on_not_the_machines(monkeypatch):
+    """audit.threads null under -n 2 in a job allowed 4 of a host's 16 cores (taskset, a cpuset):
+    2 threads a worker, not 8."""
+    import os
+
+    import torch
+
+    from privacy_checks.pytest_plugin import session
+
+    class Worker:
+        workerinput = None  # what marks a pytest-xdist worker's config
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    threads = torch.get_num_threads()
+    try:
+        session._share_cores(Worker())
+        assert torch.get_num_threads() == 2
+        monkeypatch.delattr(os, "sched_getaffinity")  # no affinity API: the machine's count
+        assert session.usable_cores() == 16
+    finally:
+        torch.set_num_threads(threads)

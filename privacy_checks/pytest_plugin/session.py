@@ -182,7 +182,18 @@ def _share_cores(pytest_config) -> None:
     import torch
 
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    torch.set_num_threads(max(1, usable_cores() // max(1, workers)))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (taskset, a CI job's cpuset), not the
+    machine's count, which overcommits a 4-core job on a 16-core host four times."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity API (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 def check_outputs(options: AuditOptions) -> None:
