@@ -29,7 +29,7 @@ from privacy_checks.engine.encoder_attack import EncoderAttack
 from privacy_checks.engine.heap import release_free_memory
 from privacy_checks.engine.intercept_attack import InterceptAttack
 from privacy_checks.engine.layer_checks import LayerChecks
-from privacy_checks.engine.plan import check_limit_patterns, custom_cases, plan_cases, select_layers
+from privacy_checks.engine.plan import check_labels, check_limit_patterns, custom_cases, plan_cases, select_layers
 from privacy_checks.engine.probe_attack import ProbeAttack
 from privacy_checks.engine.readings import Readings
 from privacy_checks.engine.representations import INPUT_LAYER, EmbeddingStore, LayerOutputs
@@ -88,6 +88,7 @@ class Audit:
             candidates, config.audit.layers, target.path.name, f"{config_file}: audit.layers", target.excluded_layers
         )
         check_limit_patterns(candidates, config.limits, target.path.name, config_file)
+        check_labels(target, config_file)
         self.has_tail = {layer: target.tail_from(layer) is not None for layer in self.layers}
         scenarios = list(config.audit.scenarios) or list(SCENARIOS)
         kinds = list(config.audit.attackers) or list(self.budget.kinds)

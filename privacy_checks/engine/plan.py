@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from privacy_checks.attackers.names import DIFFERENT_FAMILY_HEAD, LINEAR_PROBE, SAME_FAMILY_HEADS, TAIL_CLONE
 from privacy_checks.config.limits import Limits
@@ -19,6 +20,9 @@ from privacy_checks.engine.domain import Attack, AuditCase
 from privacy_checks.errors import PrivacyInputError
 from privacy_checks.threat_model import SCENARIOS, Access, AttackerKind, Budget
 from privacy_checks.validation import did_you_mean
+
+if TYPE_CHECKING:
+    from privacy_checks.model import Target
 
 __all__ = ["AuditCase", "check_limit_patterns", "custom_cases", "heads_for", "plan_cases", "select_layers"]
 
@@ -62,6 +66,21 @@ def check_limit_patterns(candidates: list[str], limits: Limits, model_name: str,
                 f"{origin}: {key}: {pattern!r} matches no candidate layer of {model_name}, so its limit would "
                 f"apply nowhere; candidates: {', '.join(candidates)}{did_you_mean(pattern, candidates)}"
             )
+
+
+def check_labels(target: Target, origin: str) -> None:
+    """model.labels names T's output classes in order: a list whose length is not the number of
+    outputs is a mistake about the model (another model's labels, a truncated list), and the
+    report would name the classes wrongly."""
+    if not target.labels:
+        return
+    classes = target.output_classes()
+    if classes is not None and classes != len(target.labels):
+        raise PrivacyInputError(
+            f"{origin}: model.labels lists {len(target.labels)} classes ({', '.join(target.labels)}) but "
+            f"{target.path.name} scores {classes} per example (its output is ({classes},) per example): list one "
+            "name per output, in the order of the model's outputs, or leave model.labels out"
+        )
 
 
 def heads_for(scenario_name: str, family: str, budget: Budget) -> list[str]:

@@ -31,7 +31,7 @@ from privacy_checks.model.layers import (
     trace_layer_shapes,
     trace_shapes_by_layout,
 )
-from privacy_checks.model.layout import Excluded, Layout, LayoutResult
+from privacy_checks.model.layout import Excluded, Layout, LayoutResult, first_tensor
 from privacy_checks.model.layout_overrides import apply_overrides
 from privacy_checks.model.multitask import multitask_from_tail
 from privacy_checks.model.split_points import layer_survey, spec_input
@@ -164,6 +164,14 @@ class Target:
                 "spec saved with the checkpoint) describes the input the model expects, and that its forward "
                 f"runs on such a batch outside the audit.{call_hint(str(exc))}"
             ) from None
+
+    def output_classes(self) -> int | None:
+        """How many classes T's output scores per example (the last axis of its (B, n) logits; the
+        first task's of a multi-task model), from one batch of 2 dummy examples; None when the
+        output is not such a matrix."""
+        with forward_errors(self.path, f"running it on two {self._example} inputs"), torch.inference_mode():
+            output = first_tensor(self.module(torch.zeros((2, *self.input_spec.shape))))
+        return int(output.shape[1]) if output is not None and output.dim() == 2 else None
 
     @property
     def _example(self) -> str:

@@ -125,3 +125,22 @@ def test_a_limit_pattern_matching_nothing_is_a_usage_error(limits, key):
         check_limit_patterns(LAYERS, limits, "demo.pt", "t.yaml")
     assert key in str(error.value)
     check_limit_patterns(LAYERS, Limits(layers=(("features.*", 0.05), ("pool", 0.2))), "demo.pt", "t.yaml")
+
+
+def test_model_labels_must_name_every_output_of_the_model():
+    """A new-user trial: `labels: [a, b]` for a model with 4 outputs was accepted without a word and
+    the report named the classes wrongly."""
+    import dataclasses
+
+    from privacy_checks.engine.plan import check_labels
+    from privacy_checks.model import load_target
+    from tests.conftest import DEMO
+
+    target = load_target(DEMO)
+    assert target.output_classes() == 4 and len(target.labels) == 4
+    check_labels(target, "thresholds.yaml")  # the demo's own labels
+    check_labels(dataclasses.replace(target, labels=()), "thresholds.yaml")  # none given: nothing to check
+    with pytest.raises(PrivacyInputError) as error:
+        check_labels(dataclasses.replace(target, labels=("a", "b")), "thresholds.yaml")
+    assert str(error.value).startswith("thresholds.yaml: model.labels lists 2 classes (a, b) but demo_ser.pt scores 4")
+    assert "leave model.labels out" in str(error.value)
