@@ -277,6 +277,20 @@ def test_override_mistakes_name_the_layer_and_the_fix(overrides, message):
         apply_overrides(found, overrides)
 
 
+def test_a_glob_passes_over_layers_no_layout_can_read():
+    """A new-user trial: `encoder*` on a sequence-first transformer also matched an attention block's
+    out_proj (its weights are used, the module is never called), and the whole override was refused."""
+    found = {
+        "encoder.layers.0": Layout(1, None, (0, 2)),
+        "encoder.layers.0.self_attn.out_proj": Excluded("not called by the model's forward pass"),
+    }
+    applied = apply_overrides(found, {"encoder*": "time,batch,features"})
+    assert applied["encoder.layers.0"] == Layout(1, 0, (2,))
+    assert applied["encoder.layers.0.self_attn.out_proj"] is found["encoder.layers.0.self_attn.out_proj"]
+    with pytest.raises(PrivacyInputError, match=r"matches only layers that cannot be read whatever their layout \(encoder\.layers"):
+        apply_overrides(found, {"*out_proj": "batch,features"})
+
+
 # ------------------------------------------------------------------------------------------------
 # Split points
 

@@ -9,7 +9,7 @@ the graph. So the audit gets in another way:
 2. Any other archive: the module runs as a chain of its children (Sequential containers opened up),
    each called from Python through a plain wrapper that hooks can see, under the children's own
    names (``features.3``); a map reaching a Linear is flattened first, as forward methods do. The
-   chain must reproduce the archive's output on a probe input; a residual or branching forward
+   chain must reproduce the archive's output on a probe input; a residual, branching or reshaping forward
    does not, and then no layer can be intercepted: the error says so and names the fixes.
 """
 
@@ -154,8 +154,10 @@ def load_torchscript(path: Path, fingerprint: str, model_config: ModelSettings |
         raise PrivacyInputError(
             f"{path}: no layer of this TorchScript module ({scripted.original_name}) can be intercepted: hooks "
             f"do not run inside compiled code, and running its children in order ({children}) does not "
-            "reproduce its output (a residual or branching forward). Export it with torch.export (.pt2), or "
-            "save a state_dict with model.factory in thresholds.yaml."
+            "reproduce its output: its forward does more than pass each child's output to the next (a residual or "
+            "a branch, or a reshape, transpose or framing between two children). Save a state_dict with "
+            "model.factory in thresholds.yaml, or export it with torch.export (.pt2) with the input's time axis "
+            "dynamic (dynamic_shapes), so that the audit can find each layer's time axis."
         )
     return Target(
         chain,
