@@ -356,3 +356,23 @@ def test_interval_rule_does_not_pass_what_was_not_measured():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert decide(estimate, 0.1, RULE_INTERVAL).status == INCONCLUSIVE
+
+
+def test_the_probe_chooses_its_view_by_inner_cross_validation():
+    """A layer whose time axis is unknown is offered as several views (flat, each axis as time):
+    the view, like C, is chosen on the training rows alone, and the one that carries gender wins."""
+    x, genders, speakers = speaker_corpus(10, 10, 6, 204, signal_dims=4, shift=1.0, seed=3)
+    x = np.concatenate([x[:, 4:], x[:, :4]], axis=1)  # the signal in the last 4 columns
+    views = [np.arange(200), np.arange(200, 204)]
+    folds = speaker_folds(speakers, genders, 5, 0)
+    chosen = cross_validated_probe(x, genders, speakers, folds, seed=0, views=views)
+    assert [choice.view for choice in chosen.choices] == [1] * 5
+    assert np.mean(chosen.predictions == genders) >= 0.9
+    flat = cross_validated_probe(x, genders, speakers, folds, seed=0, views=views[:1])
+    assert np.mean(flat.predictions == genders) < 0.75  # the noise view alone reads little
+    everything = cross_validated_probe(x, genders, speakers, folds, seed=0)
+    assert [choice.view for choice in everything.choices] == [0] * 5  # no views: every column, view 0
+    np.testing.assert_array_equal(
+        transfer_probe(x, genders, speakers, x[:10], views=views).predictions,
+        transfer_probe(x[:, 200:], genders, speakers, x[:10, 200:]).predictions,
+    )

@@ -139,3 +139,22 @@ def test_the_power_spectrum_is_the_same_by_numpy_and_by_torch() -> None:
     torch.testing.assert_close(
         _power(signal), _power_on_device(signal), rtol=1e-9, atol=1e-9 * float(_power(signal).max())
     )
+
+
+def test_a_layer_whose_time_axis_is_unknown_is_read_flat_and_over_each_axis():
+    """A fixed-length model's sequence-first (T, B, D) layer: flat features, then the statistics with
+    T as time, then with D as time; `probe_views` names those column sets."""
+    from privacy_checks.model.spectra import probe_views
+
+    x = torch.randn(7, 3, 5)
+    layout = Layout(1, None, (0, 2), refusal="the model refused a longer input")
+    assert layout.time_unknown
+    rows = probe_statistics(x, layout)
+    views = probe_views(layout, tuple(x.shape))
+    assert views is not None and [len(view) for view in views] == [35, 10, 14]
+    assert rows.shape == (3, 59)
+    torch.testing.assert_close(rows[:, views[0]], x.permute(1, 0, 2).reshape(3, -1))
+    torch.testing.assert_close(rows[:, views[1]], per_channel_statistics(x, Layout(1, 0, (2,))))
+    torch.testing.assert_close(rows[:, views[2]], per_channel_statistics(x, Layout(1, 2, (0,))))
+    known = Layout(1, None, (0, 2))  # no refusal: features that are not time, read flat alone
+    assert probe_views(known, tuple(x.shape)) is None and probe_statistics(x, known).shape == (3, 35)

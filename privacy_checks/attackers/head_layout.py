@@ -31,7 +31,7 @@ def batch_first(layout: Layout) -> Layout:
 
     time = None if layout.time_axis is None else moved(layout.time_axis)
     features = tuple(moved(axis) for axis in layout.feature_axes)
-    return Layout(0, time, features, evidence=layout.evidence)
+    return Layout(0, time, features, evidence=layout.evidence, refusal=layout.refusal)
 
 
 def head_order(rows: Layout) -> tuple[int, ...]:

@@ -51,6 +51,7 @@ class CChoice:
 
     fold: int | None  # the outer fold held out; None for a transfer probe
     c: float
+    view: int  # which of the probe's views (column sets) it chose; 0 when it was given one
     # Balanced accuracy per C of the grid, in order, up to the first perfect one (the path stops
     # there); () when inner CV was impossible.
     inner_scores: tuple[float, ...]
@@ -81,10 +82,13 @@ def cross_validated_probe(
     seed: int = 0,
     c_grid: Sequence[float] = C_GRID,
     inner_folds: int = INNER_FOLDS,
+    views: Sequence[np.ndarray] | None = None,
 ) -> ProbeResult:
     """Held-out gender prediction for every row: for each outer fold, a probe fitted on the other
     folds (C chosen by inner CV on them alone) predicts that fold. The folds must be
-    speaker-disjoint: a speaker in two folds would be trained on and tested on."""
+    speaker-disjoint: a speaker in two folds would be trained on and tested on. `views`: column sets
+    of `x` to choose from (by the same inner CV as C, so the outer estimate stays held out); None:
+    all columns."""
     x = checked_features(x)
     genders, folds = as_labels(genders, "genders"), np.asarray(folds)
     check_lengths(x=x, genders=genders, speakers=speakers, folds=folds)
@@ -97,9 +101,10 @@ def cross_validated_probe(
         train, test = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
         require_both_genders(speaker_table(speaker_ids[train], genders[train])[2])
         choice, model, stalled = _fit_probe(
-            x[train], genders[train], speaker_ids[train], child_seed(seed, index), c_grid, inner_folds, int(fold)
+            x[train], genders[train], speaker_ids[train], child_seed(seed, index), c_grid, inner_folds, int(fold), views
         )
-        predictions[test], scores[test] = model.predict(x[test]), model.decision_function(x[test])
+        test_x = _view(x[test], views, choice.view)
+        predictions[test], scores[test] = model.predict(test_x), model.decision_function(test_x)
         choices.append(choice)
         unconverged += stalled
     return _result(predictions, scores, choices, unconverged)
@@ -114,9 +119,11 @@ def transfer_probe(
     seed: int = 0,
     c_grid: Sequence[float] = C_GRID,
     inner_folds: int = INNER_FOLDS,
+    views: Sequence[np.ndarray] | None = None,
 ) -> ProbeResult:
     """Gender predictions for every row of ``test_x`` (the target corpus) from a probe fitted on the
-    auxiliary corpus, its C chosen by inner speaker-disjoint CV on that corpus."""
+    auxiliary corpus, its C (and view, see `cross_validated_probe`) chosen by inner speaker-disjoint
+    CV on that corpus."""
     train_x, test_x = checked_features(train_x), checked_features(test_x, "test features")
     if test_x.shape[1] != train_x.shape[1]:
         raise ValueError(f"test features have {test_x.shape[1]} columns, training features {train_x.shape[1]}")
@@ -124,7 +131,10 @@ def transfer_probe(
     check_lengths(x=train_x, genders=genders, speakers=train_speakers)
     speakers = np.asarray(train_speakers, dtype=str)
     require_both_genders(speaker_table(speakers, genders)[2])
-    choice, model, stalled = _fit_probe(train_x, genders, speakers, child_seed(seed, 0), c_grid, inner_folds, None)
+    choice, model, stalled = _fit_probe(
+        train_x, genders, speakers, child_seed(seed, 0), c_grid, inner_folds, None, views
+    )
+    test_x = _view(test_x, views, choice.view)
     return _result(model.predict(test_x), model.decision_function(test_x), [choice], stalled)
 
 
@@ -157,17 +167,32 @@ def _fit_probe(
     c_grid: Sequence[float],
     inner_folds: int,
     fold: int | None,
+    views: Sequence[np.ndarray] | None = None,
 ) -> tuple[CChoice, Pipeline, list[str]]:
-    """Choose C on these rows by inner CV, then fit the probe on all of them."""
+    """Choose the view and C on these rows by inner CV (the best pooled inner score; ties: the
+    earlier view, the smaller C), then fit the probe on all of them."""
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     where = "transfer" if fold is None else f"fold {fold}"
-    c, inner_scores, stalled = _choose_c(x, genders, speakers, seed, c_grid, inner_folds, where)
+    best: tuple[float, int, float, tuple[float, ...]] | None = None
+    stalled: list[str] = []
+    for index in range(len(views) if views is not None else 1):
+        c, inner_scores, stalls = _choose_c(_view(x, views, index), genders, speakers, seed, c_grid, inner_folds, where)
+        stalled += stalls
+        score = max(inner_scores, default=0.0)
+        if best is None or score > best[0]:
+            best = (score, index, c, inner_scores)
+    assert best is not None
+    _score, index, c, inner_scores = best
     model = Pipeline([("scale", StandardScaler()), ("logistic", _logistic(c))])
-    if _fit(model, x, genders):
+    if _fit(model, _view(x, views, index), genders):
         stalled.append(f"{where}, C={c:g}")
-    return CChoice(fold, c, inner_scores), model, stalled
+    return CChoice(fold, c, index, inner_scores), model, stalled
+
+
+def _view(x: np.ndarray, views: Sequence[np.ndarray] | None, index: int) -> np.ndarray:
+    return x if views is None else x[:, views[index]]
 
 
 def _choose_c(

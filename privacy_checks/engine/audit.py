@@ -194,9 +194,11 @@ class Audit:
         seed = derived_seed(self.config.audit.seed, case.name)
         readings = self.readings.of(case, seed)
         verdict = judge(case, readings, self.config, self.baseline)
-        unknown = self.target.unknown_time_axis(case.layer) if verdict.status == PASSED else None
-        if unknown:  # read as flat features: a pass could understate what a reading over time finds
+        unknown = self.target.unknown_time_axis(case.layer) if verdict.status in (PASSED, INCONCLUSIVE) else None
+        if unknown and verdict.status == PASSED:  # a pass could understate what a reading over time finds
             verdict = dataclasses.replace(verdict, status=INCONCLUSIVE, reason=unknown_time_reason(case.layer, unknown))
+        elif unknown:  # more speakers is not the only way to decide it
+            verdict = dataclasses.replace(verdict, reason=f"{verdict.reason}. {declare_time_axis(case.layer, unknown)}")
         exposure = verdict.reading
         assert exposure.predictions is not None
         view = exposure.corpora or self.corpora  # the probe's reading is over every utterance
@@ -246,7 +248,21 @@ def unknown_time_reason(layer: str, evidence: str) -> str:
     """Why a layer under the limit is not a pass when its time axis could not be found."""
     return (
         f"{layer} is under the limit as read, but the model accepts one input duration only, so its time axis "
-        f"could not be found ({evidence}): read as flat features, a layer can look less revealing than it is "
-        f'over time; declare its axes in thresholds.yaml, e.g. model: {{layouts: {{"{layer}": '
-        f'"batch,time,features"}}}} (`privacy-checks layers` shows each axis\'s size)'
+        f"could not be found ({evidence}): read without it (flat, and each axis in turn as time), a layer can "
+        f"look less revealing than it is over time; {_declare(layer)}"
+    )
+
+
+def declare_time_axis(layer: str, evidence: str) -> str:
+    """The other way to decide an inconclusive item on a layer whose time axis could not be found."""
+    return (
+        f"Its time axis could not be found (the model accepts one input duration only: {evidence}), and a "
+        f"reading over its declared time axis may decide it: {_declare(layer)}"
+    )
+
+
+def _declare(layer: str) -> str:
+    return (
+        f'declare its axes in thresholds.yaml, e.g. model: {{layouts: {{"{layer}": "batch,time,features"}}}} '
+        "(`privacy-checks layers` shows each axis's size)"
     )

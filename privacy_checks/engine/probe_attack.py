@@ -33,7 +33,7 @@ from privacy_checks.engine.representations import LayerOutputs, feature_batches
 from privacy_checks.engine.shared_results import SharedArrays
 from privacy_checks.features.spec import FeatureSpec
 from privacy_checks.model.layout import Layout
-from privacy_checks.model.spectra import BANDS, probe_statistics
+from privacy_checks.model.spectra import BANDS, probe_statistics, probe_views
 from privacy_checks.seeds import derived_seed
 from privacy_checks.threat_model import CONVEX_PROBE
 
@@ -106,18 +106,30 @@ class ProbeAttack:
         seed = derived_seed(self.audit_seed, f"{CONVEX_PROBE}:{data.role}:{name}")
         try:
             target_x = self._statistics(TARGET, layer)
+            views = self._views(layer, target_x.shape[1])
             if data.role == TARGET:
                 speakers, folds = self.corpora.target.speakers, self.corpora.folds
-                return cross_validated_probe(target_x, data.genders, speakers, folds, seed=seed).predictions
+                return cross_validated_probe(
+                    target_x, data.genders, speakers, folds, seed=seed, views=views
+                ).predictions
             rows = self.corpora.aux_train_rows
             assert rows is not None  # an auxiliary corpus has its training rows
             aux_x = self._statistics(AUX, layer)
             aux_speakers = [data.corpus.speakers[row] for row in rows]
-            return transfer_probe(aux_x[rows], data.genders[rows], aux_speakers, target_x, seed=seed).predictions
+            return transfer_probe(
+                aux_x[rows], data.genders[rows], aux_speakers, target_x, seed=seed, views=views
+            ).predictions
         except ProbeFeatureError:
             # The statistics are the same for every utterance (non-finite layers are errors before
             # any attacker runs): nothing tells the utterances apart, so the probe reads chance.
             return np.zeros(len(self.corpora.target), dtype=np.int64)
+
+    def _views(self, layer: str | None, columns: int) -> list[np.ndarray] | None:
+        """The probe's column sets for a layer whose time axis is unknown (model/spectra.py), when
+        they cover its statistics' `columns` exactly; None (every column) otherwise."""
+        views = None if layer is None else probe_views(self.outputs.layout(layer), self.outputs.stored_shape(layer))
+        covered = views is not None and sum(len(view) for view in views) == columns
+        return views if covered else None
 
     def _statistics(self, role: str, layer: str | None) -> np.ndarray:
         """(utterances, features) statistics of `layer` on the `role` corpus, or of the reference.

@@ -38,9 +38,10 @@ from privacy_checks.model.target import Target
 
 __all__ = ["INPUT_LAYER", "EmbeddingStore", "LayerOutputs", "RowFile", "UnreadableLayer", "feature_batches"]
 
+# 5: a layer whose time axis is unknown also gets statistics over each of its axes (model/spectra.py);
 # 4: a TorchScript chain's and a custom input's layouts surveyed (their statistics and pooled maps
 # follow the time axis); 3: an RNN on packed input stored as its padded per-frame outputs; 2: band spectrum
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 
 
 class UnreadableLayer(Exception):
@@ -236,8 +237,11 @@ class LayerOutputs:
 
     def layout(self, layer: str) -> Layout:
         """The layout of `layer`'s stored rows (batch on axis 0; one example: drop axis 0)."""
-        stored = next(rows[layer] for rows in self._by_role.values() if layer in rows)
-        return batch_first(self.target.layout_of(layer, len(stored.shape)))
+        return batch_first(self.target.layout_of(layer, len(self.stored_shape(layer))))
+
+    def stored_shape(self, layer: str) -> tuple[int, ...]:
+        """The shape of `layer`'s stored rows (batch on axis 0), on any corpus."""
+        return tuple(next(rows[layer] for rows in self._by_role.values() if layer in rows).shape)
 
     def native_batch_axis(self, layer: str) -> int:
         """Where `layer`'s own output has its batch (the stored rows have it on axis 0)."""

@@ -115,8 +115,39 @@ def _bins_of_bands(frames: int, edges: tuple[float, ...]) -> tuple[torch.Tensor,
 
 def probe_statistics(x: torch.Tensor, layout: Layout, frames: torch.Tensor | None = None) -> torch.Tensor:
     """(B, 2·C + BANDS) with a time axis, (B, F) without: per-channel means and deviations, then the
-    band spectrum — one utterance's row of a layer's ``.stats.npy``."""
+    band spectrum — one utterance's row of a layer's ``.stats.npy``. A layer whose time axis could
+    not be found (the model takes one input length: ``Layout.time_unknown``) gives its flat features
+    and, for each of its feature axes, the means and deviations over that axis as if it were time
+    (``probe_views``): a sequence-first transformer's (T, D) read flat scored 0.54-0.62 where the
+    same layer read over time scores 0.83-0.89 (a new-user trial's fixed-length .pt2)."""
     statistics = per_channel_statistics(x, layout, frames)
+    if layout.time_unknown:
+        return torch.cat([statistics, *_each_axis_as_time(x, layout)], dim=1)
     if layout.time_axis is None:
         return statistics
     return torch.cat([statistics, band_spectrum(x, layout, frames).to(statistics.device)], dim=1)
+
+
+def probe_views(layout: Layout, shape: tuple[int, ...]) -> list[np.ndarray] | None:
+    """The column sets of ``probe_statistics``' rows for an output of `shape` (batch included) that
+    the probe chooses among by inner cross-validation when the layer's time axis is unknown: its
+    flat features, then each axis read as time. None otherwise (one set: every column)."""
+    if not layout.time_unknown:
+        return None
+    flat = math.prod(shape[axis] for axis in layout.feature_axes)
+    views, start = [np.arange(flat)], flat
+    for axis in layout.feature_axes:
+        if shape[axis] > 1:
+            width = 2 * flat // shape[axis]
+            views.append(np.arange(start, start + width))
+            start += width
+    return views
+
+
+def _each_axis_as_time(x: torch.Tensor, layout: Layout) -> list[torch.Tensor]:
+    """Per-channel statistics of `x` with each feature axis longer than 1 taken as the time axis."""
+    return [
+        per_channel_statistics(x, Layout(layout.batch_axis, axis, tuple(a for a in layout.feature_axes if a != axis)))
+        for axis in layout.feature_axes
+        if x.shape[axis] > 1
+    ]

@@ -87,6 +87,24 @@ def test_a_pass_at_a_layer_whose_time_axis_is_unknown_is_inconclusive(audit):
     assert output.status == "passed"
 
 
+def test_an_inconclusive_item_at_a_layer_whose_time_axis_is_unknown_names_declaring_it(audit):
+    # a new-user trial: read flat, a fixed-length model's layers straddled the limit and the reason
+    # asked only for more speakers; a declared time axis decided them (0.58 -> 0.83)
+    evidence = "batch axis 0; no time axis: a longer or shorter input did not reach it (refused)"
+    audit.target.unknown_time_axis = lambda layer: evidence if layer == "pool" else None
+    labels = audit.corpora.labels
+
+    def partly(attack, head, layer, seed, shuffle_seed=None):
+        right = np.arange(len(labels)) % 5 < 3  # 3 utterances in 5: L about 0.6, at the limit
+        return np.where(right, labels, 1 - labels)
+
+    audit.attacks.predict = partly
+    pool = audit.result(audit.cases[1])
+    assert pool.status == "inconclusive"
+    assert "speakers" in pool.reason and evidence in pool.reason
+    assert 'model: {layouts: {"pool": "batch,time,features"}}' in pool.reason
+
+
 def test_safe_split_point(audit):
     case = audit.cases[0]
     assert audit.safe_split(case, computed_only=True) is None  # nothing measured yet
