@@ -287,7 +287,7 @@ def test_a_glob_passes_over_layers_no_layout_can_read():
     applied = apply_overrides(found, {"encoder*": "time,batch,features"})
     assert applied["encoder.layers.0"] == Layout(1, 0, (2,))
     assert applied["encoder.layers.0.self_attn.out_proj"] is found["encoder.layers.0.self_attn.out_proj"]
-    with pytest.raises(PrivacyInputError, match=r"matches only layers that cannot be read whatever their layout \(encoder\.layers"):
+    with pytest.raises(PrivacyInputError, match=r"matches only layers that cannot be read whatever their layout"):
         apply_overrides(found, {"*out_proj": "batch,features"})
 
 
