@@ -86,13 +86,16 @@ def refused(path: Path, model_config: ModelSettings | None = None, trust: bool =
     return str(info.value)
 
 
-def expected_blocks(prefix: str) -> list[str]:
+def expected_blocks(prefix: str, final_norm: bool = False) -> list[str]:
+    """The blocks of a tiny folder; with `final_norm` (do_stable_layer_norm: a layer norm after the
+    last transformer layer) the encoder's own output too, which is otherwise its last layer's."""
     return [
         f"{prefix}.feature_extractor.conv_layers.0",
         f"{prefix}.feature_extractor.conv_layers.1",
         f"{prefix}.feature_projection",
         f"{prefix}.encoder.layers.0",
         f"{prefix}.encoder.layers.1",
+        *([f"{prefix}.encoder"] if final_norm else []),
         "projector",
         "classifier",
     ]
@@ -348,7 +351,7 @@ def test_a_mask_taking_folder_gives_a_clip_the_same_statistics_alone_and_padded(
     path = save_folder(tmp_path / "masked", feat_extract_norm="layer", do_stable_layer_norm=True)
     target = load_target(path, ModelSettings(input={"duration_s": 3.0}))
     assert target.module.call.mask == "attention_mask" and target.input_spec.variable_length
-    blocks = expected_blocks("wav2vec2")
+    blocks = expected_blocks("wav2vec2", final_norm=True)
     assert target.candidate_layers() == blocks
     batches: list[tuple[int, ...]] = []
     target.module.register_forward_pre_hook(lambda _m, args: batches.append(tuple(args[0].shape)))
@@ -427,3 +430,31 @@ def test_a_short_clip_padded_beside_a_long_one_keeps_its_statistics_at_every_blo
     )
     for layer in layers:
         np.testing.assert_allclose(padded[layer][0], single[layer][0], atol=2e-5, err_msg=layer)
+
+
+def test_the_encoders_output_is_a_block_where_it_is_not_its_last_layers(tmp_path):
+    """A new-user trial: a SEW folder's last hidden state (upsampled back to the frame rate after its
+    squeezed layers; an independent probe read gender at 0.88 there) was no split point. The
+    encoder is one wherever something follows its last layer (SEW's upsampling, a stable layer norm),
+    and not where its output is its last layer's, value for value (wav2vec2-base)."""
+    from transformers import SEWConfig, SEWForSequenceClassification
+
+    torch.manual_seed(0)
+    config = SEWConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32, 32),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        squeeze_factor=2,
+        num_labels=4,
+    )
+    SEWForSequenceClassification(config).save_pretrained(tmp_path / "sew")
+    layers = load_target(tmp_path / "sew").candidate_layers()
+    assert layers.index("sew.encoder.layers.1") < layers.index("sew.encoder") < layers.index("projector")
+    plain = load_target(save_folder(tmp_path / "plain")).candidate_layers()
+    assert "wav2vec2.encoder" not in plain and "wav2vec2.encoder.layers.1" in plain

@@ -35,7 +35,7 @@ EXPORTERS = [
         marks=pytest.mark.skipif(importlib.util.find_spec("onnxscript") is None, reason="needs onnxscript"),
     ),
 ]
-BLOCKS = expected_blocks("wav2vec2")
+BLOCKS = expected_blocks("wav2vec2", final_norm=True)
 CONFIG = {
     "audit": {
         "scenarios": ["worst_case"],

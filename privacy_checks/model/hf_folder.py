@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from privacy_checks.errors import PrivacyInputError
 from privacy_checks.features import FeatureSpec
 from privacy_checks.model.forward_call import ForwardAdapter, ForwardCall
 from privacy_checks.model.forward_errors import exception_line
+from privacy_checks.model.layout import first_tensor
 from privacy_checks.model.loading import describe_value
 from privacy_checks.model.target import Target
 
@@ -99,14 +100,15 @@ def load_hf_folder(path: Path, model_config: ModelSettings | None, trust_checkpo
         _fingerprint(path, files),
         path,
         "huggingface",
-        split_points=hf_blocks(model),
+        split_points=_without_repeats(adapter, spec, hf_blocks(model)),
         frame_counts=conv_frame_counts(model),
     )
 
 
 def hf_blocks(model: nn.Module) -> tuple[str, ...]:
     """The model's blocks, named as transformers names them: each conv layer of the feature encoder,
-    the feature projection, each transformer layer (and adapter layer), then the model's own heads
+    the feature projection, each transformer layer (and adapter layer), the encoder itself (its
+    last hidden state: after a final layer norm, SEW's upsampling), then the model's own heads
     (projector, classifier). Definition order; the survey puts them in execution order."""
     blocks: list[str] = []
     for name, module in model.named_modules():
@@ -115,12 +117,53 @@ def hf_blocks(model: nn.Module) -> tuple[str, ...]:
         parent = name.rpartition(".")[0]
         if name.endswith("feature_extractor.conv_layers") or parent.endswith(("encoder", "adapter")):
             blocks += [f"{name}.{index}" for index in range(len(module))]
+        if parent.endswith("encoder") and name == f"{parent}.layers":
+            blocks.append(parent)
         if name.endswith("feature_extractor.conv_layers"):
             projection = f"{parent.rpartition('.')[0]}.feature_projection".lstrip(".")
             blocks += [projection] if _has(model, projection) else []
     base = getattr(model, "base_model_prefix", "")
     blocks += [name for name in model._modules if name != base]
     return tuple(dict.fromkeys(blocks))
+
+
+def _without_repeats(adapter: nn.Module, spec: FeatureSpec, blocks: tuple[str, ...]) -> tuple[str, ...]:
+    """`blocks` less each encoder whose output is its last layer's, value for value (wav2vec2-base:
+    its layer norm comes first), so that the same representation is not audited twice."""
+    encoders = [b for b in blocks if f"{b}.layers.0" in blocks]
+    if not encoders:
+        return blocks
+    last = {encoder: max((b for b in blocks if b.startswith(f"{encoder}.layers.")), key=_index) for encoder in encoders}
+    outputs: dict[str, torch.Tensor | None] = {}
+    modules = dict(adapter.named_modules())
+
+    def keep(name: str) -> Callable[..., None]:
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:  # None: the output stays as it is
+            outputs.setdefault(name, first_tensor(output))
+
+        return hook
+
+    handles = [
+        modules[name].register_forward_hook(keep(name)) for name in (*encoders, *last.values()) if name in modules
+    ]
+    try:
+        with torch.inference_mode():
+            adapter(torch.randn((2, *spec.shape), generator=torch.Generator().manual_seed(0)))
+    except Exception:  # the survey runs the model again and reports what fails, in context
+        return blocks
+    finally:
+        for handle in handles:
+            handle.remove()
+    repeats = set()
+    for encoder, layer in last.items():
+        mine, theirs = outputs.get(encoder), outputs.get(layer)
+        if mine is not None and theirs is not None and mine.shape == theirs.shape and torch.equal(mine, theirs):
+            repeats.add(encoder)
+    return tuple(b for b in blocks if b not in repeats)
+
+
+def _index(block: str) -> int:
+    return int(block.rpartition(".")[2]) if block.rpartition(".")[2].isdigit() else -1
 
 
 # Families whose layers after the conv feature encoder run at its frame rate (no squeeze, no adapter)

@@ -49,8 +49,8 @@ _PARAMETRISATION = "parametrizations"
 _NO_FORWARD = (nn.ModuleList, nn.ModuleDict)
 NOT_A_BLOCK = (
     "not one of the model's blocks, which this format's loader names as its split points (a Hugging Face "
-    "folder: conv layers, feature projection, transformer layers, projector, classifier; a TorchScript "
-    "chain: its children in order)"
+    "folder: conv layers, feature projection, transformer layers, the encoder, projector, classifier; a "
+    "TorchScript chain: its children in order)"
 )
 # Containers that use their children's weights functionally (the children never run): leaves here.
 _FUNCTIONAL_CONTAINERS = (nn.MultiheadAttention,)
