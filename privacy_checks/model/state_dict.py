@@ -52,8 +52,9 @@ def from_state_dict(
 IMPORT_PATH_HINT = (
     "Python imports it from sys.path, which does not hold your project's folder by itself (running pytest "
     "from the project root does not add it): add `pythonpath = .` (the folder holding the module, relative "
-    "to the rootdir) under [pytest] in pytest.ini or [tool.pytest.ini_options] in pyproject.toml, or run "
-    "with PYTHONPATH=. in the environment, or install your package (pip install -e .)"
+    "to the rootdir) under [pytest] in pytest.ini or [tool.pytest.ini_options] in pyproject.toml (pytest "
+    "only: the privacy-checks command does not read it), or run with PYTHONPATH=. in the environment, or "
+    "install your package (pip install -e .)"
 )
 
 
