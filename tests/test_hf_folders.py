@@ -440,19 +440,7 @@ def test_the_encoders_output_is_a_block_where_it_is_not_its_last_layers(tmp_path
     from transformers import SEWConfig, SEWForSequenceClassification
 
     torch.manual_seed(0)
-    config = SEWConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32, 32),
-        conv_stride=(5, 4),
-        conv_kernel=(10, 8),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        squeeze_factor=2,
-        num_labels=4,
-    )
+    config = SEWConfig(**{**TINY, "squeeze_factor": 2})
     SEWForSequenceClassification(config).save_pretrained(tmp_path / "sew")
     layers = load_target(tmp_path / "sew").candidate_layers()
     assert layers.index("sew.encoder.layers.1") < layers.index("sew.encoder") < layers.index("projector")
