@@ -195,10 +195,14 @@ class Audit:
         readings = self.readings.of(case, seed)
         verdict = judge(case, readings, self.config, self.baseline)
         unknown = self.target.unknown_time_axis(case.layer) if verdict.status in (PASSED, INCONCLUSIVE) else None
-        if unknown and verdict.status == PASSED:  # a pass could understate what a reading over time finds
-            verdict = dataclasses.replace(verdict, status=INCONCLUSIVE, reason=unknown_time_reason(case.layer, unknown))
-        elif unknown:  # more speakers is not the only way to decide it
-            verdict = dataclasses.replace(verdict, reason=f"{verdict.reason}. {declare_time_axis(case.layer, unknown)}")
+        if unknown:
+            axes = self.target.axis_sizes(case.layer)
+            if verdict.status == PASSED:  # a pass could understate what a reading over time finds
+                reason = unknown_time_reason(case.layer, unknown, axes)
+                verdict = dataclasses.replace(verdict, status=INCONCLUSIVE, reason=reason)
+            else:  # more speakers is not the only way to decide it
+                reason = f"{verdict.reason}. {declare_time_axis(case.layer, unknown, axes)}"
+                verdict = dataclasses.replace(verdict, reason=reason)
         exposure = verdict.reading
         assert exposure.predictions is not None
         view = exposure.corpora or self.corpora  # the probe's reading is over every utterance
@@ -244,25 +248,38 @@ class Audit:
         return comparable_settings(self.describe_corpus(), aux, self.describe_settings())
 
 
-def unknown_time_reason(layer: str, evidence: str) -> str:
+def unknown_time_reason(layer: str, evidence: str, axes: tuple[int | str, ...]) -> str:
     """Why a layer under the limit is not a pass when its time axis could not be found."""
     return (
         f"{layer} is under the limit as read, but the model accepts one input duration only, so its time axis "
         f"could not be found ({evidence}): read without it (flat, and each axis in turn as time), a layer can "
-        f"look less revealing than it is over time; {_declare(layer)}"
+        f"look less revealing than it is over time; {_declare(layer, axes)}"
     )
 
 
-def declare_time_axis(layer: str, evidence: str) -> str:
+def declare_time_axis(layer: str, evidence: str, axes: tuple[int | str, ...]) -> str:
     """The other way to decide an inconclusive item on a layer whose time axis could not be found."""
     return (
         f"Its time axis could not be found (the model accepts one input duration only: {evidence}), and a "
-        f"reading over its declared time axis may decide it: {_declare(layer)}"
+        f"reading over its declared time axis may decide it: {_declare(layer, axes)}"
     )
 
 
-def _declare(layer: str) -> str:
+def _declare(layer: str, axes: tuple[int | str, ...]) -> str:
+    """How to declare `layer`'s axes, given its output's (`axes`: sizes, "batch" where the batch is):
+    which axis is time is the user's to say, so the example is conditional (a fixed template once
+    read a Conv1d's (B, 32, 101) with its channels as time when copied)."""
+    sizes = [axis for axis in axes if axis != "batch"]
+    longest = max((axis for axis in sizes if isinstance(axis, int)), default=None)
+    example = []
+    for axis in axes:
+        if axis == "batch":
+            example.append("batch")
+        else:
+            example.append("time" if axis == longest and "time" not in example else "features")
+    shape = ", ".join(str(axis) for axis in axes)
     return (
-        f'declare its axes in thresholds.yaml, e.g. model: {{layouts: {{"{layer}": "batch,time,features"}}}} '
-        "(`privacy-checks layers` shows each axis's size)"
+        f"declare its axes in thresholds.yaml, one word per axis of its output ({shape}): 'batch' where the "
+        "batch is, 'time' for the axis that runs along the clip, 'features' for the others; e.g. "
+        f'model: {{layouts: {{"{layer}": "{",".join(example)}"}}}} if its axis of {longest} is time'
     )

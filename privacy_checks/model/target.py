@@ -131,6 +131,13 @@ class Target:
         found = self.layouts().get(layer) if self.surveys_layers else None
         return found.evidence if isinstance(found, Layout) and found.time_unknown else None
 
+    def axis_sizes(self, layer: str) -> tuple[int | str, ...]:
+        """`layer`'s whole output as its axes' sizes, with "batch" where its batch axis is."""
+        sizes: list[int | str] = list(self.layer_shapes().get(layer, ()))
+        layout = self.layouts().get(layer) if self.surveys_layers else None
+        sizes.insert(layout.batch_axis if layout is not None else 0, "batch")
+        return tuple(sizes)
+
     def excluded_layers(self) -> dict[str, str]:
         """Modules considered and not audited -> why (for `privacy-checks layers`)."""
         return {name: result.reason for name, result in self.survey().items() if isinstance(result, Excluded)}
