@@ -301,7 +301,7 @@ def test_missing_input_spec_message_is_well_formed(tmp_path, vgg):
     with pytest.raises(PrivacyInputError, match="model.*input") as info:
         load_target(path, None, trust_checkpoint=True)
     message = str(info.value)
-    assert "n_mels: 40}}`" in message and "}}}" not in message
+    assert "n_mels: 40, layout: channels}}`" in message and "}}}" not in message
 
 
 # --- layers and tails -------------------------------------------------------------------------------

@@ -156,7 +156,9 @@ def config_input_spec(model_config: ModelSettings | None, path: Path) -> Feature
     if model_config is None or model_config.input is None:
         raise PrivacyInputError(
             f"{path} does not say how its input is computed: add `model: {{input: {{kind: logmel, "
-            "sample_rate: 16000, n_mels: 40}}` to thresholds.yaml."
+            "sample_rate: 16000, n_mels: 40, layout: channels}}` to thresholds.yaml (layout: channels for a "
+            "(batch, bands, frames) input, sequence for (batch, frames, bands), image for (batch, 1, bands, "
+            "frames); kind: waveform for raw audio)."
         )
     return FeatureSpec.from_mapping(dict(model_config.input), where="thresholds.yaml model.input")
 
