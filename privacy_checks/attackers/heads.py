@@ -75,20 +75,15 @@ class Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
-class FittedScale(nn.Module):
+class FittedScale(Standardize):
     """Per-feature standardisation of a fixed trunk's output, fitted on the attacker's fit rows before
     training (`attackers.training`) and fixed during it. The linear probe's time summary puts the
     spread over time near 1 for every utterance, with gender in its small differences: from a zero
     start, Adam moves a readout's weight and bias at the same rate and cannot put the boundary there
     (0.67 on a control a logistic regression reads at 0.90); centred and scaled, it can."""
 
-    mean: torch.Tensor  # buffers, registered in __init__
-    std: torch.Tensor
-
     def __init__(self, features: int):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(features))
-        self.register_buffer("std", torch.ones(features))
+        super().__init__(np.zeros(features, dtype=np.float32), np.ones(features, dtype=np.float32))
 
     def fit(self, values: torch.Tensor) -> None:
         """Statistics of `values` (rows, features), in float64; a constant feature keeps scale 1."""
@@ -96,9 +91,6 @@ class FittedScale(nn.Module):
         mean, std = values.mean(0), values.std(0, unbiased=False)
         self.mean.copy_(mean.to(self.mean.dtype))
         self.std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std).to(self.std.dtype))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
 
 
 class TimeSummary(nn.Module):

@@ -88,7 +88,8 @@ class Audit:
             candidates, config.audit.layers, target.path.name, f"{config_file}: audit.layers", target.excluded_layers
         )
         check_limit_patterns(candidates, config.limits, target.path.name, config_file)
-        check_labels(target, config_file)
+        if config.model.labels:  # the user's list; a checkpoint's own labels come with its outputs
+            check_labels(target, config_file)
         self.has_tail = {layer: target.tail_from(layer) is not None for layer in self.layers}
         scenarios = list(config.audit.scenarios) or list(SCENARIOS)
         kinds = list(config.audit.attackers) or list(self.budget.kinds)

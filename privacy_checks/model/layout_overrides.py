@@ -70,12 +70,15 @@ def apply_overrides(
     chosen = _match(layouts, overrides, key)
     result = dict(layouts)
     unreadable = {layer for layer, found in layouts.items() if isinstance(found, Excluded) and found.rank is None}
-    for pattern in set(chosen.values()) - {pattern for layer, pattern in chosen.items() if layer not in unreadable}:
-        if pattern not in layouts:  # a glob matching only modules no layout can make readable
-            raise PrivacyInputError(
-                f"{quoted((*key.split('.'), pattern))} matches only layers that cannot be read whatever their layout "
-                f"({', '.join(sorted(layer for layer, p in chosen.items() if p == pattern))}); remove the override"
-            )
+    readable = {pattern for layer, pattern in chosen.items() if layer not in unreadable}
+    # (an exact name of an unreadable layer is refused by `_checked`, with its reason)
+    only_unreadable = sorted(set(chosen.values()) - readable - set(layouts))  # globs, matching nothing readable
+    if only_unreadable:
+        pattern = only_unreadable[0]
+        raise PrivacyInputError(
+            f"{quoted((*key.split('.'), pattern))} matches only layers that cannot be read whatever their layout "
+            f"({', '.join(sorted(layer for layer, p in chosen.items() if p == pattern))}); remove the override"
+        )
     for layer, pattern in chosen.items():
         if layer in unreadable and pattern != layer:
             continue  # a glob spans them with readable layers (an attention block's unused out_proj): not for them
